@@ -1,0 +1,111 @@
+import type { Logger } from "./logger.js";
+
+/**
+ * Scrubs secret values from text and structured data. Implemented by `@agent-runtime/secrets`;
+ * runtime-core applies it on the observation path, to logs and to status events.
+ */
+export interface Redactor {
+  /** Returns `text` with every known secret (and its encoded forms) replaced by a placeholder. */
+  redact(text: string): string;
+  /** Deep-copies `value`, redacting every string inside (object keys are kept). */
+  redactDeep<T>(value: T): T;
+  /** True when no secret is registered (redaction is then the identity). */
+  readonly isEmpty: boolean;
+}
+
+/** The identity redactor, used when no secrets provider is configured. */
+export const noopRedactor: Redactor = {
+  redact: (text) => text,
+  redactDeep: (value) => value,
+  isEmpty: true,
+};
+
+/**
+ * Secrets resolved for one sandbox: environment to inject and the redactor that hides them.
+ * `JSON.stringify` / `util.inspect` of an implementation must never show values.
+ */
+export interface ResolvedSecrets {
+  /** Environment variables to set in the sandbox (names are safe to log, values are not). */
+  readonly env: Readonly<Record<string, string>>;
+  /** Names of the variables in `env` (safe to log). */
+  readonly names: readonly string[];
+  /** A redactor that knows every value in `env`. */
+  readonly redactor: Redactor;
+  /**
+   * Files to write in the sandbox before first use (e.g. a git credential helper), path -> content.
+   * Content may hold secrets and must never be logged.
+   */
+  readonly files?: Readonly<Record<string, { content: string; mode: number }>>;
+}
+
+/** Resolves the secrets a sandbox should receive. Implemented by `@agent-runtime/secrets`. */
+export interface SecretsResolver {
+  resolve(request?: { sessionId?: string; required?: readonly string[] }): Promise<ResolvedSecrets>;
+}
+
+/** What a sandbox will use, for pricing. Units are in the names. */
+export interface SandboxCostSpec {
+  /** Backend name, e.g. `"modal"` or `"local"`; prices are looked up per provider. */
+  provider: string;
+  /** CPU request in physical cores. */
+  cpuCores: number;
+  /** CPU ceiling in cores; when absent the provider's default burst ceiling applies. */
+  cpuLimitCores?: number;
+  /** Memory request in MiB. */
+  memoryMiB: number;
+  /** Memory ceiling in MiB. */
+  memoryLimitMiB?: number;
+  /** GPU request such as `"A100-80GB:2"`. */
+  gpu?: string;
+  /** Region pin, e.g. `"us"` or `"us-west"`. */
+  region?: string;
+}
+
+/** Who a lease is charged to. */
+export interface CostScope {
+  userId?: string;
+  sessionId?: string;
+  tags?: Record<string, string>;
+}
+
+/** A reservation of money made before a sandbox is created. */
+export interface LeaseInfo {
+  leaseId: string;
+  /** Worst-case cost reserved, in USD. */
+  reservedUsd: number;
+  /** Lifetime the reservation covers, in ms. */
+  lifetimeMs: number;
+}
+
+/** The result of settling a lease. */
+export interface SettlementInfo {
+  leaseId: string;
+  /** Money actually charged, in USD. */
+  chargedUsd: number;
+  /** Billed duration in ms. */
+  durationMs: number;
+}
+
+/**
+ * Lease hooks the cost plugin provides to runtimes: reserve before create, activate with the sandbox id,
+ * heartbeat while used, settle on close. Implemented by `@agent-runtime/cost-guard`.
+ */
+export interface CostHooks {
+  reserve(request: { spec: SandboxCostSpec; scope: CostScope; lifetimeMs: number }): Promise<LeaseInfo>;
+  activate(leaseId: string, sandboxId: string): Promise<void>;
+  heartbeat(leaseId: string): Promise<void>;
+  settle(leaseId: string, options?: { reason?: string }): Promise<SettlementInfo>;
+  /** Registers what to call when a budget forces a sandbox to stop. Returns an unregister function. */
+  onTerminate?(leaseId: string, terminate: (reason: string) => Promise<void>): () => void;
+}
+
+/** What every plugin's `create` receives: one object that passes shared services to each part. */
+export interface PluginContext {
+  logger: Logger;
+  /** Redacts active secret values; the identity when no secrets plugin is configured. */
+  redactor: Redactor;
+  /** Present when a secrets plugin is configured. */
+  secrets?: SecretsResolver;
+  /** Present when a cost plugin is configured. */
+  cost?: CostHooks;
+}
