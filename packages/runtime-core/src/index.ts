@@ -136,3 +136,14 @@ export type {
   LeaseInfo,
   SettlementInfo,
 } from "./context.js";
+
+// Runtime base implementation and the action-server client
+export { BaseRuntime } from "./runtime/base-runtime.js";
+export type { BaseRuntimeInit, ProvisionedSandbox, ProvisionRequest } from "./runtime/base-runtime.js";
+export { ActionExecutionClient, mapActionServerFailure } from "./client/action-execution-client.js";
+export type { ActionExecutionClientOptions, RetryPolicy, ServerInfo, McpStdioServer } from "./client/action-execution-client.js";
+export { SerialQueue } from "./client/queue.js";
+
+// Zip helpers (upload/download payloads)
+export { createZip, readZip, crc32 } from "./util/zip.js";
+export type { ZipEntry } from "./util/zip.js";

@@ -14,12 +14,13 @@ const common = {
 export const CmdRunArgsSchema = z.looseObject({
   command: z.string(),
   is_input: z.boolean().default(false),
-  ...common,
+  thought: common.thought,
   blocking: z.boolean().default(false),
   is_static: z.boolean().default(false),
   cwd: z.string().nullable().default(null),
   hidden: z.boolean().default(false),
   confirmation_state: ConfirmationStateSchema.default("confirmed"),
+  security_risk: common.security_risk,
 });
 
 /** `args` of `run_ipython` (IPythonRunCellAction). */

@@ -1,0 +1,353 @@
+import type { Agent as HttpAgent } from "node:http";
+import type { Agent as HttpsAgent } from "node:https";
+import { RuntimeError, type ErrorCode } from "../errors.js";
+import { type Logger, quietLogger } from "../logger.js";
+import { parseAction, parseObservation, serializeAction } from "../protocol/codec.js";
+import type { Action, ActionInput } from "../protocol/actions.js";
+import type { Observation } from "../protocol/observations.js";
+import { createAgent, httpCall, type HttpResponse, multipartFile, TransportError } from "./http.js";
+import { SerialQueue } from "./queue.js";
+
+/** Retry policy for protocol errors and HTTP 429. */
+export interface RetryPolicy {
+  /** Attempts in total, including the first. @default 4 */
+  maxAttempts: number;
+  /** First back-off delay in ms, doubled each time with jitter. @default 200 */
+  baseDelayMs: number;
+  /** Largest back-off delay in ms. @default 5000 */
+  maxDelayMs: number;
+}
+
+/** Options of {@link ActionExecutionClient}. */
+export interface ActionExecutionClientOptions {
+  /** Base URL of the action server, e.g. `http://127.0.0.1:38211` or a Modal tunnel `https://...`. */
+  baseUrl: string;
+  /** Sent as `X-Session-API-Key` on every request. Never logged. */
+  sessionApiKey?: string;
+  /** Extra CA (PEM) to trust for an `https` base URL (e.g. modal-emulator's CA). */
+  caCertPem?: string;
+  /** Hard timeout applied to actions that have none, in ms (OpenHands' `sandbox.timeout`). @default 120000 */
+  defaultActionTimeoutMs?: number;
+  /** Added to an action's timeout to get the HTTP deadline, in ms. @default 5000 */
+  httpGraceMs?: number;
+  /** @default { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 5000 } */
+  retry?: Partial<RetryPolicy>;
+  /** @default quietLogger */
+  logger?: Logger;
+}
+
+/** The `/server_info` payload. */
+export interface ServerInfo {
+  uptime: number;
+  idle_time: number;
+  resources?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** An MCP stdio server entry for `/update_mcp_server`. */
+export interface McpStdioServer {
+  name: string;
+  command: string;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      "abort",
+      () => {
+        clearTimeout(t);
+        reject(new RuntimeError("CANCELLED", "Cancelled while waiting"));
+      },
+      { once: true },
+    );
+  });
+
+function detailOf(body: Buffer): string {
+  const text = body.toString("utf8");
+  try {
+    const json = JSON.parse(text) as { detail?: unknown; errors?: unknown };
+    const detail = typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail ?? json);
+    return json.errors !== undefined ? `${detail}: ${typeof json.errors === "string" ? json.errors : JSON.stringify(json.errors)}` : detail;
+  } catch {
+    return text.slice(0, 500);
+  }
+}
+
+/**
+ * The one boundary where HTTP statuses and transport failures of the action server become runtime-core
+ * error codes. `ready` says whether the server had answered before (refusals then mean DISCONNECTED).
+ */
+export function mapActionServerFailure(
+  failure: { status: number; body: Buffer } | TransportError,
+  context: { endpoint: string; ready: boolean; timeoutMs: number },
+): RuntimeError {
+  const where = `action server ${context.endpoint}`;
+  if (failure instanceof TransportError) {
+    const codes: Record<TransportError["kind"], ErrorCode> = {
+      refused: context.ready ? "DISCONNECTED" : "UNAVAILABLE",
+      reset: "DISCONNECTED",
+      protocol: "DISCONNECTED",
+      timeout: "TIMEOUT",
+      aborted: "CANCELLED",
+      other: "INTERNAL",
+    };
+    const hint =
+      failure.kind === "timeout"
+        ? ` The server did not answer within ${context.timeoutMs} ms; raise the action's timeoutMs or check the sandbox.`
+        : failure.kind === "refused" || failure.kind === "reset" || failure.kind === "protocol"
+          ? " The sandbox may have stopped; reconnect or create a new runtime."
+          : "";
+    return new RuntimeError(codes[failure.kind], `${where} failed: ${failure.message}.${hint}`, { cause: failure });
+  }
+  const detail = detailOf(failure.body);
+  const status = failure.status;
+  let code: ErrorCode = "INTERNAL";
+  let hint = "";
+  if (status === 401 || status === 403) {
+    code = "UNAUTHORIZED";
+    hint = " Check the session API key of this runtime (the handle's sessionApiKey).";
+  } else if (status === 404 || status === 502 || status === 504) {
+    code = context.endpoint === "/download_files" && status === 404 ? "NOT_FOUND" : "DISCONNECTED";
+  } else if (status === 503) code = "UNAVAILABLE";
+  else if (status === 429) code = "RATE_LIMITED";
+  else if (status === 400 || status === 413 || status === 422) code = "INVALID_ARGUMENT";
+  return new RuntimeError(code, `${where} answered HTTP ${status}: ${detail}.${hint}`, {
+    details: { status },
+  });
+}
+
+/**
+ * The host-side HTTP client of the action server (OpenHands V0 protocol): every endpoint, the
+ * `X-Session-API-Key` header, one action in flight (later calls queue in order), HTTP deadline = action
+ * timeout + 5 s, bounded retries with back-off for protocol errors and 429, readiness by deadline.
+ *
+ * @example
+ * ```ts
+ * const client = new ActionExecutionClient({ baseUrl: "http://127.0.0.1:3000", sessionApiKey: key });
+ * await client.waitUntilAlive({ deadlineMs: 30_000 });
+ * const obs = await client.executeAction(cmdRun("echo hi"));
+ * ```
+ */
+export class ActionExecutionClient {
+  readonly baseUrl: URL;
+  readonly #key: string | undefined;
+  readonly #agent: HttpAgent | HttpsAgent;
+  readonly #queue = new SerialQueue();
+  readonly #retry: RetryPolicy;
+  readonly #logger: Logger;
+  readonly #defaultActionTimeoutMs: number;
+  readonly #graceMs: number;
+  #ready = false;
+
+  constructor(options: ActionExecutionClientOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.baseUrl);
+    } catch (cause) {
+      throw new RuntimeError("INVALID_ARGUMENT", `baseUrl: not a URL (${JSON.stringify(options.baseUrl)})`, { cause });
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new RuntimeError("INVALID_ARGUMENT", `baseUrl: expected http:// or https://, got ${url.protocol}`);
+    }
+    this.baseUrl = url;
+    this.#key = options.sessionApiKey;
+    this.#agent = createAgent(url, options.caCertPem);
+    this.#retry = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 5000, ...options.retry };
+    this.#logger = options.logger ?? quietLogger;
+    this.#defaultActionTimeoutMs = options.defaultActionTimeoutMs ?? 120_000;
+    this.#graceMs = options.httpGraceMs ?? 5000;
+  }
+
+  /** True once the server answered `/alive` with `ok` (refusals then map to DISCONNECTED). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Number of actions queued or in flight. */
+  get pendingActions(): number {
+    return this.#queue.pending;
+  }
+
+  // JSON.stringify / inspect must never show the key.
+  toJSON(): Record<string, unknown> {
+    return { baseUrl: this.baseUrl.toString(), sessionApiKey: this.#key ? "[redacted]" : undefined };
+  }
+
+  #headers(extra?: Record<string, string>): Record<string, string> {
+    return { accept: "application/json", ...(this.#key ? { "x-session-api-key": this.#key } : {}), ...extra };
+  }
+
+  #url(path: string, query?: Record<string, string>): URL {
+    const url = new URL(path, this.baseUrl);
+    for (const [k, v] of Object.entries(query ?? {})) url.searchParams.set(k, v);
+    return url;
+  }
+
+  /** One request with bounded retries (429 and protocol errors); non-2xx becomes a mapped RuntimeError. */
+  async #send(
+    endpoint: string,
+    init: { method: "GET" | "POST"; body?: Buffer | string; contentType?: string; query?: Record<string, string>; timeoutMs: number; signal?: AbortSignal; retryProtocol?: boolean },
+  ): Promise<HttpResponse> {
+    const ctx = { endpoint, ready: this.#ready, timeoutMs: init.timeoutMs };
+    for (let attempt = 1; ; attempt++) {
+      let res: HttpResponse;
+      try {
+        res = await httpCall({
+          method: init.method,
+          url: this.#url(endpoint, init.query),
+          headers: this.#headers(init.contentType ? { "content-type": init.contentType } : undefined),
+          ...(init.body !== undefined ? { body: init.body } : {}),
+          timeoutMs: init.timeoutMs,
+          agent: this.#agent,
+          ...(init.signal ? { signal: init.signal } : {}),
+        });
+      } catch (err) {
+        if (!(err instanceof TransportError)) throw err;
+        const retryable = err.kind === "protocol" && init.retryProtocol !== false;
+        if (retryable && attempt < this.#retry.maxAttempts) {
+          await this.#backoff(attempt, endpoint, err.kind, init.signal);
+          continue;
+        }
+        throw mapActionServerFailure(err, ctx);
+      }
+      if (res.status >= 200 && res.status < 300) return res;
+      if (res.status === 429 && attempt < this.#retry.maxAttempts) {
+        const retryAfter = Number(res.headers["retry-after"]);
+        await this.#backoff(attempt, endpoint, "429", init.signal, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
+        continue;
+      }
+      throw mapActionServerFailure(res, ctx);
+    }
+  }
+
+  async #backoff(attempt: number, endpoint: string, reason: string, signal?: AbortSignal, hintMs?: number) {
+    const exp = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (attempt - 1));
+    const delay = hintMs !== undefined ? Math.min(this.#retry.maxDelayMs, hintMs) : exp / 2 + Math.random() * (exp / 2);
+    this.#logger.debug("action server request retried", { endpoint, attempt, reason, delayMs: Math.round(delay) });
+    await sleep(delay, signal);
+  }
+
+  #json<T>(res: HttpResponse, endpoint: string): T {
+    try {
+      return JSON.parse(res.body.toString("utf8")) as T;
+    } catch (cause) {
+      throw new RuntimeError("INTERNAL", `action server ${endpoint} returned a body that is not JSON`, { cause });
+    }
+  }
+
+  /** `GET /alive` once: `"ok"`, `"not initialized"`, or a thrown mapped error. */
+  async alive(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
+    const res = await this.#send("/alive", { method: "GET", timeoutMs: options.timeoutMs ?? 5000, retryProtocol: false, ...(options.signal ? { signal: options.signal } : {}) });
+    const body = this.#json<{ status?: string }>(res, "/alive");
+    return body.status ?? "ok";
+  }
+
+  /**
+   * Polls `/alive` until it answers `{"status":"ok"}` or the deadline passes. Refused or reset connections,
+   * protocol errors, 502/503/504 and `not initialized` all mean "not ready yet". Throws TIMEOUT with the
+   * last reason, CANCELLED on abort, UNAUTHORIZED at once on 401/403.
+   */
+  async waitUntilAlive(options: { deadlineMs: number; intervalMs?: number; signal?: AbortSignal; isDead?: () => string | undefined }): Promise<void> {
+    const start = Date.now();
+    let interval = options.intervalMs ?? 25;
+    let lastReason = "no answer yet";
+    for (;;) {
+      const dead = options.isDead?.();
+      if (dead) throw new RuntimeError("DISCONNECTED", `The sandbox stopped before its server was ready: ${dead}`);
+      const remaining = options.deadlineMs - (Date.now() - start);
+      if (remaining <= 0) {
+        throw new RuntimeError(
+          "TIMEOUT",
+          `The action server at ${this.baseUrl.origin} was not ready within ${options.deadlineMs} ms (last: ${lastReason}). Raise startupTimeoutMs or check the sandbox's logs.`,
+        );
+      }
+      try {
+        const res = await httpCall({ method: "GET", url: this.#url("/alive"), headers: this.#headers(), timeoutMs: Math.min(5000, remaining), agent: this.#agent, ...(options.signal ? { signal: options.signal } : {}) });
+        if (res.status === 200) {
+          let status = "ok";
+          try {
+            status = (JSON.parse(res.body.toString("utf8")) as { status?: string }).status ?? "ok";
+          } catch {
+            status = "unparseable body";
+          }
+          if (status === "ok") {
+            this.#ready = true;
+            return;
+          }
+          lastReason = `status ${JSON.stringify(status)}`;
+        } else if (res.status === 401 || res.status === 403) {
+          throw mapActionServerFailure(res, { endpoint: "/alive", ready: false, timeoutMs: 5000 });
+        } else {
+          lastReason = `HTTP ${res.status}`;
+        }
+      } catch (err) {
+        if (err instanceof RuntimeError) throw err;
+        if (err instanceof TransportError && err.kind === "aborted") throw new RuntimeError("CANCELLED", "Cancelled while waiting for the action server");
+        lastReason = err instanceof Error ? err.message : String(err);
+      }
+      await sleep(Math.min(interval, Math.max(0, options.deadlineMs - (Date.now() - start))), options.signal);
+      interval = Math.min(250, Math.ceil(interval * 1.5));
+    }
+  }
+
+  /**
+   * `POST /execute_action`. Queued: one action in flight, later calls wait in order. Actions without a timeout
+   * get the default hard timeout (non-blocking), as OpenHands does. The HTTP deadline is timeout + 5 s.
+   */
+  executeAction(action: Action | ActionInput, options: { signal?: AbortSignal } = {}): Promise<Observation> {
+    const parsed = parseAction(action);
+    if (parsed.timeout === undefined || parsed.timeout === null) parsed.timeout = this.#defaultActionTimeoutMs / 1000;
+    const timeoutMs = parsed.timeout * 1000 + this.#graceMs;
+    const body = JSON.stringify({ action: serializeAction(parsed) });
+    return this.#queue.run(async () => {
+      // Actions are not idempotent: never resend after a protocol error.
+      const res = await this.#send("/execute_action", { method: "POST", body, contentType: "application/json", timeoutMs, retryProtocol: false, ...(options.signal ? { signal: options.signal } : {}) });
+      return parseObservation(this.#json(res, "/execute_action"));
+    });
+  }
+
+  /** `POST /list_files`: directories first with a trailing `/`. No path: the server's initial working dir. */
+  async listFiles(path?: string): Promise<string[]> {
+    const res = await this.#send("/list_files", { method: "POST", body: JSON.stringify(path === undefined ? {} : { path }), contentType: "application/json", timeoutMs: 10_000 });
+    return this.#json<string[]>(res, "/list_files");
+  }
+
+  /** `POST /upload_file`: sends `content` as `filename`; a zip with `recursive` is extracted at `destination`. */
+  async uploadFile(content: Buffer, filename: string, destination: string, recursive: boolean): Promise<void> {
+    const { body, contentType } = multipartFile("file", filename, content);
+    await this.#send("/upload_file", { method: "POST", body, contentType, query: { destination, recursive: String(recursive) }, timeoutMs: 300_000 });
+  }
+
+  /** `GET /download_files`: a zip of `path` (entries relative to it). */
+  async downloadFiles(path: string): Promise<Uint8Array> {
+    const res = await this.#send("/download_files", { method: "GET", query: { path }, timeoutMs: 300_000 });
+    return new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.byteLength);
+  }
+
+  /** `GET /vscode/connection_token`: the token, or null when the server has no VS Code. */
+  async vscodeConnectionToken(): Promise<string | null> {
+    const res = await this.#send("/vscode/connection_token", { method: "GET", timeoutMs: 10_000 });
+    return this.#json<{ token: string | null }>(res, "/vscode/connection_token").token ?? null;
+  }
+
+  /** `POST /update_mcp_server` with the stdio servers sorted by name. */
+  async updateMcpServers(servers: McpStdioServer[]): Promise<{ detail: string; router_error_log?: string }> {
+    const sorted = [...servers].sort((a, b) => a.name.localeCompare(b.name));
+    const res = await this.#send("/update_mcp_server", { method: "POST", body: JSON.stringify(sorted), contentType: "application/json", timeoutMs: 60_000 });
+    return this.#json(res, "/update_mcp_server");
+  }
+
+  /** `GET /server_info`: uptime, idle time (since the last action) and resources. */
+  async serverInfo(): Promise<ServerInfo> {
+    const res = await this.#send("/server_info", { method: "GET", timeoutMs: 10_000 });
+    return this.#json<ServerInfo>(res, "/server_info");
+  }
+
+  /** Closes pooled connections. */
+  close(): void {
+    this.#agent.destroy();
+  }
+}
