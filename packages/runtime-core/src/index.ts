@@ -12,7 +12,7 @@ export { silentLogger, quietLogger, fromPino, redactingLogger } from "./logger.j
 export type { Logger, LogFields } from "./logger.js";
 
 // Validation helpers
-export { parseOrThrow, formatZodIssues, formatIssuePath } from "./validation.js";
+export { parseOrThrow, formatZodIssues, formatIssuePath, checkRenamedOptions } from "./validation.js";
 
 // Protocol: actions
 export {
@@ -119,7 +119,7 @@ export {
 
 // Runtime
 export { RuntimeStatus } from "./runtime/types.js";
-export type { Runtime, RuntimeCapabilities, RuntimeHandle, StatusEvent, RunOptions } from "./runtime/types.js";
+export type { Runtime, RuntimeProvider, RuntimeCapabilities, RuntimeHandle, StatusEvent, RunOptions } from "./runtime/types.js";
 
 // Plugins and their context
 export { definePlugin, PluginRegistry } from "./plugin.js";
@@ -147,3 +147,5 @@ export { SerialQueue } from "./client/queue.js";
 // Zip helpers (upload/download payloads)
 export { createZip, readZip, crc32 } from "./util/zip.js";
 export type { ZipEntry } from "./util/zip.js";
+export { WarmPool } from "./runtime/warm-pool.js";
+export type { WarmPoolOptions } from "./runtime/warm-pool.js";

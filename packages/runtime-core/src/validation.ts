@@ -34,3 +34,15 @@ export function parseOrThrow<TSchema extends z.ZodType>(
   const issues = formatZodIssues(result.error, prefix);
   throw new InvalidArgumentError(`Invalid ${what}:\n  ${issues.join("\n  ")}`, issues);
 }
+
+/**
+ * Throws INVALID_ARGUMENT when `input` uses a renamed or misplaced option, naming the new one
+ * (e.g. `memory` -> `memoryMiB`). `renamed` maps old keys to their replacements.
+ */
+export function checkRenamedOptions(input: unknown, renamed: Readonly<Record<string, string>>, what: string): void {
+  if (typeof input !== "object" || input === null) return;
+  const issues = Object.keys(input)
+    .filter((key) => Object.hasOwn(renamed, key))
+    .map((key) => `${key}: this option is now called "${renamed[key]}"`);
+  if (issues.length > 0) throw new InvalidArgumentError(`Invalid ${what}:\n  ${issues.join("\n  ")}`, issues);
+}

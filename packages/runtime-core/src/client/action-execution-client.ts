@@ -24,6 +24,8 @@ export interface ActionExecutionClientOptions {
   baseUrl: string;
   /** Sent as `X-Session-API-Key` on every request. Never logged. */
   sessionApiKey?: string;
+  /** Reach the server through this unix socket (the URL then only names the Host header). */
+  socketPath?: string;
   /** Extra CA (PEM) to trust for an `https` base URL (e.g. modal-emulator's CA). */
   caCertPem?: string;
   /** Hard timeout applied to actions that have none, in ms (OpenHands' `sandbox.timeout`). @default 120000 */
@@ -134,6 +136,7 @@ export function mapActionServerFailure(
 export class ActionExecutionClient {
   readonly baseUrl: URL;
   readonly #key: string | undefined;
+  readonly #socketPath: string | undefined;
   readonly #agent: HttpAgent | HttpsAgent;
   readonly #queue = new SerialQueue();
   readonly #retry: RetryPolicy;
@@ -154,6 +157,7 @@ export class ActionExecutionClient {
     }
     this.baseUrl = url;
     this.#key = options.sessionApiKey;
+    this.#socketPath = options.socketPath;
     this.#agent = createAgent(url, options.caCertPem);
     this.#retry = { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 5000, ...options.retry };
     this.#logger = options.logger ?? quietLogger;
@@ -202,6 +206,7 @@ export class ActionExecutionClient {
           ...(init.body !== undefined ? { body: init.body } : {}),
           timeoutMs: init.timeoutMs,
           agent: this.#agent,
+          ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
           ...(init.signal ? { signal: init.signal } : {}),
         });
       } catch (err) {
@@ -265,7 +270,7 @@ export class ActionExecutionClient {
         );
       }
       try {
-        const res = await httpCall({ method: "GET", url: this.#url("/alive"), headers: this.#headers(), timeoutMs: Math.min(5000, remaining), agent: this.#agent, ...(options.signal ? { signal: options.signal } : {}) });
+        const res = await httpCall({ method: "GET", url: this.#url("/alive"), headers: this.#headers(), timeoutMs: Math.min(5000, remaining), agent: this.#agent, ...(this.#socketPath ? { socketPath: this.#socketPath } : {}), ...(options.signal ? { signal: options.signal } : {}) });
         if (res.status === 200) {
           let status = "ok";
           try {

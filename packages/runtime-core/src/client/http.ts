@@ -19,6 +19,8 @@ export interface HttpCallOptions {
   timeoutMs: number;
   agent?: HttpAgent | HttpsAgent;
   signal?: AbortSignal;
+  /** Connect to this unix socket instead of the URL's host and port. */
+  socketPath?: string;
   /** Largest body accepted, in bytes. @default 512 MiB */
   maxBodyBytes?: number;
 }
@@ -64,7 +66,7 @@ export function httpCall(opts: HttpCallOptions): Promise<HttpResponse> {
     };
     const headers: Record<string, string | number> = { ...opts.headers };
     if (opts.body !== undefined) headers["content-length"] = Buffer.byteLength(opts.body);
-    const req = doRequest(url, { method: opts.method, headers, agent: opts.agent }, (res) => {
+    const req = doRequest(url, { method: opts.method, headers, agent: opts.agent, ...(opts.socketPath ? { socketPath: opts.socketPath } : {}) }, (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
       res.on("data", (chunk: Buffer) => {

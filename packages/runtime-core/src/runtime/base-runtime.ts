@@ -26,6 +26,8 @@ export interface ProvisionedSandbox {
   url: string;
   /** The session API key the server was started with. */
   sessionApiKey: string;
+  /** Unix socket of the server, when it listens on one (the `url` then only names the Host). */
+  socketPath?: string;
   /** Extra CA to trust for an https `url` (e.g. modal-emulator's). */
   caCertPem?: string;
   /** Base URL of the VS Code server, when there is one. */
@@ -84,7 +86,7 @@ function combineRedactors(a: Redactor, b: Redactor | undefined): Redactor {
  */
 export abstract class BaseRuntime implements Runtime {
   readonly backend: string;
-  readonly sessionId: string;
+  #sessionId: string;
   readonly capabilities: RuntimeCapabilities;
   protected readonly context: PluginContext;
   protected readonly logger: Logger;
@@ -103,7 +105,7 @@ export abstract class BaseRuntime implements Runtime {
   constructor(init: BaseRuntimeInit) {
     this.init = init;
     this.backend = init.backend;
-    this.sessionId = init.sessionId;
+    this.#sessionId = init.sessionId;
     this.capabilities = Object.freeze({ ...init.capabilities });
     this.context = init.context;
     this.logger = init.context.logger;
@@ -123,7 +125,14 @@ export abstract class BaseRuntime implements Runtime {
    * `/alive` at the handle's URL with the handle's key.
    */
   protected async reattach(handle: RuntimeHandle): Promise<ProvisionedSandbox> {
-    const client = new ActionExecutionClient({ baseUrl: handle.url, sessionApiKey: handle.sessionApiKey, ...(typeof handle.data.caCertPem === "string" ? { caCertPem: handle.data.caCertPem } : {}) });
+    const socketPath = typeof handle.data.socketPath === "string" ? handle.data.socketPath : undefined;
+    const caCertPem = typeof handle.data.caCertPem === "string" ? handle.data.caCertPem : undefined;
+    const client = new ActionExecutionClient({
+      baseUrl: handle.url,
+      sessionApiKey: handle.sessionApiKey,
+      ...(caCertPem ? { caCertPem } : {}),
+      ...(socketPath ? { socketPath } : {}),
+    });
     try {
       await client.alive({ timeoutMs: 3000 });
     } catch (cause) {
@@ -136,7 +145,8 @@ export abstract class BaseRuntime implements Runtime {
       url: handle.url,
       sessionApiKey: handle.sessionApiKey,
       data: handle.data,
-      ...(typeof handle.data.caCertPem === "string" ? { caCertPem: handle.data.caCertPem } : {}),
+      ...(caCertPem ? { caCertPem } : {}),
+      ...(socketPath ? { socketPath } : {}),
       ...(typeof handle.data.vscodeBaseUrl === "string" ? { vscodeBaseUrl: handle.data.vscodeBaseUrl } : {}),
       ...(typeof handle.data.workspaceDir === "string" ? { workspaceDir: handle.data.workspaceDir } : {}),
     };
@@ -144,6 +154,18 @@ export abstract class BaseRuntime implements Runtime {
   /** A backend reports here that its sandbox is known dead (e.g. the child process exited), or undefined. */
   protected deathReason(): string | undefined {
     return undefined;
+  }
+
+  get sessionId(): string {
+    return this.#sessionId;
+  }
+
+  /**
+   * Hands a ready, pooled sandbox to a session: warm pools create runtimes ahead of time under a pool id and
+   * re-bind them when acquired. Only valid while no action has run for another session.
+   */
+  rebind(sessionId: string): void {
+    this.#sessionId = sessionId;
   }
 
   get status(): RuntimeStatus {
@@ -254,6 +276,7 @@ export abstract class BaseRuntime implements Runtime {
         sessionApiKey: sandbox.sessionApiKey,
         logger: this.logger,
         ...(sandbox.caCertPem ? { caCertPem: sandbox.caCertPem } : {}),
+        ...(sandbox.socketPath ? { socketPath: sandbox.socketPath } : {}),
         ...(this.init.defaultActionTimeoutMs ? { defaultActionTimeoutMs: this.init.defaultActionTimeoutMs } : {}),
       });
       await this.#client.waitUntilAlive({
@@ -472,6 +495,7 @@ export abstract class BaseRuntime implements Runtime {
         ...sandbox.data,
         sandboxId: sandbox.sandboxId,
         ...(sandbox.caCertPem ? { caCertPem: sandbox.caCertPem } : {}),
+        ...(sandbox.socketPath ? { socketPath: sandbox.socketPath } : {}),
         ...(sandbox.vscodeBaseUrl ? { vscodeBaseUrl: sandbox.vscodeBaseUrl } : {}),
         ...(sandbox.workspaceDir ? { workspaceDir: sandbox.workspaceDir } : {}),
         ...(this.#lease ? { leaseId: this.#lease.leaseId, reservedUsd: this.#lease.reservedUsd, lifetimeMs: this.#lease.lifetimeMs } : {}),

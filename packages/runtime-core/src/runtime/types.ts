@@ -128,3 +128,20 @@ export interface Runtime {
   /** Stops the sandbox (unless kept alive) and releases everything. Idempotent. */
   close(): Promise<void>;
 }
+
+/**
+ * What a runtime plugin creates: a factory of runtimes for one backend configuration, with its warm pool.
+ * Hosts program against this and {@link Runtime}, whatever the backend.
+ */
+export interface RuntimeProvider {
+  /** Backend name. */
+  readonly backend: string;
+  /** What the runtimes of this provider support. */
+  readonly capabilities: RuntimeCapabilities;
+  /** A runtime for `sessionId`; from a warm pool it is already connected (then `connect()` is a no-op). */
+  create(input: { sessionId: string }): Promise<Runtime>;
+  /** Re-attaches to a live sandbox from its handle; `connect()` then fails with NOT_FOUND if it is gone. */
+  attach(handle: RuntimeHandle): Promise<Runtime>;
+  /** Drains the warm pool and stops what the provider started (not runtimes handed out). Idempotent. */
+  close(): Promise<void>;
+}

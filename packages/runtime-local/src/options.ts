@@ -1,0 +1,62 @@
+import { z } from "zod";
+
+/** Resource limits applied to the sandbox's processes (best effort, via rlimits). */
+export const LocalLimitsSchema = z
+  .object({
+    /**
+     * Data-segment limit per process in MiB (RLIMIT_DATA: heap and private mappings).
+     * @default unlimited
+     */
+    memoryMiB: z.number().int().min(64).optional(),
+    /** CPU time limit per process in seconds (RLIMIT_CPU). @default unlimited */
+    cpuSeconds: z.number().int().min(1).optional(),
+    /** Maximum processes of the sandbox's user (RLIMIT_NPROC; not enforced for root). @default unlimited */
+    maxProcesses: z.number().int().min(8).optional(),
+    /** Largest file a process may write, in MiB (RLIMIT_FSIZE). @default unlimited */
+    maxFileMiB: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+/** Options of {@link localRuntime}: what users write (`LocalRuntimeOptions`) and the parsed form. */
+export const LocalRuntimeOptionsSchema = z
+  .object({
+    /**
+     * `bubblewrap`: read-only host, writable workspace at /workspace, private /tmp and HOME, own PID namespace.
+     * `none`: a plain child process. `auto`: bubblewrap when `bwrap` works here, else none (with one warning).
+     * @default "auto"
+     */
+    isolation: z.enum(["auto", "none", "bubblewrap"]).default("auto"),
+    /** With bubblewrap: `false` gives the sandbox no network at all (its own empty network namespace). @default true */
+    network: z.boolean().default(true),
+    /**
+     * Host directory used as the workspace. When absent, a fresh temporary directory is created and removed
+     * on close (unless `keepWorkspace`). A given directory is never removed.
+     */
+    workspaceDir: z.string().min(1).optional(),
+    /** Keep the temporary workspace after close. @default false */
+    keepWorkspace: z.boolean().default(false),
+    /** Environment variables for the sandbox (added to a minimal PATH/LANG/HOME environment). @default {} */
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid variable name"), z.string()).default({}),
+    /** Deadline for the server to become ready, in ms. @default 15000 */
+    startupTimeoutMs: z.number().int().positive().default(15_000),
+    /** Hard timeout for actions without one, in ms. @default 120000 */
+    defaultActionTimeoutMs: z.number().int().positive().default(120_000),
+    /** The server's no-change timeout (`NO_CHANGE_TIMEOUT_SECONDS`). @default 10 */
+    noChangeTimeoutSeconds: z.number().positive().default(10),
+    /** Best-effort resource limits. @default {} */
+    limits: LocalLimitsSchema.default({}),
+    /** Warm pool: `size` sandboxes kept ready; `create()` hands one out at once. @default { size: 0 } */
+    pool: z.object({ size: z.number().int().min(0).max(64).default(0) }).strict().default({ size: 0 }),
+    /** Keep the sandbox running after `close()` (re-attach with its handle). @default false */
+    keepAlive: z.boolean().default(false),
+    /** Node.js binary that runs the action server. @default process.execPath */
+    nodePath: z.string().min(1).optional(),
+    /** Directory for per-sandbox state (server log, HOME, socket). @default `<os tmpdir>/agent-runtime-local` */
+    stateDir: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** What users write. */
+export type LocalRuntimeOptions = z.input<typeof LocalRuntimeOptionsSchema>;
+/** Options after parsing, defaults filled. */
+export type ResolvedLocalRuntimeOptions = z.output<typeof LocalRuntimeOptionsSchema>;

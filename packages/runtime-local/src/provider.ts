@@ -1,0 +1,148 @@
+import { existsSync } from "node:fs";
+import {
+  checkRenamedOptions,
+  definePlugin,
+  noopRedactor,
+  type PluginContext,
+  parseOrThrow,
+  quietLogger,
+  type RuntimeCapabilities,
+  RuntimeError,
+  type RuntimeHandle,
+  type RuntimeProvider,
+  WarmPool,
+} from "@agent-runtime/runtime-core";
+import { LocalRuntime } from "./local-runtime.js";
+import { type LocalRuntimeOptions, LocalRuntimeOptionsSchema, type ResolvedLocalRuntimeOptions } from "./options.js";
+import { bubblewrapUsable, which } from "./sandbox-process.js";
+
+const RENAMED: Record<string, string> = {
+  workspace: "workspaceDir",
+  workdir: "workspaceDir",
+  timeoutMs: "startupTimeoutMs",
+  memoryMiB: "limits.memoryMiB",
+  poolSize: "pool.size",
+  sandbox: "isolation",
+};
+
+/**
+ * Creates local runtimes: the bundled action-server as a child process group on 127.0.0.1, optionally
+ * inside bubblewrap, with an optional warm pool. Implements {@link RuntimeProvider}.
+ */
+export class LocalRuntimeProvider implements RuntimeProvider {
+  readonly backend = "local";
+  readonly capabilities: RuntimeCapabilities;
+  /** The isolation every sandbox of this provider uses. */
+  readonly isolation: "none" | "bubblewrap";
+  readonly options: ResolvedLocalRuntimeOptions;
+  readonly #context: PluginContext;
+  readonly #pool: WarmPool<LocalRuntime> | undefined;
+  #closed = false;
+
+  constructor(options: ResolvedLocalRuntimeOptions, context: PluginContext) {
+    this.options = options;
+    this.#context = context;
+    const bwrap = options.isolation !== "none" && bubblewrapUsable();
+    if (options.isolation === "bubblewrap" && !bwrap) {
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        'isolation: "bubblewrap" was asked for but `bwrap` is missing or cannot create namespaces here. Install it (apt-get install bubblewrap) or use isolation: "none".',
+      );
+    }
+    if (options.isolation === "auto" && !bwrap) {
+      context.logger.warn('bubblewrap is not available: local sandboxes run with isolation "none" (no filesystem or network isolation).');
+    }
+    this.isolation = bwrap ? "bubblewrap" : "none";
+    if (!options.network && this.isolation !== "bubblewrap") {
+      throw new RuntimeError("UNSUPPORTED", "network: false needs bubblewrap isolation (a private network namespace); install bwrap or drop network: false.");
+    }
+    if (options.workspaceDir !== undefined && options.pool.size > 0) {
+      throw new RuntimeError("INVALID_ARGUMENT", "pool.size: a warm pool needs a fresh workspace per sandbox; remove workspaceDir or set pool.size to 0.");
+    }
+    this.capabilities = {
+      persistentShell: true,
+      stdin: true,
+      ipython: which("python3") !== undefined,
+      gpu: false,
+      pause: false,
+      attach: true,
+      tunnels: false,
+      vscode: false,
+      fileTransfer: true,
+      networkIsolation: this.isolation === "bubblewrap",
+    };
+    if (options.pool.size > 0) {
+      this.#pool = new WarmPool({ size: options.pool.size, logger: context.logger, create: (id) => this.#newRuntime(id) });
+      this.#pool.fill();
+    }
+  }
+
+  #newRuntime(sessionId: string, attachTo?: RuntimeHandle): LocalRuntime {
+    return new LocalRuntime({
+      sessionId,
+      options: this.options,
+      isolation: this.isolation,
+      capabilities: this.capabilities,
+      context: this.#context,
+      ...(attachTo ? { attachTo } : {}),
+    });
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new RuntimeError("FAILED_PRECONDITION", "This local runtime provider is closed.");
+  }
+
+  /** Ready sandboxes in the warm pool. */
+  get poolReady(): number {
+    return this.#pool?.readyCount ?? 0;
+  }
+
+  async create(input: { sessionId: string }): Promise<LocalRuntime> {
+    this.#assertOpen();
+    return this.#pool?.acquire(input.sessionId) ?? this.#newRuntime(input.sessionId);
+  }
+
+  async attach(handle: RuntimeHandle): Promise<LocalRuntime> {
+    this.#assertOpen();
+    if (handle?.backend !== "local") {
+      throw new RuntimeError("INVALID_ARGUMENT", `handle.backend: expected "local", got ${JSON.stringify(handle?.backend)}`);
+    }
+    return this.#newRuntime(handle.sessionId, handle);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#pool?.drain();
+  }
+}
+
+/**
+ * Creates a local runtime provider.
+ *
+ * @example
+ * ```ts
+ * const local = localRuntime({ pool: { size: 2 } });
+ * const runtime = await local.create({ sessionId: "s1" });
+ * await runtime.connect();
+ * console.log((await runtime.runCommand("uname -a")).content);
+ * await runtime.close();
+ * await local.close();
+ * ```
+ */
+export function localRuntime(options: LocalRuntimeOptions = {}, context: Partial<PluginContext> = {}): LocalRuntimeProvider {
+  checkRenamedOptions(options, RENAMED, "local runtime options");
+  const parsed = parseOrThrow(LocalRuntimeOptionsSchema, options, "local runtime options");
+  if (parsed.workspaceDir !== undefined && !existsSync(parsed.workspaceDir)) {
+    throw new RuntimeError("INVALID_ARGUMENT", `workspaceDir: ${parsed.workspaceDir} does not exist; create it first or omit workspaceDir for a temporary one.`);
+  }
+  return new LocalRuntimeProvider(parsed, { logger: quietLogger, redactor: noopRedactor, ...context });
+}
+
+/** The `local` runtime plugin for a {@link PluginRegistry}. */
+export const localRuntimePlugin = definePlugin({
+  name: "local",
+  kind: "runtime",
+  optionsSchema: LocalRuntimeOptionsSchema,
+  create: (options, context) => new LocalRuntimeProvider(options, context),
+});
