@@ -1,0 +1,188 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { isRuntimeError, type RuntimeError, type RuntimeHandle, RuntimeStatus, type StatusEvent } from "@agent-runtime/runtime-core";
+import { conformanceContext } from "@agent-runtime/runtime-core/testing";
+import { afterEach, describe, expect, it } from "vitest";
+import { type LocalRuntime, localRuntime } from "../src/index.js";
+import { bubblewrapUsable, processAlive } from "../src/sandbox-process.js";
+
+const opened: { close(): Promise<void> }[] = [];
+afterEach(async () => {
+  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
+});
+
+async function started(options: Parameters<typeof localRuntime>[0] = {}, sessionId = "t"): Promise<LocalRuntime> {
+  const provider = localRuntime({ isolation: "none", ...options });
+  opened.push(provider);
+  const runtime = await provider.create({ sessionId });
+  opened.push(runtime);
+  await runtime.connect();
+  return runtime;
+}
+
+async function codeOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (isRuntimeError(err)) return (err as RuntimeError).code;
+    throw err;
+  }
+  return "resolved";
+}
+
+describe("runtime-local", () => {
+  it("reports a dead server as DISCONNECTED within 2 s, never a hang", async () => {
+    const runtime = await started();
+    const events: StatusEvent[] = [];
+    runtime.onStatus((e) => events.push(e));
+    const pending = runtime.runCommand("sleep 30", { timeoutMs: 60_000, blocking: true });
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    process.kill(-runtime.pid!, "SIGKILL");
+    expect(await codeOf(pending)).toBe("DISCONNECTED");
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(events.some((e) => e.status === RuntimeStatus.ERROR_RUNTIME_DISCONNECTED)).toBe(true);
+    const t1 = Date.now();
+    expect(await codeOf(runtime.runCommand("echo again"))).toBe("DISCONNECTED");
+    expect(Date.now() - t1).toBeLessThan(2000);
+  });
+
+  it("close stops the whole process group and removes the temporary workspace", async () => {
+    const runtime = await started();
+    const ws = runtime.hostWorkspaceDir!;
+    const obs = await runtime.runCommand("sleep 300 & echo $!");
+    const bgPid = Number(obs.content.trim().split("\n").pop());
+    expect(processAlive(bgPid)).toBe(true);
+    expect(existsSync(ws)).toBe(true);
+    const pid = runtime.pid!;
+    await runtime.close();
+    expect(processAlive(pid)).toBe(false);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(processAlive(bgPid)).toBe(false);
+    expect(existsSync(ws)).toBe(false);
+  });
+
+  it("keeps a given workspace (and a temporary one with keepWorkspace)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ar-given-"));
+    const a = await started({ workspaceDir: dir });
+    await a.writeFile(join(dir, "kept.txt"), "x");
+    await a.close();
+    expect(readdirSync(dir)).toEqual(["kept.txt"]);
+    rmSync(dir, { recursive: true });
+    const b = await started({ keepWorkspace: true });
+    const ws = b.hostWorkspaceDir!;
+    await b.close();
+    expect(existsSync(ws)).toBe(true);
+    rmSync(ws, { recursive: true });
+  });
+
+  it("injects env vars and secrets; secret values are redacted from observations", async () => {
+    const kit = conformanceContext();
+    const provider = localRuntime({ isolation: "none", env: { PLAIN_VAR: "plain" } }, kit.context);
+    opened.push(provider);
+    const runtime = await provider.create({ sessionId: "secrets" });
+    opened.push(runtime);
+    await runtime.connect();
+    const obs = await runtime.runCommand('echo "$PLAIN_VAR $CONFORMANCE_TOKEN"');
+    expect(obs.content).toBe("plain [redacted]");
+  });
+
+  it("re-attaches after the host process exits, and gives NOT_FOUND once the sandbox is gone", async () => {
+    const out = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures", "keep-alive-host.ts"), "none"], {
+      encoding: "utf8",
+      timeout: 30_000,
+      env: { ...process.env, SHLVL: "1" },
+    });
+    expect(out.status, out.stderr).toBe(0);
+    const handle = JSON.parse(out.stdout.trim().split("\n").pop()!) as RuntimeHandle;
+    const provider = localRuntime({ isolation: "none" });
+    opened.push(provider);
+    const runtime = await provider.attach(handle);
+    await runtime.connect();
+    const obs = await runtime.runCommand("echo $FROM_FIRST_HOST $(pwd)");
+    expect(obs.content.trim()).toBe("yes /tmp");
+    await runtime.close();
+    expect(processAlive(Number(handle.data.pid))).toBe(false);
+    const again = await provider.attach(handle);
+    expect(await codeOf(again.connect())).toBe("NOT_FOUND");
+  });
+
+  it("a warm pool hands out a connected sandbox at once, refills, and drains on close", async () => {
+    const provider = localRuntime({ isolation: "none", pool: { size: 2 } });
+    opened.push(provider);
+    const deadline = Date.now() + 15_000;
+    while (provider.poolReady < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(provider.poolReady).toBe(2);
+    const t0 = performance.now();
+    const runtime = await provider.create({ sessionId: "pooled" });
+    const acquireMs = performance.now() - t0;
+    opened.push(runtime);
+    expect(runtime.status).toBe(RuntimeStatus.READY);
+    expect(runtime.sessionId).toBe("pooled");
+    expect(acquireMs).toBeLessThan(1000);
+    expect((await runtime.runCommand("echo pooled")).content.trim()).toBe("pooled");
+    while (provider.poolReady < 2 && Date.now() < deadline + 15_000) await new Promise((r) => setTimeout(r, 20));
+    expect(provider.poolReady).toBe(2);
+    const pooledPid = (await provider.create({ sessionId: "second" })) as LocalRuntime;
+    opened.push(pooledPid);
+    await provider.close();
+    expect(provider.poolReady).toBe(0);
+    expect(await codeOf(provider.create({ sessionId: "late" }))).toBe("FAILED_PRECONDITION");
+  });
+
+  it("rejects bad options with every path, and names renamed options", () => {
+    try {
+      localRuntime({ isolation: "docker" as never, startupTimeoutMs: -1, env: { "bad name": "x" } });
+      expect.unreachable();
+    } catch (err) {
+      expect(isRuntimeError(err, "INVALID_ARGUMENT")).toBe(true);
+      const msg = (err as Error).message;
+      expect(msg).toContain("isolation:");
+      expect(msg).toContain("startupTimeoutMs:");
+      expect(msg).toContain("env.bad name:");
+    }
+    expect(() => localRuntime({ workdir: "/tmp" } as never)).toThrow(/workdir: this option is now called "workspaceDir"/);
+    expect(() => localRuntime({ workspaceDir: "/nonexistent/ar-dir" })).toThrow(/workspaceDir: .* does not exist/);
+  });
+
+  it("applies best-effort resource limits (file size and data segment)", async () => {
+    const runtime = await started({ limits: { maxFileMiB: 1, memoryMiB: 256 } });
+    const big = await runtime.runCommand("head -c 3000000 /dev/zero > big.bin; echo status=$?");
+    expect(big.content).toMatch(/File size limit exceeded|status=1\d\d|status=1/);
+    const mem = await runtime.runCommand(`python3 -c "x = bytearray(600*1024*1024)" 2>&1 | tail -1; echo done`);
+    expect(mem.content).toMatch(/MemoryError|Cannot allocate/);
+  });
+});
+
+describe.skipIf(!bubblewrapUsable())("runtime-local with bubblewrap", () => {
+  it("host is read-only, /workspace is writable, /tmp is private", async () => {
+    const runtime = await started({ isolation: "bubblewrap" });
+    expect(runtime.isolation).toBe("bubblewrap");
+    const ro = await runtime.runCommand("touch /usr/ar-should-fail 2>&1; echo rc=$?");
+    expect(ro.content).toMatch(/Read-only file system/);
+    await runtime.runCommand("echo in-sandbox > /workspace/w.txt && echo private > /tmp/ar-private-marker");
+    expect(existsSync(join(runtime.hostWorkspaceDir!, "w.txt"))).toBe(true);
+    expect(existsSync("/tmp/ar-private-marker")).toBe(false);
+    expect((await runtime.runCommand("pwd")).content.trim()).toBe("/workspace");
+  });
+
+  it("network: false cuts the sandbox off from host services", async () => {
+    const server = createServer((s) => s.end("hello\n"));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    try {
+      const open = await started({ isolation: "bubblewrap" });
+      const reach = await open.runCommand(`exec 3<>/dev/tcp/127.0.0.1/${port} && head -1 <&3; echo rc=$?`);
+      expect(reach.content).toContain("hello");
+      const closed = await started({ isolation: "bubblewrap", network: false });
+      const cut = await closed.runCommand(`(exec 3<>/dev/tcp/127.0.0.1/${port}) 2>&1; echo rc=$?`);
+      expect(cut.content).toMatch(/Connection refused|rc=1/);
+      expect(cut.content).not.toContain("hello");
+    } finally {
+      server.close();
+    }
+  });
+});
