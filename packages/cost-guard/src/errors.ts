@@ -1,0 +1,80 @@
+import { RuntimeError } from "@agent-runtime/runtime-core";
+import Database from "better-sqlite3";
+
+/** Amounts for a BUDGET_EXCEEDED error, in USD. */
+export interface BudgetExceededDetails {
+  budget: string;
+  scopeKey: string;
+  periodKey: string;
+  spentUsd: number;
+  reservedUsd: number;
+  limitUsd: number;
+  requestedUsd: number;
+}
+
+/** Formats USD for messages: cents for amounts of a dollar or more, otherwise up to 6 decimals. */
+export function formatUsd(usd: number): string {
+  if (Math.abs(usd) >= 1) return `$${usd.toFixed(2)}`;
+  return `$${Number(usd.toFixed(6))}`;
+}
+
+/** Builds the BUDGET_EXCEEDED error: what was spent, reserved, the limit and what was requested. */
+export function budgetExceededError(d: BudgetExceededDetails, what: string, label: string): RuntimeError {
+  return new RuntimeError(
+    "BUDGET_EXCEEDED",
+    `${what} refused: budget "${d.budget}" (${label}) would be exceeded: spent ${formatUsd(d.spentUsd)} + ` +
+      `reserved ${formatUsd(d.reservedUsd)} + requested ${formatUsd(d.requestedUsd)} > limit ${formatUsd(d.limitUsd)}. ` +
+      `Nothing was created. Shorten the lifetime, lower the CPU limit or GPU count, settle finished leases, ` +
+      `or raise limitUsd.`,
+    { details: { ...d } },
+  );
+}
+
+/**
+ * The one boundary that maps SQLite and file-system failures of the ledger to RuntimeError codes (by
+ * `code`, never by message text). RuntimeErrors pass through unchanged.
+ */
+export function toCostError(err: unknown, ledgerPath: string): RuntimeError {
+  if (err instanceof RuntimeError) return err;
+  if (err instanceof Database.SqliteError) {
+    const code = err.code;
+    const at = `ledger ${ledgerPath}`;
+    if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_") || code.startsWith("SQLITE_LOCKED")) {
+      return new RuntimeError(
+        "UNAVAILABLE",
+        `The ${at} stayed locked by another process past busyTimeoutMs; retry, or raise busyTimeoutMs.`,
+        { cause: err },
+      );
+    }
+    if (code === "SQLITE_CANTOPEN" || code.startsWith("SQLITE_CANTOPEN_")) {
+      return new RuntimeError(
+        "NOT_FOUND",
+        `Cannot open the ${at}: check that the file exists and its directory is writable.`,
+        { cause: err },
+      );
+    }
+    if (code === "SQLITE_NOTADB" || code.startsWith("SQLITE_CORRUPT")) {
+      return new RuntimeError(
+        "FAILED_PRECONDITION",
+        `The ${at} is not a cost-guard ledger (or is damaged): point ledgerPath at a ledger file or a new path.`,
+        { cause: err },
+      );
+    }
+    if (code.startsWith("SQLITE_READONLY") || code.startsWith("SQLITE_PERM") || code === "SQLITE_AUTH") {
+      return new RuntimeError(
+        "UNAUTHORIZED",
+        `The ${at} is read-only: give this process write access to it.`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR")) {
+      return new RuntimeError("UNAVAILABLE", `Writing the ${at} failed (${code}): check free disk space.`, {
+        cause: err,
+      });
+    }
+    return new RuntimeError("INTERNAL", `The ${at} failed with ${code}.`, { cause: err });
+  }
+  return new RuntimeError("INTERNAL", err instanceof Error ? err.message : String(err), { cause: err });
+}

@@ -1,0 +1,79 @@
+import { z } from "zod";
+import { BudgetSchema } from "./budgets.js";
+import { PriceTableOverrideSchema } from "./prices.js";
+
+/** Option names people reach for, and the name cost-guard uses instead. */
+const RENAMED: Record<string, string> = {
+  dbPath: "ledgerPath",
+  db: "ledgerPath",
+  database: "ledgerPath",
+  path: "ledgerPath",
+  limits: "budgets",
+  pricing: "prices",
+  priceTable: "prices",
+  idleMs: "idleTimeoutMs",
+  reaperIdleMs: "idleTimeoutMs",
+};
+
+/** Options of a cost guard (what users write; see {@link ResolvedCostGuardOptions} for the parsed form). */
+export const CostGuardOptionsSchema = z
+  .object({
+    /**
+     * Where the ledger lives: a SQLite file path (WAL mode; share it between processes to share budgets)
+     * or `:memory:` (lost on exit). The CLI reads `--db` or `AGENT_RUNTIME_COST_DB`.
+     * @default ":memory:"
+     */
+    ledgerPath: z.string().min(1).default(":memory:"),
+    /** Price overrides merged over the default table (any subset). @default undefined (the defaults) */
+    prices: PriceTableOverrideSchema.optional(),
+    /** A JSON file with price overrides, applied before `prices`. @default undefined */
+    pricesFile: z.string().min(1).optional(),
+    /** Budgets checked at every reservation. Names must be unique. @default [] */
+    budgets: z.array(BudgetSchema).default([]),
+    /**
+     * What a settled lease is charged: `request` (duration x the rate at the requested CPU and memory, what
+     * the provider bills when the sandbox does not burst) or `worstCase` (duration x the rate at the CPU and
+     * memory ceilings: never under-counts, over-counts idle sandboxes). Reservations always use the worst case.
+     * @default "request"
+     */
+    chargeAt: z.enum(["request", "worstCase"]).default("request"),
+    /** The idle reaper ends leases without a heartbeat for this long, in ms. @default undefined (off) */
+    idleTimeoutMs: z.number().int().positive().optional(),
+    /** How often enforcement (accrual, reaper, terminate budgets, warnings) runs, in ms; 0 turns the timer off. @default 5000 */
+    enforceIntervalMs: z.number().int().nonnegative().default(5000),
+    /** How long a write waits for another process holding the ledger's write lock, in ms. @default 5000 */
+    busyTimeoutMs: z.number().int().nonnegative().default(5000),
+    /** SQLite `synchronous`: `normal` survives process crashes, `full` also power loss. @default "normal" */
+    synchronous: z.enum(["normal", "full"]).default("normal"),
+    /** Reservations allowed per minute in this process (stops create loops); unset means no limit. @default undefined */
+    maxReservationsPerMinute: z.number().int().positive().optional(),
+    /** The orphan sweeper leaves leases younger than this alone (their create may be in flight), in ms. @default 60000 */
+    sweepGraceMs: z.number().int().nonnegative().default(60_000),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    const seen = new Set<string>();
+    o.budgets.forEach((b, i) => {
+      if (seen.has(b.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["budgets", i, "name"],
+          message: `duplicate budget name "${b.name}": give each budget a unique name`,
+        });
+      }
+      seen.add(b.name);
+    });
+  });
+
+/** Options of a cost guard as users write them. */
+export type CostGuardOptions = z.input<typeof CostGuardOptionsSchema>;
+/** Options of a cost guard after parsing, with defaults applied. */
+export type ResolvedCostGuardOptions = z.output<typeof CostGuardOptionsSchema>;
+
+/** Issues (`path: message`) for options under an old or guessed name, naming the option to use instead. */
+export function renamedOptionIssues(input: unknown): string[] {
+  if (!input || typeof input !== "object") return [];
+  return Object.keys(input)
+    .filter((k) => k in RENAMED && !(k in CostGuardOptionsSchema.shape))
+    .map((k) => `${k}: unknown option; use "${RENAMED[k]}" instead`);
+}
