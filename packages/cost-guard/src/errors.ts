@@ -15,7 +15,8 @@ export interface BudgetExceededDetails {
 /** Formats USD for messages: cents for amounts of a dollar or more, otherwise up to 6 decimals. */
 export function formatUsd(usd: number): string {
   if (Math.abs(usd) >= 1) return `$${usd.toFixed(2)}`;
-  return `$${Number(usd.toFixed(6))}`;
+  const text = usd.toFixed(6).replace(/0+$/, "");
+  return `$${text.length - text.indexOf(".") < 3 ? usd.toFixed(2) : text}`;
 }
 
 /** Builds the BUDGET_EXCEEDED error: what was spent, reserved, the limit and what was requested. */
