@@ -1,5 +1,4 @@
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { ImageBuilderError } from "./errors.js";
 
@@ -13,22 +12,29 @@ export interface ActionServerBundle {
   path: string;
 }
 
+function findManifest(fromDir: string): string | undefined {
+  // Only the node_modules folders from `fromDir` up, as Node looks them up; NODE_PATH and global folders are
+  // left out so the answer does not depend on how the process was started.
+  for (let dir = resolve(fromDir); ; dir = dirname(dir)) {
+    const candidate = join(dir, "node_modules", "@agent-runtime", "action-server", "package.json");
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
+}
+
 /**
- * Reads the one-file action-server bundle from an installed `@agent-runtime/action-server`, resolved from
- * `fromDir` (default: the current directory), for `withActionServer({ strategy: "inline", ...})`. This package
- * does not depend on the action-server; install it next to your code to use this.
+ * Reads the one-file action-server bundle from an installed `@agent-runtime/action-server`, found in the
+ * `node_modules` folders from `fromDir` (default: the current directory) up, for
+ * `withActionServer({ strategy: "inline", ...})`. This package does not depend on the action-server; install
+ * it next to your code to use this.
  */
 export function readActionServerBundle(fromDir: string = process.cwd()): ActionServerBundle {
-  const require = createRequire(join(resolve(fromDir), "noop.js"));
-  let manifestPath: string;
-  try {
-    manifestPath = require.resolve("@agent-runtime/action-server/package.json");
-  } catch (cause) {
+  const manifestPath = findManifest(fromDir);
+  if (manifestPath === undefined) {
     throw new ImageBuilderError(
       "NOT_FOUND",
-      `@agent-runtime/action-server is not installed where ${resolve(fromDir)} can resolve it; ` +
+      `@agent-runtime/action-server is not installed in a node_modules folder at or above ${resolve(fromDir)}; ` +
         "install it (npm install @agent-runtime/action-server) or use the npm strategy",
-      { cause },
     );
   }
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as {

@@ -83,7 +83,10 @@ export function parseOrThrow<TSchema extends z.ZodType>(
   input: unknown,
   what: string,
 ): z.output<TSchema> {
-  const result = schema.safeParse(input);
+  const result = schema.safeParse(input, {
+    error: (issue) =>
+      issue.code === "invalid_type" && issue.input === undefined ? `is required (${issue.expected})` : undefined,
+  });
   if (result.success) return result.data;
   const issues = zodIssues(result.error);
   throw new ImageBuilderError("INVALID_ARGUMENT", `Invalid ${what}:\n  ${issues.join("\n  ")}`, { issues });
