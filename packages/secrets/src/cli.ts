@@ -204,8 +204,9 @@ async function readValue(name: string, io: CliIo): Promise<string> {
 
 function promptHidden(question: string, io: CliIo): Promise<string> {
   const input = io.stdin;
-  io.stderr.write(question);
+  // Echo goes off before the prompt shows, so nothing typed after it is ever echoed.
   input.setRawMode?.(true);
+  io.stderr.write(question);
   input.setEncoding("utf8");
   input.resume();
   return new Promise((resolve, reject) => {
