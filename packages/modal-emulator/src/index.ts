@@ -1,2 +1,20 @@
-/** Modal's gRPC API on 127.0.0.1 with sandboxes as local processes: offline development and real tests of Modal code. */
-export const PACKAGE_NAME = "@agent-runtime/modal-emulator";
+/**
+ * `@agent-runtime/modal-emulator`: Modal's gRPC API on 127.0.0.1 with sandboxes as local processes, for offline
+ * development and real tests of code that uses the `modal` SDK.
+ */
+
+export { NamedSecrets } from "./control-plane.js";
+export type { GenericStatusName, ModalEmulator, SandboxSummary } from "./emulator.js";
+// Emulator
+export { startModalEmulator } from "./emulator.js";
+export type { EvictionStatus } from "./faults.js";
+
+// Faults and named secrets
+export { Faults } from "./faults.js";
+export { FS_TOOLS_PATH } from "./fs-tool.js";
+export type { IsolationMode } from "./isolation.js";
+export type { ModalEmulatorOptions, ResolvedModalEmulatorOptions } from "./options.js";
+export { ModalEmulatorOptionsSchema } from "./options.js";
+export { MODAL_API_PROTO, MODAL_ROUTER_PROTO } from "./proto/modal-proto.js";
+// Wire details that tests and adapters may want
+export { EXEC_TIMEOUT_EXIT_CODE, GenericStatus } from "./sandbox.js";

@@ -1,0 +1,618 @@
+import { createHash } from "node:crypto";
+import { posix } from "node:path";
+import type { Logger } from "@agent-runtime/runtime-core";
+import type { Faults } from "./faults.js";
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "./grpc-errors.js";
+import type { CallContext, Handlers } from "./grpc-service.js";
+import { newId, newSandboxId } from "./ids.js";
+import { type JwtClaims, signJwt } from "./jwt.js";
+import type {
+  AppGetOrCreateMsg,
+  EnvironmentGetOrCreateMsg,
+  ImageGetOrCreateMsg,
+  ImageJoinStreamingMsg,
+  RouterAccessMsg,
+  SandboxCreateMsg,
+  SandboxGetFromNameMsg,
+  SandboxGetLogsMsg,
+  SandboxIdMsg,
+  SandboxListMsg,
+  SandboxStdinWriteMsg,
+  SandboxTagMsg,
+  SandboxTagsSetMsg,
+  SecretGetOrCreateMsg,
+  SecretSourceMsg,
+} from "./messages.js";
+import type { SandboxRegistry } from "./registry.js";
+import { GenericStatus, type SandboxRecord, type SandboxResult } from "./sandbox.js";
+import type { PortRequest, TunnelInfo } from "./tunnels.js";
+
+/** `ObjectCreationType` values the emulator understands. */
+const CreationType = {
+  UNSPECIFIED: 0,
+  CREATE_IF_MISSING: 1,
+  CREATE_FAIL_IF_EXISTS: 2,
+  EPHEMERAL: 5,
+} as const;
+
+const NAME_RE = /^[a-zA-Z0-9._-]{1,63}$/;
+const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const MAX_TIMEOUT_SECS = 24 * 60 * 60;
+const LONG_POLL_CAP_SECS = 55;
+
+interface AppRecord {
+  appId: string;
+  name: string;
+  environmentName: string;
+}
+
+interface ImageRecord {
+  imageId: string;
+  logs: { entryId: string; data: string }[];
+  result?: SandboxResult;
+  done: Promise<void>;
+}
+
+interface SecretRecord {
+  secretId: string;
+  /** Set for named secrets: values are read from the named-secret store at use. */
+  name?: string;
+  values?: Record<string, string>;
+}
+
+/** Settings of the control plane. */
+export interface ControlPlaneSettings {
+  environments: readonly string[];
+  imageBuilderVersion: string;
+  tokenId: string;
+  jwtKey: Buffer;
+  routerUrl: () => string;
+  routerJwtTtlMs: number;
+  authTokenTtlMs: number;
+  listPageSize: number;
+  logger: Logger;
+}
+
+/** Named secrets configured in the emulator: name -> KEY -> value. */
+export class NamedSecrets {
+  readonly #values = new Map<string, Record<string, string>>();
+
+  constructor(initial: Record<string, Record<string, string>> = {}) {
+    for (const [name, values] of Object.entries(initial)) this.set(name, values);
+  }
+
+  /** Creates or replaces the secret `name`. */
+  set(name: string, values: Record<string, string>): void {
+    for (const key of Object.keys(values)) {
+      if (!ENV_KEY_RE.test(key))
+        throw new TypeError(`secret key ${JSON.stringify(key)} is not an env var name`);
+    }
+    this.#values.set(name, { ...values });
+  }
+
+  /** Deletes the secret `name`; returns whether it existed. */
+  delete(name: string): boolean {
+    return this.#values.delete(name);
+  }
+
+  /** The values of `name`, if it exists. */
+  get(name: string): Record<string, string> | undefined {
+    const v = this.#values.get(name);
+    return v ? { ...v } : undefined;
+  }
+
+  /** Names of all secrets (never their values). */
+  names(): string[] {
+    return [...this.#values.keys()].sort();
+  }
+}
+
+function tagsToMap(tags: readonly SandboxTagMsg[] | undefined): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const tag of tags ?? []) {
+    if (!tag.tag_name) throw invalidArgument("sandbox tag names must not be empty");
+    map.set(tag.tag_name, tag.tag_value ?? "");
+  }
+  return map;
+}
+
+function tagsToMsg(tags: Map<string, string>): SandboxTagMsg[] {
+  return [...tags].map(([tag_name, tag_value]) => ({ tag_name, tag_value }));
+}
+
+function clampTimeoutSecs(timeout: number | undefined): number {
+  if (timeout === undefined || !Number.isFinite(timeout) || timeout <= 0) return 0;
+  return Math.min(timeout, LONG_POLL_CAP_SECS);
+}
+
+/** The `modal.client.ModalClient` service: apps, environments, images, secrets and sandboxes. */
+export class ControlPlane {
+  readonly #s: ControlPlaneSettings;
+  readonly #registry: SandboxRegistry;
+  readonly #faults: Faults;
+  readonly #named: NamedSecrets;
+  readonly #apps = new Map<string, AppRecord>();
+  readonly #appsByName = new Map<string, string>();
+  readonly #envIds = new Map<string, string>();
+  readonly #images = new Map<string, ImageRecord>();
+  readonly #secrets = new Map<string, SecretRecord>();
+  readonly #namedSecretIds = new Map<string, string>();
+
+  constructor(
+    settings: ControlPlaneSettings,
+    registry: SandboxRegistry,
+    faults: Faults,
+    named: NamedSecrets,
+  ) {
+    this.#s = settings;
+    this.#registry = registry;
+    this.#faults = faults;
+    this.#named = named;
+    for (const env of settings.environments) this.#envIds.set(env, newId("en"));
+  }
+
+  /** The gRPC handlers. */
+  handlers(): Handlers {
+    return {
+      unary: {
+        AuthTokenGet: async () => this.#authTokenGet(),
+        AppGetOrCreate: async (req) => this.#appGetOrCreate(req as AppGetOrCreateMsg),
+        AppLookup: async (req) =>
+          this.#appGetOrCreate({ ...(req as AppGetOrCreateMsg), object_creation_type: 0 }),
+        EnvironmentGetOrCreate: async (req) => this.#environmentGetOrCreate(req as EnvironmentGetOrCreateMsg),
+        ImageGetOrCreate: async (req) => this.#imageGetOrCreate(req as ImageGetOrCreateMsg),
+        SecretGetOrCreate: async (req) => this.#secretGetOrCreate(req as SecretGetOrCreateMsg),
+        SandboxCreate: async (req) => this.#sandboxCreate(req as SandboxCreateMsg, false),
+        SandboxCreateV2: async (req) => this.#sandboxCreate(req as SandboxCreateMsg, true),
+        SandboxGetTaskId: async (req) => this.#getTaskId(req as SandboxIdMsg),
+        SandboxGetTaskIdV2: async (req) => this.#getTaskId(req as SandboxIdMsg),
+        TaskGetCommandRouterAccess: async (req) => this.#routerAccess(req as RouterAccessMsg),
+        SandboxGetCommandRouterAccess: async (req) => this.#routerAccess(req as RouterAccessMsg),
+        SandboxGetTunnels: async (req, ctx) => this.#getTunnels(req as SandboxIdMsg, ctx),
+        SandboxGetTunnelsV2: async (req, ctx) => this.#getTunnels(req as SandboxIdMsg, ctx),
+        SandboxWait: async (req, ctx) => this.#wait(req as SandboxIdMsg, ctx),
+        SandboxWaitV2: async (req, ctx) => this.#wait(req as SandboxIdMsg, ctx),
+        SandboxTerminate: async (req) => this.#terminate(req as SandboxIdMsg),
+        SandboxTerminateV2: async (req) => this.#terminate(req as SandboxIdMsg),
+        SandboxList: async (req) => this.#list(req as SandboxListMsg),
+        SandboxListV2: async (req) => this.#list(req as SandboxListMsg),
+        SandboxTagsSet: async (req) => this.#tagsSet(req as SandboxTagsSetMsg),
+        SandboxTagsSetV2: async (req) => this.#tagsSet(req as SandboxTagsSetMsg),
+        SandboxTagsGet: async (req) => ({
+          tags: tagsToMsg(this.#registry.get((req as SandboxIdMsg).sandbox_id).spec.tags),
+        }),
+        SandboxTagsGetV2: async (req) => ({
+          tags: tagsToMsg(this.#registry.get((req as SandboxIdMsg).sandbox_id).spec.tags),
+        }),
+        SandboxGetFromName: async (req) => this.#getFromName(req as SandboxGetFromNameMsg, false),
+        SandboxGetFromNameV2: async (req) => this.#getFromName(req as SandboxGetFromNameMsg, true),
+        SandboxStdinWrite: async (req) => this.#stdinWriteV1(req as SandboxStdinWriteMsg),
+      },
+      serverStream: {
+        ImageJoinStreaming: async (req, ctx, write) =>
+          this.#imageJoin(req as ImageJoinStreamingMsg, ctx, write),
+        SandboxGetLogs: async (req, ctx, write) => this.#getLogs(req as SandboxGetLogsMsg, ctx, write),
+      },
+    };
+  }
+
+  /** Signs a router JWT for `sandbox`. */
+  routerJwt(sandbox: SandboxRecord): string {
+    const now = Math.floor(Date.now() / 1000);
+    const claims: JwtClaims = {
+      sub: sandbox.spec.taskId,
+      sandbox_id: sandbox.spec.sandboxId,
+      iat: now,
+      exp: now + Math.floor(this.#s.routerJwtTtlMs / 1000),
+    };
+    return signJwt(claims, this.#s.jwtKey);
+  }
+
+  #env(name: string | undefined): string {
+    const env = name || this.#s.environments[0]!;
+    if (!this.#envIds.has(env)) {
+      throw notFound(`Environment '${env}' not found (the emulator has: ${this.#s.environments.join(", ")})`);
+    }
+    return env;
+  }
+
+  #authTokenGet(): object {
+    const now = Math.floor(Date.now() / 1000);
+    const token = signJwt(
+      { sub: this.#s.tokenId, iat: now, exp: now + Math.floor(this.#s.authTokenTtlMs / 1000) },
+      this.#s.jwtKey,
+    );
+    return { token };
+  }
+
+  #appGetOrCreate(req: AppGetOrCreateMsg): object {
+    const name = req.app_name ?? "";
+    if (!NAME_RE.test(name)) throw invalidArgument(`Invalid App name '${name}'`);
+    const env = this.#env(req.environment_name);
+    const key = `${env}/${name}`;
+    const existing = this.#appsByName.get(key);
+    const type = req.object_creation_type ?? 0;
+    if (existing) {
+      if (type === CreationType.CREATE_FAIL_IF_EXISTS) throw alreadyExists(`App '${name}' already exists`);
+      return { app_id: existing };
+    }
+    if (type !== CreationType.CREATE_IF_MISSING && type !== CreationType.CREATE_FAIL_IF_EXISTS) {
+      throw notFound(`App '${name}' not found in environment '${env}'`);
+    }
+    const app: AppRecord = { appId: newId("ap"), name, environmentName: env };
+    this.#apps.set(app.appId, app);
+    this.#appsByName.set(key, app.appId);
+    return { app_id: app.appId };
+  }
+
+  #environmentGetOrCreate(req: EnvironmentGetOrCreateMsg): object {
+    const env = this.#env(req.deployment_name);
+    return {
+      environment_id: this.#envIds.get(env),
+      metadata: {
+        name: env,
+        settings: { image_builder_version: this.#s.imageBuilderVersion, webhook_suffix: "modal.run" },
+      },
+    };
+  }
+
+  #imageGetOrCreate(req: ImageGetOrCreateMsg): object {
+    if (req.app_id && !this.#apps.has(req.app_id)) throw notFound(`App ${req.app_id} not found`);
+    const commands = req.image?.dockerfile_commands ?? [];
+    const bases = req.image?.base_images ?? [];
+    for (const base of bases) {
+      if (!base.image_id || !this.#images.get(base.image_id)?.result) {
+        throw notFound(`Base image ${base.image_id ?? "(none)"} not found`);
+      }
+    }
+    for (const id of req.image?.secret_ids ?? []) this.#secretValues(id);
+    const digest = createHash("sha256")
+      .update(JSON.stringify([commands, bases, req.builder_version ?? "", req.image?.gpu_config ?? {}]))
+      .digest("base64")
+      .replace(/[^A-Za-z0-9]/g, "")
+      .slice(0, 22);
+    const imageId = `im-${digest}`;
+    const cached = this.#images.get(imageId);
+    if (cached?.result?.status === GenericStatus.SUCCESS && !req.force_build) {
+      return {
+        image_id: imageId,
+        result: cached.result,
+        metadata: { image_builder_version: req.builder_version },
+      };
+    }
+    if (cached && !cached.result && !req.force_build) return { image_id: imageId };
+    const failure = this.#faults.takeImageBuildFailure();
+    let finish: () => void = () => {};
+    const record: ImageRecord = { imageId, logs: [], done: new Promise((r) => (finish = r)) };
+    this.#images.set(imageId, record);
+    // "Build": replay the Dockerfile as a build log. Commands are not run: sandboxes use the host's tools.
+    setImmediate(() => {
+      commands.forEach((cmd, i) => {
+        record.logs.push({ entryId: `${i + 1}`, data: `Step ${i + 1}/${commands.length} : ${cmd}\n` });
+      });
+      const last = `${commands.length + 1}`;
+      if (failure) {
+        record.logs.push({ entryId: last, data: `${failure}\n` });
+        record.result = { status: GenericStatus.FAILURE, exitcode: 1, exception: failure };
+      } else {
+        record.logs.push({ entryId: last, data: `Built image ${imageId}\n` });
+        record.result = { status: GenericStatus.SUCCESS, exitcode: 0 };
+      }
+      finish();
+    });
+    return { image_id: imageId };
+  }
+
+  async #imageJoin(
+    req: ImageJoinStreamingMsg,
+    ctx: CallContext,
+    write: (m: object) => Promise<void>,
+  ): Promise<void> {
+    const id = req.image_id ?? "";
+    const record = this.#images.get(id);
+    if (!record) throw notFound(`Image ${id} not found`);
+    const timeoutMs = clampTimeoutSecs(req.timeout) * 1000 || LONG_POLL_CAP_SECS * 1000;
+    await Promise.race([
+      record.done,
+      new Promise((r) => setTimeout(r, timeoutMs).unref()),
+      onAbort(ctx.signal),
+    ]);
+    const after = Number.parseInt(req.last_entry_id ?? "", 10) || 0;
+    const logs = record.logs.filter((l) => Number(l.entryId) > after);
+    if (logs.length > 0) {
+      await write({
+        task_logs: logs.map((l) => ({ data: l.data, file_descriptor: 1 })),
+        entry_id: logs[logs.length - 1]!.entryId,
+      });
+    }
+    if (record.result) await write({ result: record.result, eof: true });
+  }
+
+  #secretGetOrCreate(req: SecretGetOrCreateMsg): object {
+    this.#env(req.environment_name);
+    if (req.object_creation_type === CreationType.EPHEMERAL) {
+      const values = req.env_dict ?? {};
+      for (const key of Object.keys(values)) {
+        if (!ENV_KEY_RE.test(key))
+          throw invalidArgument(`Secret key ${JSON.stringify(key)} is not a valid name`);
+      }
+      const secretId = newId("st");
+      this.#secrets.set(secretId, { secretId, values: { ...values } });
+      return { secret_id: secretId };
+    }
+    const name = req.deployment_name ?? "";
+    if (!name)
+      throw invalidArgument("SecretGetOrCreate needs deployment_name or object_creation_type EPHEMERAL");
+    const values = this.#named.get(name);
+    if (!values) {
+      throw notFound(
+        `Secret '${name}' not found (configure it with the emulator's secrets option or --secret)`,
+      );
+    }
+    const missing = (req.required_keys ?? []).filter((k) => !(k in values));
+    if (missing.length > 0) throw failedPrecondition(`Secret is missing key(s): ${missing.join(", ")}`);
+    let secretId = this.#namedSecretIds.get(name);
+    if (!secretId) {
+      secretId = newId("st");
+      this.#namedSecretIds.set(name, secretId);
+      this.#secrets.set(secretId, { secretId, name });
+    }
+    return { secret_id: secretId };
+  }
+
+  /** The current values of a secret id, or NOT_FOUND. */
+  secretValues(secretId: string): Record<string, string> {
+    return this.#secretValues(secretId);
+  }
+
+  #secretValues(secretId: string): Record<string, string> {
+    const secret = this.#secrets.get(secretId);
+    if (!secret) throw notFound(`Secret ${secretId} not found`);
+    if (secret.values) return secret.values;
+    const values = this.#named.get(secret.name ?? "");
+    if (!values) throw notFound(`Secret '${secret.name}' was deleted`);
+    return values;
+  }
+
+  /** Environment from secret sources (`{secret_id}` or inline `{env}`), later sources winning. */
+  resolveSecretSources(sources: readonly SecretSourceMsg[] | undefined): Record<string, string> {
+    const env: Record<string, string> = {};
+    for (const source of sources ?? []) {
+      if (source.secret_id) Object.assign(env, this.#secretValues(source.secret_id));
+      else if (source.env) Object.assign(env, source.env.contents ?? {});
+    }
+    return env;
+  }
+
+  async #sandboxCreate(req: SandboxCreateMsg, v2: boolean): Promise<object> {
+    const delay = this.#faults.createDelayMs;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    const app = this.#apps.get(req.app_id ?? "");
+    if (!app) throw notFound(`App ${req.app_id ?? "(none)"} not found`);
+    const def = req.definition ?? {};
+    const image = this.#images.get(def.image_id ?? "");
+    if (!image?.result || image.result.status !== GenericStatus.SUCCESS) {
+      throw notFound(`Image ${def.image_id ?? "(none)"} not found or not built`);
+    }
+    const timeoutSecs = def.timeout_secs || 300;
+    if (timeoutSecs > MAX_TIMEOUT_SECS) {
+      throw invalidArgument(`timeout_secs ${timeoutSecs} exceeds the maximum of ${MAX_TIMEOUT_SECS} (24 h)`);
+    }
+    const workdir = def.workdir || "/";
+    if (!posix.isAbsolute(workdir))
+      throw invalidArgument(`workdir must be an absolute path, got: ${workdir}`);
+    const name = def.name || undefined;
+    if (name !== undefined) {
+      if (!NAME_RE.test(name) || /^(ap|sb)-/.test(name))
+        throw invalidArgument(`Invalid Sandbox name '${name}'`);
+      const clash = this.#registry
+        .all()
+        .find((sb) => sb.running && sb.spec.appId === app.appId && sb.spec.name === name);
+      if (clash) throw alreadyExists(`Sandbox with name '${name}' already exists in App '${app.name}'`);
+    }
+    const ports: PortRequest[] = [];
+    for (const p of def.open_ports?.ports ?? []) {
+      const port = p.port ?? 0;
+      if (port < 1 || port > 65535) throw invalidArgument(`invalid port ${port}`);
+      if (ports.some((q) => q.port === port)) throw invalidArgument(`port ${port} is listed twice`);
+      ports.push({ port, unencrypted: p.unencrypted === true });
+    }
+    const env: Record<string, string> = { ...(def.environment_variables?.contents ?? {}) };
+    for (const id of def.secret_ids ?? []) Object.assign(env, this.#secretValues(id));
+    Object.assign(env, req.ephemeral_secrets?.contents ?? {});
+    Object.assign(env, this.resolveSecretSources(req.secret_sources));
+    for (const key of Object.keys(env)) {
+      if (!ENV_KEY_RE.test(key))
+        throw invalidArgument(`environment variable name ${JSON.stringify(key)} is invalid`);
+    }
+    const gpu = def.resources?.gpu_config?.gpu_type || undefined;
+    const sandbox = await this.#registry.create({
+      sandboxId: newSandboxId(v2),
+      v2,
+      taskId: newId("ta"),
+      appId: app.appId,
+      appName: app.name,
+      environmentName: app.environmentName,
+      name,
+      tags: tagsToMap(req.tags),
+      imageId: image.imageId,
+      command: def.entrypoint_args ?? [],
+      workdir,
+      env,
+      timeoutSecs,
+      idleTimeoutSecs: def.idle_timeout_secs || undefined,
+      ports,
+      milliCpu: def.resources?.milli_cpu || undefined,
+      memoryMiB: def.resources?.memory_mb || undefined,
+      gpu: gpu
+        ? `${gpu}${(def.resources?.gpu_config?.count ?? 1) > 1 ? `:${def.resources?.gpu_config?.count}` : ""}`
+        : undefined,
+      createdAt: this.#registry.nextCreatedAt(),
+    });
+    const metadata = { app_id: app.appId };
+    if (!v2) return { sandbox_id: sandbox.spec.sandboxId, metadata };
+    return {
+      sandbox_id: sandbox.spec.sandboxId,
+      task_id: sandbox.spec.taskId,
+      tunnels: sandbox.tunnels.map(tunnelMsg),
+      metadata,
+      command_router_access: { jwt: this.routerJwt(sandbox), url: this.#s.routerUrl() },
+    };
+  }
+
+  #getTaskId(req: SandboxIdMsg): object {
+    const sb = this.#registry.get(req.sandbox_id);
+    if (sb.result) return { task_result: sb.result };
+    return { task_id: sb.spec.taskId };
+  }
+
+  #routerAccess(req: RouterAccessMsg): object {
+    const sb = req.sandbox_id ? this.#registry.get(req.sandbox_id) : this.#registry.getByTask(req.task_id);
+    if (!sb.running) {
+      throw failedPrecondition(
+        `Sandbox ${sb.spec.sandboxId} has finished; its command router is not available`,
+      );
+    }
+    return { jwt: this.routerJwt(sb), url: this.#s.routerUrl() };
+  }
+
+  async #getTunnels(req: SandboxIdMsg, ctx: CallContext): Promise<object> {
+    const sb = this.#registry.get(req.sandbox_id);
+    void ctx;
+    if (sb.result) return { result: sb.result, tunnels: [] };
+    return { tunnels: sb.tunnels.map(tunnelMsg) };
+  }
+
+  async #wait(req: SandboxIdMsg, ctx: CallContext): Promise<object> {
+    const sb = this.#registry.get(req.sandbox_id);
+    const result = await sb.wait(clampTimeoutSecs(req.timeout) * 1000, ctx.signal);
+    return { result, metadata: { app_id: sb.spec.appId, result } };
+  }
+
+  #terminate(req: SandboxIdMsg): object {
+    const sb = this.#registry.get(req.sandbox_id);
+    if (sb.result) return { existing_result: sb.result };
+    sb.stop({ status: GenericStatus.TERMINATED, exitcode: 137 });
+    return {};
+  }
+
+  #list(req: SandboxListMsg): object {
+    let appIds: Set<string>;
+    if (req.app_id) {
+      if (!this.#apps.has(req.app_id)) throw notFound(`App ${req.app_id} not found`);
+      appIds = new Set([req.app_id]);
+    } else {
+      const env = this.#env(req.environment_name);
+      appIds = new Set([...this.#apps.values()].filter((a) => a.environmentName === env).map((a) => a.appId));
+    }
+    const want = tagsToMap(req.tags);
+    const before = req.before_timestamp || Number.POSITIVE_INFINITY;
+    const page = this.#registry
+      .all()
+      .filter(
+        (sb) =>
+          appIds.has(sb.spec.appId) &&
+          (req.include_finished || sb.running) &&
+          sb.spec.createdAt < before &&
+          [...want].every(([k, v]) => sb.spec.tags.get(k) === v),
+      )
+      .sort((a, b) => b.spec.createdAt - a.spec.createdAt)
+      .slice(0, this.#s.listPageSize);
+    return {
+      sandboxes: page.map((sb) => ({
+        id: sb.spec.sandboxId,
+        created_at: sb.spec.createdAt,
+        app_id: sb.spec.appId,
+        tags: tagsToMsg(sb.spec.tags),
+        name: sb.spec.name ?? "",
+        image_id: sb.spec.imageId,
+        timeout_secs: sb.spec.timeoutSecs,
+        idle_timeout_secs: sb.spec.idleTimeoutSecs ?? 0,
+        task_info: {
+          id: sb.spec.taskId,
+          sandbox_id: sb.spec.sandboxId,
+          started_at: sb.startedAt,
+          finished_at: sb.finishedAt,
+          result: sb.result,
+        },
+      })),
+    };
+  }
+
+  #tagsSet(req: SandboxTagsSetMsg): object {
+    const sb = this.#registry.get(req.sandbox_id);
+    const tags = tagsToMap(req.tags);
+    sb.spec.tags.clear();
+    for (const [k, v] of tags) sb.spec.tags.set(k, v);
+    return {};
+  }
+
+  #getFromName(req: SandboxGetFromNameMsg, v2: boolean): object {
+    const env = this.#env(req.environment_name);
+    const appName = req.app_name ?? "";
+    const appId = this.#appsByName.get(`${env}/${appName}`);
+    if (!appId) throw notFound(`App '${appName}' not found in environment '${env}'`);
+    const name = req.sandbox_name ?? "";
+    const candidates = this.#registry
+      .all()
+      .filter((sb) => sb.spec.appId === appId && sb.spec.name === name && sb.spec.v2 === v2)
+      .sort((a, b) => b.spec.createdAt - a.spec.createdAt);
+    const found = candidates.find((sb) => sb.running) ?? (req.include_terminated ? candidates[0] : undefined);
+    if (!found) throw notFound(`Sandbox with name '${name}' not found in App '${appName}'`);
+    return { sandbox_id: found.spec.sandboxId, metadata: { app_id: appId, result: found.result } };
+  }
+
+  async #getLogs(
+    req: SandboxGetLogsMsg,
+    ctx: CallContext,
+    write: (m: object) => Promise<void>,
+  ): Promise<void> {
+    const sb = this.#registry.get(req.sandbox_id);
+    const fd = req.file_descriptor ?? 1;
+    if (fd !== 1 && fd !== 2) {
+      await write({ entry_id: req.last_entry_id ?? "0", eof: true, task_id: sb.spec.taskId });
+      return;
+    }
+    const buffer = fd === 1 ? sb.stdout : sb.stderr;
+    let offset = Number.parseInt(req.last_entry_id ?? "", 10) || 0;
+    const timeoutMs = clampTimeoutSecs(req.timeout) * 1000 || LONG_POLL_CAP_SECS * 1000;
+    const deadline = AbortSignal.any([ctx.signal, AbortSignal.timeout(timeoutMs)]);
+    for await (const slice of buffer.read(offset, deadline)) {
+      offset = slice.offset + slice.data.length;
+      await write({
+        task_id: sb.spec.taskId,
+        sandbox_id: sb.spec.sandboxId,
+        entry_id: String(offset),
+        items: [{ data: slice.data.toString("utf8"), file_descriptor: fd }],
+      });
+    }
+    if (buffer.closed && buffer.length === offset) {
+      await write({ task_id: sb.spec.taskId, entry_id: String(offset), eof: true });
+    }
+  }
+
+  #stdinWriteV1(req: SandboxStdinWriteMsg): object {
+    const sb = this.#registry.get(req.sandbox_id);
+    if (!sb.running) throw failedPrecondition(`Sandbox ${sb.spec.sandboxId} has finished`);
+    sb.writeStdinV1(req.index ?? 0, req.input ?? Buffer.alloc(0), req.eof === true);
+    return {};
+  }
+}
+
+function tunnelMsg(t: TunnelInfo): object {
+  return {
+    host: t.host,
+    port: t.port,
+    container_port: t.containerPort,
+    ...(t.unencryptedPort !== undefined
+      ? { unencrypted_host: t.unencryptedHost, unencrypted_port: t.unencryptedPort }
+      : {}),
+  };
+}
+
+function onAbort(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
+  });
+}

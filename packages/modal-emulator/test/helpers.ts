@@ -1,0 +1,37 @@
+import { ModalClient } from "modal";
+import type { ModalEmulator } from "../src/index.js";
+
+/** A client of `emulator`, in V2 mode (the SDK default) or V1 mode (`MODAL_SANDBOX_V2=0`). */
+export function clientFor(emulator: ModalEmulator, mode: "v1" | "v2" = "v2"): ModalClient {
+  // The SDK reads MODAL_SERVER_URL and MODAL_SANDBOX_V2 when a client is constructed.
+  process.env["MODAL_SERVER_URL"] = emulator.serverUrl;
+  if (mode === "v1") process.env["MODAL_SANDBOX_V2"] = "0";
+  else delete process.env["MODAL_SANDBOX_V2"];
+  try {
+    return new ModalClient({ tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret });
+  } finally {
+    delete process.env["MODAL_SERVER_URL"];
+    delete process.env["MODAL_SANDBOX_V2"];
+  }
+}
+
+/** Polls `fn` until it returns true or `timeoutMs` passes. */
+export async function eventually(fn: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+/** True when a process with `pid` exists. */
+export function alive(pid: number | undefined): boolean {
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
