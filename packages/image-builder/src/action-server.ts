@@ -177,9 +177,16 @@ function openHandsArgv(server: OpenHandsServer, port: number): string[] {
  * // ["agent-runtime-action-server", "60000", "--working-dir", "/workspace", "--host", "0.0.0.0"]
  * ```
  */
-export function serverLaunch(spec: ImageSpecInput | ImageSpec, overrides: ServerLaunchOverrides = {}): ServerLaunch {
+export function serverLaunch(
+  spec: ImageSpecInput | ImageSpec,
+  overrides: ServerLaunchOverrides = {},
+): ServerLaunch {
   const resolved = parseImageSpec(spec);
-  const { port: portOverride } = parseOrThrow(ServerLaunchOverridesSchema, overrides, "server launch overrides");
+  const { port: portOverride } = parseOrThrow(
+    ServerLaunchOverridesSchema,
+    overrides,
+    "server launch overrides",
+  );
   const server = resolved.server;
   if (server === undefined) {
     throw new ImageBuilderError(
@@ -190,7 +197,19 @@ export function serverLaunch(spec: ImageSpecInput | ImageSpec, overrides: Server
   }
   const port = portOverride ?? server.port;
   if (server.kind === "openhands") {
-    return { kind: "openhands", argv: openHandsArgv(server, port), port, cwd: server.codeDir, requiredEnv: ["SESSION_API_KEY"] };
+    return {
+      kind: "openhands",
+      argv: openHandsArgv(server, port),
+      port,
+      cwd: server.codeDir,
+      requiredEnv: ["SESSION_API_KEY"],
+    };
   }
-  return { kind: "agent-runtime", argv: agentRuntimeArgv(server, port), port, cwd: undefined, requiredEnv: ["SESSION_API_KEY"] };
+  return {
+    kind: "agent-runtime",
+    argv: agentRuntimeArgv(server, port),
+    port,
+    cwd: undefined,
+    requiredEnv: ["SESSION_API_KEY"],
+  };
 }

@@ -52,8 +52,12 @@ export function readActionServerBundle(fromDir: string = process.cwd()): ActionS
   try {
     return { version: manifest.version, bundle: readFileSync(path, "utf8"), path };
   } catch (cause) {
-    throw new ImageBuilderError("NOT_FOUND", `The action-server bundle ${path} is missing; build or reinstall the package`, {
-      cause,
-    });
+    throw new ImageBuilderError(
+      "NOT_FOUND",
+      `The action-server bundle ${path} is missing; build or reinstall the package`,
+      {
+        cause,
+      },
+    );
   }
 }

@@ -70,7 +70,9 @@ function readText(path: string, what: string): string {
   try {
     return readFileSync(path, "utf8");
   } catch (cause) {
-    throw new ImageBuilderError("NOT_FOUND", `cannot read ${what} ${path}: ${(cause as Error).message}`, { cause });
+    throw new ImageBuilderError("NOT_FOUND", `cannot read ${what} ${path}: ${(cause as Error).message}`, {
+      cause,
+    });
   }
 }
 
@@ -115,11 +117,14 @@ function resolveFileReferences(raw: unknown, baseDir: string): unknown {
     if ("bundle" in install) issues.push("server.install: give either bundle or bundleFile, not both");
     else {
       const bytes = load(bundleFile, "server.install.bundleFile");
-      if (bytes !== undefined) out.server = { ...raw.server, install: { ...install, bundle: bytes.toString("utf8") } };
+      if (bytes !== undefined)
+        out.server = { ...raw.server, install: { ...install, bundle: bytes.toString("utf8") } };
     }
   }
   if (issues.length > 0) {
-    throw new ImageBuilderError("NOT_FOUND", `Cannot load files the spec names:\n  ${issues.join("\n  ")}`, { issues });
+    throw new ImageBuilderError("NOT_FOUND", `Cannot load files the spec names:\n  ${issues.join("\n  ")}`, {
+      issues,
+    });
   }
   return out;
 }
@@ -132,9 +137,13 @@ async function loadSpec(file: string, io: CliIo): Promise<ImageSpec> {
   try {
     raw = extname(path).toLowerCase() === ".json" ? JSON.parse(text) : parseYaml(text);
   } catch (cause) {
-    throw new ImageBuilderError("INVALID_ARGUMENT", `${file} is not valid JSON or YAML: ${(cause as Error).message}`, {
-      cause,
-    });
+    throw new ImageBuilderError(
+      "INVALID_ARGUMENT",
+      `${file} is not valid JSON or YAML: ${(cause as Error).message}`,
+      {
+        cause,
+      },
+    );
   }
   return parseImageSpec(resolveFileReferences(raw, fromStdin ? io.cwd : dirname(path)));
 }
@@ -148,7 +157,9 @@ function readTagsFile(file: string, io: CliIo): string[] {
 
 function packageVersion(): string {
   try {
-    const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+    const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    };
     return manifest.version;
   } catch {
     return "unknown";
@@ -211,7 +222,10 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
         throw usageError("--max-inline-bytes must be a non-negative integer");
       }
     }
-    if (command !== "plan" && (values.existing ?? values.repository ?? values.force ?? values["no-versioned"]) !== undefined) {
+    if (
+      command !== "plan" &&
+      (values.existing ?? values.repository ?? values.force ?? values["no-versioned"]) !== undefined
+    ) {
       throw usageError("--existing, --repository, --force and --no-versioned only apply to plan");
     }
     file = specFile;
@@ -219,7 +233,12 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
     switch (command) {
       case "validate": {
         renderResolved(spec, { maxInlineBytes: maxInlineBytes ?? DEFAULT_MAX_INLINE_BYTES });
-        const server = spec.server === undefined ? "none" : spec.server.kind === "openhands" ? "openhands" : spec.server.install.strategy;
+        const server =
+          spec.server === undefined
+            ? "none"
+            : spec.server.kind === "openhands"
+              ? "openhands"
+              : spec.server.install.strategy;
         io.stdout(`ok: ${specFile} is a valid image spec (${spec.steps.length} steps, server: ${server})\n`);
         break;
       }
@@ -236,7 +255,8 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
         io.stdout(json(serverLaunch(spec)));
         break;
       case "plan": {
-        if (values.existing === undefined) throw usageError("plan needs --existing <tags.txt> (an empty file is fine)");
+        if (values.existing === undefined)
+          throw usageError("plan needs --existing <tags.txt> (an empty file is fine)");
         const existing = readTagsFile(values.existing, io);
         const plan = resolveBuildPlan(spec, existing, {
           maxInlineBytes,
@@ -258,7 +278,9 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
       io.stderr(`agent-runtime-image: ${file ? `${file}: ` : ""}${err.message}\n`);
       return CliExitCode.FAILED;
     }
-    io.stderr(`agent-runtime-image: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    io.stderr(
+      `agent-runtime-image: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
     return CliExitCode.FAILED;
   }
 }

@@ -154,7 +154,10 @@ export function dockerfileBaseForModal(content: string): ModalDockerfileBase {
         break;
     }
     if (operands[0]?.startsWith("<<")) {
-      throw unsupported(instruction.line, `heredocs (${instruction.keyword} <<...) are not supported on Modal`);
+      throw unsupported(
+        instruction.line,
+        `heredocs (${instruction.keyword} <<...) are not supported on Modal`,
+      );
     }
     commands.push(`${instruction.keyword} ${instruction.args}`.trim());
   }

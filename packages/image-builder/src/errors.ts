@@ -85,7 +85,9 @@ export function parseOrThrow<TSchema extends z.ZodType>(
 ): z.output<TSchema> {
   const result = schema.safeParse(input, {
     error: (issue) =>
-      issue.code === "invalid_type" && issue.input === undefined ? `is required (${issue.expected})` : undefined,
+      issue.code === "invalid_type" && issue.input === undefined
+        ? `is required (${issue.expected})`
+        : undefined,
   });
   if (result.success) return result.data;
   const issues = zodIssues(result.error);

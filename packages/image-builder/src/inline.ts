@@ -30,8 +30,12 @@ export function inlineFileCommands(path: string, bytes: Uint8Array, mode: string
     const part = `${partsDir}/${String(index).padStart(5, "0")}`;
     parts.push(part);
     const chunk = b64.slice(offset, offset + INLINE_CHUNK_BASE64_CHARS);
-    commands.push(`${index === 0 ? `rm -rf ${partsDir} && ` : ""}mkdir -p ${partsDir} && printf '%s' '${chunk}' > ${part}`);
+    commands.push(
+      `${index === 0 ? `rm -rf ${partsDir} && ` : ""}mkdir -p ${partsDir} && printf '%s' '${chunk}' > ${part}`,
+    );
   }
-  commands.push(`mkdir -p ${dir} && cat ${parts.join(" ")} | base64 -d > ${file} && rm -rf ${partsDir} && ${chmod}`);
+  commands.push(
+    `mkdir -p ${dir} && cat ${parts.join(" ")} | base64 -d > ${file} && rm -rf ${partsDir} && ${chmod}`,
+  );
   return commands;
 }

@@ -49,7 +49,10 @@ export interface ModalImagePlan {
  * single-stage without local COPY (UNSUPPORTED otherwise); inline files are written by `RUN` commands within
  * the inline size limit (LIMIT_EXCEEDED past it).
  */
-export function modalImagePlan(spec: ImageSpecInput | ImageSpec, options: RenderOptions = {}): ModalImagePlan {
+export function modalImagePlan(
+  spec: ImageSpecInput | ImageSpec,
+  options: RenderOptions = {},
+): ModalImagePlan {
   const resolved = parseImageSpec(spec);
   const rendered = renderResolved(resolved, parseOrThrow(RenderOptionsSchema, options, "render options"));
   let tag: string;
@@ -84,7 +87,9 @@ export function toModalImage<TImage extends ModalImageLike<TImage>, TSecret = ne
   const { registrySecret, ...renderOptions } = options;
   const plan = modalImagePlan(spec, renderOptions);
   let image =
-    registrySecret === undefined ? client.images.fromRegistry(plan.tag) : client.images.fromRegistry(plan.tag, registrySecret);
+    registrySecret === undefined
+      ? client.images.fromRegistry(plan.tag)
+      : client.images.fromRegistry(plan.tag, registrySecret);
   for (const layer of plan.layers) image = image.dockerfileCommands(layer);
   return image;
 }

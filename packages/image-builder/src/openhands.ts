@@ -21,5 +21,9 @@ export type OpenHandsRuntimeOptions = Omit<z.input<typeof OpenHandsServerSchema>
  */
 export function openHandsRuntimeSpec(options: OpenHandsRuntimeOptions): ImageSpec {
   const { image, ...server } = options;
-  return parseImageSpec({ base: { kind: "registry", image }, steps: [], server: { kind: "openhands", ...server } });
+  return parseImageSpec({
+    base: { kind: "registry", image },
+    steps: [],
+    server: { kind: "openhands", ...server },
+  });
 }

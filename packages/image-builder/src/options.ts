@@ -35,7 +35,9 @@ export const BuildPlanOptionsSchema = RenderOptionsSchema.extend({
    */
   repository: z
     .string()
-    .regex(/^[a-z0-9][a-z0-9._/:-]*$/, { error: "must be a lower-case image repository like ghcr.io/org/runtime" })
+    .regex(/^[a-z0-9][a-z0-9._/:-]*$/, {
+      error: "must be a lower-case image repository like ghcr.io/org/runtime",
+    })
     .default(DEFAULT_REPOSITORY),
   /**
    * Build from scratch even when a matching image exists (and apply every tag).

@@ -42,12 +42,9 @@ const PackageSchema = z
 const packageList = z.array(PackageSchema).min(1, { error: "must list at least one package" });
 
 const SAFE_PATH = /^\/[A-Za-z0-9._@%+=:,/-]*$/;
-const safePath = z
-  .string()
-  .max(4096, { error: "must be at most 4096 characters" })
-  .regex(SAFE_PATH, {
-    error: "must be an absolute path of letters, digits and . _ @ % + = : , / - (no spaces, quotes or $)",
-  });
+const safePath = z.string().max(4096, { error: "must be at most 4096 characters" }).regex(SAFE_PATH, {
+  error: "must be an absolute path of letters, digits and . _ @ % + = : , / - (no spaces, quotes or $)",
+});
 
 const AbsoluteFilePath = z
   .string()
@@ -172,8 +169,15 @@ export const CopyInlineStepSchema = z
       .transform((mode) => mode.padStart(4, "0")),
   })
   .superRefine((step, ctx) => {
-    if (step.encoding === "base64" && !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(step.content)) {
-      ctx.addIssue({ code: "custom", path: ["content"], message: "is not valid base64 (encoding is base64)" });
+    if (
+      step.encoding === "base64" &&
+      !/^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(step.content)
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["content"],
+        message: "is not valid base64 (encoding is base64)",
+      });
     }
   });
 
@@ -204,7 +208,8 @@ export const DockerfileBaseSchema = z.strictObject({
     .string()
     .max(1_000_000, { error: "must be at most 1,000,000 characters" })
     .superRefine((content, ctx) => {
-      for (const problem of dockerfileBaseProblems(content)) ctx.addIssue({ code: "custom", message: problem });
+      for (const problem of dockerfileBaseProblems(content))
+        ctx.addIssue({ code: "custom", message: problem });
     }),
 });
 
@@ -233,7 +238,9 @@ export const NpmServerInstallSchema = z.strictObject({
    */
   package: z
     .string()
-    .regex(/^(?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/, { error: "must be an npm package name" })
+    .regex(/^(?:@[a-z0-9-~][a-z0-9-._~]*\/)?[a-z0-9-~][a-z0-9-._~]*$/, {
+      error: "must be an npm package name",
+    })
     .default("@agent-runtime/action-server"),
   /**
    * The npm registry URL (`--registry`).
@@ -293,12 +300,19 @@ export const AgentRuntimeServerSchema = z.strictObject({
    * The address passed as `--host`.
    * @default "0.0.0.0"
    */
-  host: z.string().regex(/^[0-9A-Za-z.:-]+$/, { error: "must be an IP address or host name" }).default("0.0.0.0"),
+  host: z
+    .string()
+    .regex(/^[0-9A-Za-z.:-]+$/, { error: "must be an IP address or host name" })
+    .default("0.0.0.0"),
   /**
    * The lowest Node.js major version accepted in the image (the build fails clearly below it).
    * @default 18
    */
-  minNodeMajor: z.number().int().min(18, { error: "must be at least 18 (the action-server needs Node >= 18)" }).default(18),
+  minNodeMajor: z
+    .number()
+    .int()
+    .min(18, { error: "must be at least 18 (the action-server needs Node >= 18)" })
+    .default(18),
 });
 
 /** OpenHands' own `action_execution_server`, as shipped in their stock runtime images. */

@@ -45,7 +45,12 @@ export interface ImageTags {
 
 function versionedSuffix(spec: ImageSpec): string {
   if (spec.base.kind === "dockerfile") return `dockerfile_${hash16(spec.base.content)}`;
-  return spec.base.image.replace(/\//g, "_s_").replace(/:/g, "_t_").replace(/@/g, "_a_").toLowerCase().slice(-96);
+  return spec.base.image
+    .replace(/\//g, "_s_")
+    .replace(/:/g, "_t_")
+    .replace(/@/g, "_a_")
+    .toLowerCase()
+    .slice(-96);
 }
 
 /** @internal Tags of a validated spec. */
@@ -53,7 +58,13 @@ export function tagsOf(spec: ImageSpec): ImageTags {
   const lockHash = hash16(stableStringify({ recipe: RECIPE_VERSION, base: spec.base, steps: spec.steps }));
   const sourceHash = hash16(stableStringify({ recipe: RECIPE_VERSION, server: serverImageIdentity(spec) }));
   const lockTag = `${TAG_PREFIX}${lockHash}`;
-  return { lockHash, sourceHash, lockTag, sourceTag: `${lockTag}_${sourceHash}`, versionedTag: `${TAG_PREFIX}${versionedSuffix(spec)}` };
+  return {
+    lockHash,
+    sourceHash,
+    lockTag,
+    sourceTag: `${lockTag}_${sourceHash}`,
+    versionedTag: `${TAG_PREFIX}${versionedSuffix(spec)}`,
+  };
 }
 
 /**

@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import {
@@ -34,7 +34,13 @@ const fakeNode = (version: string) =>
  * A stand-in base image: PATH holds only these programs. `apt-get` and `apk` record their calls and
  * "install" the packages they are asked for (nodejs gives a node reporting `installs`).
  */
-function baseImage(options: { node?: string; bash?: boolean; npm?: boolean; manager?: "apt-get" | "apk"; installs?: string }) {
+function baseImage(options: {
+  node?: string;
+  bash?: boolean;
+  npm?: boolean;
+  manager?: "apt-get" | "apk";
+  installs?: string;
+}) {
   const dir = temp();
   const bin = new FakeBin(dir).recorder("rm");
   if (options.node) bin.script("node", fakeNode(options.node));
@@ -106,7 +112,9 @@ describe("ensuring Node.js >= 18 and bash in any base", () => {
     const { bin, dir } = baseImage({ node: "20.0.0" });
     const result = runShell(ensureRuntimeCommand(18, true), bin, { cwd: dir });
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("the base image lacks bash npm and has neither apt-get nor apk to install it");
+    expect(result.stderr).toContain(
+      "the base image lacks bash npm and has neither apt-get nor apk to install it",
+    );
   });
 });
 
@@ -124,7 +132,9 @@ describe("withActionServer", () => {
     expect(lines[2]).toBe("mkdir -p /workspace");
 
     const { bin, dir } = baseImage({ node: "20.0.0", bash: true });
-    bin.script("npm", "#!/bin/sh\nprintf '#!/bin/sh\\n' > \"$(dirname \"$0\")/agent-runtime-action-server\"\n").real("dirname", "chmod");
+    bin
+      .script("npm", '#!/bin/sh\nprintf \'#!/bin/sh\\n\' > "$(dirname "$0")/agent-runtime-action-server"\n')
+      .real("dirname", "chmod");
     expect(runShell(lines[1]!, bin, { cwd: dir }).status).toBe(1);
     bin.script(
       "npm",
@@ -162,23 +172,34 @@ describe("withActionServer", () => {
     const dir = temp();
     const bin = new FakeBin(dir).real("mkdir", "base64", "cat", "chmod", "rm");
     for (const line of lines.slice(1, -1)) {
-      const local = line.replaceAll("/opt/", `${dir}/opt/`).replaceAll("/usr/local/bin", `${dir}/usr/local/bin`);
+      const local = line
+        .replaceAll("/opt/", `${dir}/opt/`)
+        .replaceAll("/usr/local/bin", `${dir}/usr/local/bin`);
       expect(runShell(local, bin, { cwd: dir })).toMatchObject({ status: 0, stderr: "" });
     }
     expect(readFileSync(join(dir, INLINE_BUNDLE_PATH), "utf8")).toBe(bundle);
     expect(readFileSync(join(dir, INLINE_LAUNCHER_PATH), "utf8")).toBe(
       `#!/bin/sh\nexec node ${INLINE_BUNDLE_PATH} "$@"\n`,
     );
-    const run = spawnSync(process.execPath, [join(dir, INLINE_BUNDLE_PATH), ...serverLaunch(spec).argv.slice(1)], {
-      encoding: "utf8",
-    });
+    const run = spawnSync(
+      process.execPath,
+      [join(dir, INLINE_BUNDLE_PATH), ...serverLaunch(spec).argv.slice(1)],
+      {
+        encoding: "utf8",
+      },
+    );
     expect(run.stdout).toBe(`["60000","--working-dir","/work","--host","0.0.0.0"] \u00e9'$(x)\n`);
   });
 
   it("inline: the bundle counts towards the inline limit", () => {
-    const spec = fromRegistry("alpine:3.20").withActionServer({ strategy: "inline", bundle: "x".repeat(5000) }).build();
+    const spec = fromRegistry("alpine:3.20")
+      .withActionServer({ strategy: "inline", bundle: "x".repeat(5000) })
+      .build();
     expect(() => toDockerfile(spec, { maxInlineBytes: 4096 })).toThrowError(
-      expect.objectContaining({ code: "LIMIT_EXCEEDED", issues: [expect.stringMatching(/^server\.install\.bundle: /)] }),
+      expect.objectContaining({
+        code: "LIMIT_EXCEEDED",
+        issues: [expect.stringMatching(/^server\.install\.bundle: /)],
+      }),
     );
   });
 });
@@ -194,7 +215,9 @@ describe("serverLaunch", () => {
       requiredEnv: ["SESSION_API_KEY"],
     });
     expect(serverLaunch(spec, { port: 8123 }).argv[1]).toBe("8123");
-    const pre = fromRegistry("x").withActionServer({ strategy: "preinstalled", command: "/opt/srv/bin/server" }).build();
+    const pre = fromRegistry("x")
+      .withActionServer({ strategy: "preinstalled", command: "/opt/srv/bin/server" })
+      .build();
     expect(serverLaunch(pre).argv[0]).toBe("/opt/srv/bin/server");
   });
 
@@ -202,7 +225,11 @@ describe("serverLaunch", () => {
     expect(() => serverLaunch(fromRegistry("debian:12").build())).toThrowError(
       expect.objectContaining({ code: "FAILED_PRECONDITION" }),
     );
-    expect(() => serverLaunch(fromRegistry("node:20").withActionServer({ strategy: "preinstalled" }).build(), { port: 0 })).toThrowError(
+    expect(() =>
+      serverLaunch(fromRegistry("node:20").withActionServer({ strategy: "preinstalled" }).build(), {
+        port: 0,
+      }),
+    ).toThrowError(
       expect.objectContaining({ code: "INVALID_ARGUMENT", issues: [expect.stringMatching(/^port: /)] }),
     );
   });
@@ -212,7 +239,10 @@ describe("the OpenHands preset", () => {
   it("runs a stock OpenHands runtime image unchanged, with their own start command", () => {
     const spec = openHandsRuntimeSpec({ image: "ghcr.io/openhands/runtime:0.62-nikolaik" });
     expect(spec.steps).toEqual([]);
-    expect(toDockerfile(spec).split("\n").slice(1)).toEqual(["FROM ghcr.io/openhands/runtime:0.62-nikolaik", ""]);
+    expect(toDockerfile(spec).split("\n").slice(1)).toEqual([
+      "FROM ghcr.io/openhands/runtime:0.62-nikolaik",
+      "",
+    ]);
     expect(modalImagePlan(spec)).toEqual({ tag: "ghcr.io/openhands/runtime:0.62-nikolaik", layers: [] });
     expect(serverLaunch(spec)).toEqual({
       kind: "openhands",
@@ -254,7 +284,16 @@ describe("the OpenHands preset", () => {
       port: 60001,
     });
     const { argv } = serverLaunch(spec);
-    expect(argv.slice(10)).toEqual(["60001", "--working-dir", "/workspace", "--username", "root", "--user-id", "0", "--no-enable-browser"]);
+    expect(argv.slice(10)).toEqual([
+      "60001",
+      "--working-dir",
+      "/workspace",
+      "--username",
+      "root",
+      "--user-id",
+      "0",
+      "--no-enable-browser",
+    ]);
     expect(() => openHandsRuntimeSpec({ image: "x", plugins: ["Bad Name"] })).toThrowError(
       expect.objectContaining({ issues: [expect.stringMatching(/^server\.plugins\[0\]: /)] }),
     );
@@ -262,7 +301,9 @@ describe("the OpenHands preset", () => {
 
   it("the start command does not change the image's tags", () => {
     const a = imageTags(openHandsRuntimeSpec({ image: "ghcr.io/openhands/runtime:0.62-nikolaik" }));
-    const b = imageTags(openHandsRuntimeSpec({ image: "ghcr.io/openhands/runtime:0.62-nikolaik", port: 1234 }));
+    const b = imageTags(
+      openHandsRuntimeSpec({ image: "ghcr.io/openhands/runtime:0.62-nikolaik", port: 1234 }),
+    );
     expect(a).toEqual(b);
     expect(parseImageSpec(openHandsRuntimeSpec({ image: "x:1" })).server?.kind).toBe("openhands");
   });
@@ -275,7 +316,11 @@ describe("readActionServerBundle", () => {
     mkdirSync(join(pkg, "dist"), { recursive: true });
     writeFileSync(
       join(pkg, "package.json"),
-      JSON.stringify({ name: "@agent-runtime/action-server", version: "0.4.2", bin: { "agent-runtime-action-server": "./dist/bin.cjs" } }),
+      JSON.stringify({
+        name: "@agent-runtime/action-server",
+        version: "0.4.2",
+        bin: { "agent-runtime-action-server": "./dist/bin.cjs" },
+      }),
     );
     writeFileSync(join(pkg, "dist", "bin.cjs"), "console.log('server')\n");
     expect(readActionServerBundle(dir)).toEqual({
@@ -287,7 +332,10 @@ describe("readActionServerBundle", () => {
 
   it("says how to fix a missing package", () => {
     expect(() => readActionServerBundle(temp())).toThrowError(
-      expect.objectContaining({ code: "NOT_FOUND", message: expect.stringContaining("npm install @agent-runtime/action-server") }),
+      expect.objectContaining({
+        code: "NOT_FOUND",
+        message: expect.stringContaining("npm install @agent-runtime/action-server"),
+      }),
     );
   });
 });

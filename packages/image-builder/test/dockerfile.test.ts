@@ -34,6 +34,7 @@ const INJECTIONS = [
   "a | pwn",
   "a || pwn",
   "$HOME",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell expansion payload, on purpose
   "${IFS}pwn",
   "a > /tmp/clobbered",
   "* ?",
@@ -101,7 +102,9 @@ describe("toDockerfile: one rendering per step kind", () => {
         .build(),
     );
     expect(dockerfile).toContain("RUN mkdir -p /e && : > /e/empty && chmod 0644 /e/empty");
-    expect(dockerfile).toContain(`printf '%s' '${bytes.toString("base64")}' | base64 -d > /e/bin && chmod 0755 /e/bin`);
+    expect(dockerfile).toContain(
+      `printf '%s' '${bytes.toString("base64")}' | base64 -d > /e/bin && chmod 0755 /e/bin`,
+    );
   });
 });
 
@@ -111,7 +114,11 @@ describe("quoting is safe for any package name or value", () => {
       const dir = temp();
       const bin = new FakeBin(dir).recorder("apt-get", "python3", "npm", "rm", "pwn");
       const dockerfile = toDockerfile(
-        fromRegistry("debian:12").aptInstall(INJECTIONS).pipInstall(INJECTIONS).npmInstall(INJECTIONS).build(),
+        fromRegistry("debian:12")
+          .aptInstall(INJECTIONS)
+          .pipInstall(INJECTIONS)
+          .npmInstall(INJECTIONS)
+          .build(),
       );
       for (const line of runLines(dockerfile)) {
         const result = runShell(line, bin, { shell, cwd: dir });
@@ -158,7 +165,9 @@ describe("quoting is safe for any package name or value", () => {
       .filter((i) => i.getKeyword() === "ENV");
     expect(envs).toHaveLength(INJECTIONS.length);
     for (const env of envs) {
-      const properties = (env as unknown as { getProperties(): { getName(): string; getValue(): string }[] }).getProperties();
+      const properties = (
+        env as unknown as { getProperties(): { getName(): string; getValue(): string }[] }
+      ).getProperties();
       expect(properties).toHaveLength(1);
       const [property] = properties;
       const original = vars[property!.getName()]!;
@@ -166,7 +175,7 @@ describe("quoting is safe for any package name or value", () => {
       // Docker's lexer (buildkit shell/lex.go, processDoubleQuote) also turns \$ into a literal $.
       expect(property!.getValue()).toBe(original.replace(/\$/g, "\\$"));
     }
-    expect(dockerfile).toContain('ENV V0="x\'; pwn; echo \'"');
+    expect(dockerfile).toContain("ENV V0=\"x'; pwn; echo '\"");
     expect(dockerfile).toContain('ENV V1="x\\"; pwn; echo \\""');
     expect(dockerfile).toContain('ENV V2="\\$(pwn)"');
     expect(dockerfile).toContain('ENV V15="trailing\\\\"');
@@ -190,10 +199,12 @@ describe("quoting is safe for any package name or value", () => {
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 256;
     const path = join(dir, "big.bin");
     const dockerfile = toDockerfile(
-      fromRegistry("debian:12").copyInline(path, bytes.toString("base64"), "0644", { encoding: "base64" }).build(),
+      fromRegistry("debian:12")
+        .copyInline(path, bytes.toString("base64"), "0644", { encoding: "base64" })
+        .build(),
     );
     const lines = runLines(dockerfile);
-    expect(lines).toHaveLength(Math.ceil(Math.ceil(bytes.length / 3) * 4 / INLINE_CHUNK_BASE64_CHARS) + 1);
+    expect(lines).toHaveLength(Math.ceil((Math.ceil(bytes.length / 3) * 4) / INLINE_CHUNK_BASE64_CHARS) + 1);
     for (const line of lines) {
       expect(Buffer.byteLength(line)).toBeLessThan(MAX_LINE_BYTES);
       const result = runShell(line, bin, { cwd: dir });
@@ -214,28 +225,41 @@ describe("limits", () => {
     expect(() => toDockerfile(spec, { maxInlineBytes: 1000 })).toThrowError(
       expect.objectContaining({
         code: "LIMIT_EXCEEDED",
-        issues: ["steps[1].content: inline content reaches 1200 bytes, over the limit of 1000 bytes (maxInlineBytes)"],
+        issues: [
+          "steps[1].content: inline content reaches 1200 bytes, over the limit of 1000 bytes (maxInlineBytes)",
+        ],
       }),
     );
     expect(toDockerfile(spec, { maxInlineBytes: 1200 })).toContain("RUN mkdir -p / && printf");
   });
 
   it("stops when a value would make a Dockerfile line too long for Docker", () => {
-    const spec = fromRegistry("debian:12").env({ BIG: "\\".repeat(40_000) }).build();
+    const spec = fromRegistry("debian:12")
+      .env({ BIG: "\\".repeat(40_000) })
+      .build();
     expect(() => toDockerfile(spec)).toThrowError(
-      expect.objectContaining({ code: "LIMIT_EXCEEDED", issues: [expect.stringMatching(/^steps\[0\]\.vars\.BIG: renders to a Dockerfile line of 80010 bytes/)] }),
+      expect.objectContaining({
+        code: "LIMIT_EXCEEDED",
+        issues: [
+          expect.stringMatching(/^steps\[0\]\.vars\.BIG: renders to a Dockerfile line of 80010 bytes/),
+        ],
+      }),
     );
   });
 
   it("rejects bad render options", () => {
-    expect(() => renderImage(fromRegistry("debian:12").build(), { maxInlineBytes: -1 })).toThrow(ImageBuilderError);
+    expect(() => renderImage(fromRegistry("debian:12").build(), { maxInlineBytes: -1 })).toThrow(
+      ImageBuilderError,
+    );
   });
 });
 
 describe("a Dockerfile base", () => {
   it("appends the steps after the base's own text", () => {
     const dockerfile = toDockerfile(
-      fromDockerfile("# syntax=docker/dockerfile:1\nFROM node:20-slim AS app\nRUN echo base  \n\n\n").env({ A: "1" }).build(),
+      fromDockerfile("# syntax=docker/dockerfile:1\nFROM node:20-slim AS app\nRUN echo base  \n\n\n")
+        .env({ A: "1" })
+        .build(),
     );
     expect(dockerfile).toBe(
       [
