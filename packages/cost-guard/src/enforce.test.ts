@@ -1,10 +1,10 @@
 import type { LogFields, Logger } from "@agent-runtime/runtime-core";
 import { afterEach, describe, expect, it } from "vitest";
+import { ProcessInventory } from "../test/support/process-inventory.js";
 import { ManualClock } from "./clock.js";
 import type { CostEvent, CostGuard, CostGuardServices } from "./guard.js";
 import type { CostGuardOptions } from "./options.js";
 import { costGuard } from "./plugin.js";
-import { ProcessInventory } from "../test/support/process-inventory.js";
 
 const T0 = Date.parse("2026-10-01T10:00:00Z");
 const MIN = 60_000;
@@ -29,11 +29,17 @@ class RecordingLogger implements Logger {
 }
 
 const guards: CostGuard[] = [];
-function setup(options: CostGuardOptions, services: Omit<CostGuardServices, "clock" | "logger" | "onEvent"> = {}) {
+function setup(
+  options: CostGuardOptions,
+  services: Omit<CostGuardServices, "clock" | "logger" | "onEvent"> = {},
+) {
   const clock = new ManualClock(T0);
   const logger = new RecordingLogger();
   const events: CostEvent[] = [];
-  const g = costGuard({ enforceIntervalMs: 0, ...options }, { clock, logger, onEvent: (e) => events.push(e), ...services });
+  const g = costGuard(
+    { enforceIntervalMs: 0, ...options },
+    { clock, logger, onEvent: (e) => events.push(e), ...services },
+  );
   guards.push(g);
   return { g, clock, logger, events };
 }
@@ -46,7 +52,9 @@ afterEach(async () => {
 
 describe("soft thresholds", () => {
   it("warn once per threshold as settled + accrued spend crosses 50, 80 and 100 %", async () => {
-    const { g, clock, logger, events } = setup({ budgets: [{ name: "soft", limitUsd: 0.2, enforcement: "warn" }] });
+    const { g, clock, logger, events } = setup({
+      budgets: [{ name: "soft", limitUsd: 0.2, enforcement: "warn" }],
+    });
     const lease = await g.reserve({ spec: SMALL, lifetimeMs: 2 * HOUR });
     clock.advance(30 * MIN); // $0.095: 47 %
     expect((await g.enforce()).warnings).toEqual([]);
@@ -56,7 +64,12 @@ describe("soft thresholds", () => {
     clock.advance(30 * MIN); // $0.209: 104 %
     const report = await g.enforce();
     expect(report.warnings.map((w) => w.percent)).toEqual([80, 100]);
-    expect(report.warnings[1]).toMatchObject({ budget: "soft", scopeKey: "global", periodKey: "total", limitUsd: 0.2 });
+    expect(report.warnings[1]).toMatchObject({
+      budget: "soft",
+      scopeKey: "global",
+      periodKey: "total",
+      limitUsd: 0.2,
+    });
     expect((await g.enforce()).warnings).toEqual([]);
     await g.settle(lease.leaseId);
     expect(events.filter((e) => e.type === "warning")).toHaveLength(3);
@@ -66,7 +79,9 @@ describe("soft thresholds", () => {
   });
 
   it("warn when a settlement crosses a threshold of a hard budget, once per period", async () => {
-    const { g, clock, events } = setup({ budgets: [{ name: "d", period: "daily", limitUsd: 0.5, warnAtPercent: [30] }] });
+    const { g, clock, events } = setup({
+      budgets: [{ name: "d", period: "daily", limitUsd: 0.5, warnAtPercent: [30] }],
+    });
     const a = await g.reserve({ spec: SMALL, lifetimeMs: HOUR });
     clock.advance(HOUR);
     await g.settle(a.leaseId); // $0.19 of $0.50
@@ -80,7 +95,10 @@ describe("soft thresholds", () => {
     const c = await g.reserve({ spec: SMALL, lifetimeMs: HOUR });
     clock.advance(HOUR);
     await g.settle(c.leaseId);
-    expect(events.map((e) => (e.type === "warning" ? e.periodKey : ""))).toEqual(["day:2026-10-01", "day:2026-10-02"]);
+    expect(events.map((e) => (e.type === "warning" ? e.periodKey : ""))).toEqual([
+      "day:2026-10-01",
+      "day:2026-10-02",
+    ]);
   });
 });
 
@@ -100,11 +118,25 @@ describe("idle reaper", () => {
     expect((await g.enforce()).reaped).toEqual([]);
     clock.advance(1);
     const report = await g.enforce();
-    expect(report.reaped).toEqual([{ leaseId: lease.leaseId, reason: expect.stringContaining("idle: no heartbeat for 60001 ms"), terminated: true }]);
+    expect(report.reaped).toEqual([
+      {
+        leaseId: lease.leaseId,
+        reason: expect.stringContaining("idle: no heartbeat for 60001 ms"),
+        terminated: true,
+      },
+    ]);
     expect(reasons).toHaveLength(1);
-    expect(g.getLease(lease.leaseId)).toMatchObject({ status: "settled", settleReason: "runtime closed by cost guard", durationMs: 100_001 });
-    expect(events).toContainEqual(expect.objectContaining({ type: "terminate", cause: "idle", sandboxId: "sb-1", terminated: true }));
-    expect((await g.heartbeat(lease.leaseId).catch((e: { code: string }) => e.code))).toBe("FAILED_PRECONDITION");
+    expect(g.getLease(lease.leaseId)).toMatchObject({
+      status: "settled",
+      settleReason: "runtime closed by cost guard",
+      durationMs: 100_001,
+    });
+    expect(events).toContainEqual(
+      expect.objectContaining({ type: "terminate", cause: "idle", sandboxId: "sb-1", terminated: true }),
+    );
+    expect(await g.heartbeat(lease.leaseId).catch((e: { code: string }) => e.code)).toBe(
+      "FAILED_PRECONDITION",
+    );
   });
 
   it("settles idle leases of crashed holders and stops their sandboxes through the inventory", async () => {
@@ -131,7 +163,9 @@ describe("idle reaper", () => {
 
 describe("terminate budgets", () => {
   it("call the terminate hook when a running lease would cross the budget before it ends", async () => {
-    const { g, clock, events } = setup({ budgets: [{ name: "hard", limitUsd: 0.19, enforcement: "terminate" }] });
+    const { g, clock, events } = setup({
+      budgets: [{ name: "hard", limitUsd: 0.19, enforcement: "terminate" }],
+    });
     const lease = await g.reserve({ spec: SMALL, lifetimeMs: HOUR });
     await g.activate(lease.leaseId, "sb-1");
     const reasons: string[] = [];
@@ -144,7 +178,9 @@ describe("terminate budgets", () => {
     const report = await g.enforce();
     expect(report.overruns).toEqual([{ leaseId: lease.leaseId, overrunMs: MIN }]);
     expect(report.terminated).toHaveLength(1);
-    expect(reasons).toEqual([expect.stringContaining('budget "hard" (global, total) would be crossed before the lease ends')]);
+    expect(reasons).toEqual([
+      expect.stringContaining('budget "hard" (global, total) would be crossed before the lease ends'),
+    ]);
     expect(reasons[0]).toContain("limit $0.19");
     const settled = g.getLease(lease.leaseId)!;
     expect(settled.status).toBe("settled");
@@ -196,7 +232,9 @@ describe("terminate budgets", () => {
     expect((await g.enforce()).terminated).toEqual([]);
     await g.enforce();
     expect(called).toBe(false);
-    expect(events.filter((e) => e.type !== "warning")).toEqual([{ type: "overrun", leaseId: lease.leaseId, overrunMs: HOUR }]);
+    expect(events.filter((e) => e.type !== "warning")).toEqual([
+      { type: "overrun", leaseId: lease.leaseId, overrunMs: HOUR },
+    ]);
   });
 
   it("run on a timer when enforceIntervalMs > 0, and stop on close", async () => {

@@ -16,7 +16,10 @@ const SMALL = { provider: "modal", cpuCores: 1, cpuLimitCores: 1, memoryMiB: 204
 const SMALL_HOURLY = 0.00003942 * 3600 + 2 * 0.00000667 * 3600;
 
 const open: CostGuard[] = [];
-function guard(options: CostGuardOptions = {}, clock = new ManualClock(T0)): { g: CostGuard; clock: ManualClock } {
+function guard(
+  options: CostGuardOptions = {},
+  clock = new ManualClock(T0),
+): { g: CostGuard; clock: ManualClock } {
   const g = costGuard({ enforceIntervalMs: 0, ...options }, { clock, logger: silentLogger });
   open.push(g);
   return { g, clock };
@@ -47,18 +50,32 @@ describe("leases", () => {
     expect(LEASE_TAG_KEY).toBe("agent-runtime.lease");
     expect(lease.reservedUsd).toBeCloseTo(2.460528, 6); // 17 cores: no CPU limit
     expect(lease.expiresAtMs).toBe(T0 + HOUR);
-    expect(g.getLease(lease.leaseId)).toMatchObject({ status: "reserved", scope: { userId: "alice" }, heartbeatAtMs: T0 });
+    expect(g.getLease(lease.leaseId)).toMatchObject({
+      status: "reserved",
+      scope: { userId: "alice" },
+      heartbeatAtMs: T0,
+    });
 
     clock.advance(1000);
     await g.activate(lease.leaseId, "sb-1");
     await g.activate(lease.leaseId, "sb-1"); // idempotent
     clock.advance(1000);
     await g.heartbeat(lease.leaseId);
-    expect(g.getLease(lease.leaseId)).toMatchObject({ status: "active", sandboxId: "sb-1", activatedAtMs: T0 + 1000, heartbeatAtMs: T0 + 2000 });
+    expect(g.getLease(lease.leaseId)).toMatchObject({
+      status: "active",
+      sandboxId: "sb-1",
+      activatedAtMs: T0 + 1000,
+      heartbeatAtMs: T0 + 2000,
+    });
 
     clock.advance(30 * 60_000 - 2000);
     const s = await g.settle(lease.leaseId, { reason: "runtime closed" });
-    expect(s).toMatchObject({ leaseId: lease.leaseId, durationMs: 30 * 60_000, alreadySettled: false, reason: "runtime closed" });
+    expect(s).toMatchObject({
+      leaseId: lease.leaseId,
+      durationMs: 30 * 60_000,
+      alreadySettled: false,
+      reason: "runtime closed",
+    });
     expect(s.chargedUsd).toBeCloseTo(SMALL_HOURLY / 2, 9);
     expect(s.releasedUsd).toBeCloseTo(lease.reservedUsd - s.chargedUsd, 9);
     expect(g.openLeases()).toEqual([]);
@@ -70,7 +87,12 @@ describe("leases", () => {
     clock.advance(HOUR);
     const first = await g.settle(lease.leaseId);
     const second = await g.settle(lease.leaseId, { reason: "again" });
-    expect(second).toMatchObject({ alreadySettled: true, chargedUsd: first.chargedUsd, reason: "closed", releasedUsd: 0 });
+    expect(second).toMatchObject({
+      alreadySettled: true,
+      chargedUsd: first.chargedUsd,
+      reason: "closed",
+      releasedUsd: 0,
+    });
     expect(g.budgetStatus()[0]!.spentUsd).toBeCloseTo(first.chargedUsd, 9);
 
     expect((await rejection(g.settle("cg-nope"))).code).toBe("NOT_FOUND");
@@ -98,7 +120,10 @@ describe("leases", () => {
     expect((await rejection(g.settle(b.leaseId, { costUsd: -1 }))).code).toBe("INVALID_ARGUMENT");
 
     const { g: worst, clock: c2 } = guard({ chargeAt: "worstCase" });
-    const w = await worst.reserve({ spec: { provider: "modal", cpuCores: 1, memoryMiB: 2048 }, lifetimeMs: HOUR });
+    const w = await worst.reserve({
+      spec: { provider: "modal", cpuCores: 1, memoryMiB: 2048 },
+      lifetimeMs: HOUR,
+    });
     c2.advance(HOUR);
     expect((await worst.settle(w.leaseId)).chargedUsd).toBeCloseTo(w.reservedUsd, 6);
   });
@@ -109,13 +134,17 @@ describe("leases", () => {
     expect(err.code).toBe("INVALID_ARGUMENT");
     expect(err.message).toContain("lifetimeMs:");
     expect(err.message).toContain("scope.userId:");
-    expect((await rejection(g.reserve({ spec: { ...SMALL, gpu: "V100" }, lifetimeMs: HOUR }))).message).toContain("Unknown GPU type");
+    expect(
+      (await rejection(g.reserve({ spec: { ...SMALL, gpu: "V100" }, lifetimeMs: HOUR }))).message,
+    ).toContain("Unknown GPU type");
   });
 });
 
 describe("budgets", () => {
   it("refuses with BUDGET_EXCEEDED giving spent, reserved, limit and requested, and writes nothing", async () => {
-    const { g, clock } = guard({ budgets: [{ name: "daily-user", scope: "user", period: "daily", limitUsd: 0.5 }] });
+    const { g, clock } = guard({
+      budgets: [{ name: "daily-user", scope: "user", period: "daily", limitUsd: 0.5 }],
+    });
     const a = await g.reserve({ spec: SMALL, scope: { userId: "alice" }, lifetimeMs: HOUR });
     clock.advance(HOUR);
     await g.settle(a.leaseId);
@@ -124,7 +153,12 @@ describe("budgets", () => {
     expect(err.code).toBe("BUDGET_EXCEEDED");
     expect(err.message).toContain('budget "daily-user" (user:alice, daily 2026-10-01 UTC)');
     expect(err.message).toContain("spent $0.189936 + reserved $0.189936 + requested $0.189936 > limit $0.50");
-    expect(err.details).toMatchObject({ budget: "daily-user", scopeKey: "user:alice", periodKey: "day:2026-10-01", limitUsd: 0.5 });
+    expect(err.details).toMatchObject({
+      budget: "daily-user",
+      scopeKey: "user:alice",
+      periodKey: "day:2026-10-01",
+      limitUsd: 0.5,
+    });
     expect(g.openLeases()).toHaveLength(1);
     // Other users have their own budget; leases without a user are not charged to per-user budgets.
     await g.reserve({ spec: SMALL, scope: { userId: "bob" }, lifetimeMs: HOUR });
@@ -154,9 +188,15 @@ describe("budgets", () => {
     await r({});
     expect((await rejection(r({}))).details?.budget).toBe("global/total");
     const status = g.budgetStatus();
-    expect(status.find((s) => s.budget === "global/total")).toMatchObject({ scope: "global", period: "total" });
+    expect(status.find((s) => s.budget === "global/total")).toMatchObject({
+      scope: "global",
+      period: "total",
+    });
     expect(status.find((s) => s.budget === "global/total")!.reservedUsd).toBeCloseTo(6 * SMALL_HOURLY, 6);
-    expect(status.filter((s) => s.budget === "tag:team/total").map((s) => s.scope)).toEqual(["tag:team=ml", "tag:team=web"]);
+    expect(status.filter((s) => s.budget === "tag:team/total").map((s) => s.scope)).toEqual([
+      "tag:team=ml",
+      "tag:team=web",
+    ]);
   });
 
   it("daily and monthly periods roll over at UTC midnight; a lease counts in the period it was reserved in", async () => {
@@ -176,7 +216,10 @@ describe("budgets", () => {
     const next = await g.reserve({ spec: SMALL, lifetimeMs: HOUR }); // new day and new month
     await g.settle(late.leaseId);
     const status = g.budgetStatus();
-    expect(status.find((s) => s.budget === "day")).toMatchObject({ period: "daily 2026-11-01 UTC", spentUsd: 0 });
+    expect(status.find((s) => s.budget === "day")).toMatchObject({
+      period: "daily 2026-11-01 UTC",
+      spentUsd: 0,
+    });
     expect(status.find((s) => s.budget === "month")).toMatchObject({ period: "monthly 2026-11 UTC" });
     expect(g.getLease(late.leaseId)!.day).toBe("2026-10-31");
     expect(g.getLease(next.leaseId)!.month).toBe("2026-11");
@@ -212,10 +255,14 @@ describe("budgets", () => {
   it("1,000 concurrent reservations against one budget never exceed it", async () => {
     const { g } = guard({ budgets: [{ limitUsd: SMALL_HOURLY * 100.5 }] });
     const results = await Promise.allSettled(
-      Array.from({ length: 1000 }, (_, i) => g.reserve({ spec: SMALL, scope: { userId: `u${i}` }, lifetimeMs: HOUR })),
+      Array.from({ length: 1000 }, (_, i) =>
+        g.reserve({ spec: SMALL, scope: { userId: `u${i}` }, lifetimeMs: HOUR }),
+      ),
     );
     const ok = results.filter((r) => r.status === "fulfilled");
-    const refused = results.filter((r) => r.status === "rejected" && (r.reason as RuntimeError).code === "BUDGET_EXCEEDED");
+    const refused = results.filter(
+      (r) => r.status === "rejected" && (r.reason as RuntimeError).code === "BUDGET_EXCEEDED",
+    );
     expect(ok).toHaveLength(100);
     expect(refused).toHaveLength(900);
     const [status] = g.budgetStatus();
@@ -249,11 +296,15 @@ describe("file ledger", () => {
     const { g: second } = guard({ ledgerPath, budgets: [{ scope: "user", limitUsd: 0.5 }] }, clock);
     expect(second.ledgerId).toBe(first.ledgerId);
     expect(second.budgetStatus()).toEqual([
-      expect.objectContaining({ scope: "user:erin", reservedUsd: expect.closeTo(SMALL_HOURLY, 6), spentUsd: expect.closeTo(SMALL_HOURLY, 6) }),
+      expect.objectContaining({
+        scope: "user:erin",
+        reservedUsd: expect.closeTo(SMALL_HOURLY, 6),
+        spentUsd: expect.closeTo(SMALL_HOURLY, 6),
+      }),
     ]);
-    expect((await rejection(second.reserve({ spec: SMALL, scope: { userId: "erin" }, lifetimeMs: HOUR }))).code).toBe(
-      "BUDGET_EXCEEDED",
-    );
+    expect(
+      (await rejection(second.reserve({ spec: SMALL, scope: { userId: "erin" }, lifetimeMs: HOUR }))).code,
+    ).toBe("BUDGET_EXCEEDED");
     await second.settle(open1.leaseId);
     await second.reserve({ spec: SMALL, scope: { userId: "erin" }, lifetimeMs: HOUR });
   });
@@ -271,7 +322,9 @@ describe("file ledger", () => {
     expect(missing?.message).toContain("does not exist");
     const junk = join(dir, "junk.db");
     writeFileSync(junk, "this is not sqlite ".repeat(100));
-    expect(() => costGuard({ ledgerPath: junk, enforceIntervalMs: 0 })).toThrowError(/is not a cost-guard ledger/);
+    expect(() => costGuard({ ledgerPath: junk, enforceIntervalMs: 0 })).toThrowError(
+      /is not a cost-guard ledger/,
+    );
     const { g } = guard();
     g.close();
     expect((await rejection(g.reserve({ spec: SMALL, lifetimeMs: 1000 }))).message).toContain("closed");
@@ -289,23 +342,36 @@ describe("options and plugin", () => {
       throw new Error("expected a throw");
     };
     expect(bad({ dbPath: "x.db" }).message).toContain('dbPath: unknown option; use "ledgerPath" instead');
-    const many = bad({ budgets: [{ scope: "team", limitUsd: 1 }, { limitUsd: -1, period: "weekly" }], chargeAt: "max" });
+    const many = bad({
+      budgets: [
+        { scope: "team", limitUsd: 1 },
+        { limitUsd: -1, period: "weekly" },
+      ],
+      chargeAt: "max",
+    });
     expect(many.code).toBe("INVALID_ARGUMENT");
-    expect(many.message).toContain("budgets[0].scope: unknown scope \"team\"");
+    expect(many.message).toContain('budgets[0].scope: unknown scope "team"');
     expect(many.message).toContain("budgets[1].limitUsd:");
     expect(many.message).toContain("budgets[1].period:");
     expect(many.message).toContain("chargeAt:");
-    expect(bad({ budgets: [{ limitUsd: 1 }, { limitUsd: 2 }] }).message).toContain('duplicate budget name "global/total"');
+    expect(bad({ budgets: [{ limitUsd: 1 }, { limitUsd: 2 }] }).message).toContain(
+      'duplicate budget name "global/total"',
+    );
     expect(bad({ budgets: [{ scope: "tag:", limitUsd: 1 }] }).message).toContain("tag scope needs a key");
   });
 
   it("is a cost plugin whose instance implements runtime-core's CostHooks", async () => {
     expect(costGuardPlugin).toMatchObject({ name: "cost-guard", kind: "cost" });
     const registry = new PluginRegistry().register(costGuardPlugin);
-    const hooks = registry.create("cost", "cost-guard", { enforceIntervalMs: 0, budgets: [{ limitUsd: 1 }] }, {
-      logger: silentLogger,
-      redactor: { redact: (t) => t, redactDeep: (v) => v, isEmpty: true },
-    }) as CostHooks & { close(): void };
+    const hooks = registry.create(
+      "cost",
+      "cost-guard",
+      { enforceIntervalMs: 0, budgets: [{ limitUsd: 1 }] },
+      {
+        logger: silentLogger,
+        redactor: { redact: (t) => t, redactDeep: (v) => v, isEmpty: true },
+      },
+    ) as CostHooks & { close(): void };
     const lease = await hooks.reserve({ spec: SMALL, scope: {}, lifetimeMs: HOUR });
     await hooks.activate(lease.leaseId, "sb");
     await hooks.heartbeat(lease.leaseId);
@@ -313,9 +379,14 @@ describe("options and plugin", () => {
     unregister();
     expect((await hooks.settle(lease.leaseId)).leaseId).toBe(lease.leaseId);
     hooks.close();
-    expect(() => registry.create("cost", "cost-guard", { budgets: "x" }, { logger: silentLogger, redactor: { redact: (t) => t, redactDeep: (v) => v, isEmpty: true } })).toThrowError(
-      /budgets:/,
-    );
+    expect(() =>
+      registry.create(
+        "cost",
+        "cost-guard",
+        { budgets: "x" },
+        { logger: silentLogger, redactor: { redact: (t) => t, redactDeep: (v) => v, isEmpty: true } },
+      ),
+    ).toThrowError(/budgets:/);
     expectTypeOf<CostGuard>().toExtend<CostHooks>();
   });
 });

@@ -12,7 +12,7 @@ import {
 } from "./budgets.js";
 import { type Clock, systemClock } from "./clock.js";
 import { budgetExceededError, formatUsd, toCostError } from "./errors.js";
-import { type CostEstimate, type CostSpec, estimateCost } from "./estimate.js";
+import { type CostEstimate, type CostSpec, CostSpecSchema, estimateCost } from "./estimate.js";
 import { fromNanoUsd, type LeaseRecord, Ledger, toNanoUsd } from "./ledger.js";
 import type { ResolvedCostGuardOptions } from "./options.js";
 import { loadPriceTableFile, type PriceTable, resolvePriceTable } from "./prices.js";
@@ -230,7 +230,9 @@ export class CostGuard implements CostHooks {
 
   #reserve(request: { spec: CostSpec; scope?: CostScope; lifetimeMs: number }): Lease {
     const req = parseOrThrow(ReserveRequestSchema, request, "reservation request");
-    const estimate = estimateCost(request.spec, req.lifetimeMs, this.prices);
+    // Only the validated pricing fields are stored: a caller's spec object may carry more (env, image...).
+    const spec: CostSpec = parseOrThrow(CostSpecSchema, request.spec, "sandbox cost spec", "spec");
+    const estimate = estimateCost(spec, req.lifetimeMs, this.prices);
     const scope: CostScope = req.scope;
     const now = this.#clock.now();
     this.#checkRate(now);
@@ -245,7 +247,7 @@ export class CostGuard implements CostHooks {
       this.#ledger.insertLease({
         leaseId,
         provider: estimate.provider,
-        spec: request.spec,
+        spec,
         scope,
         ...(estimate.gpu ? { gpuType: estimate.gpu.type } : {}),
         gpuCount: estimate.gpu?.count ?? 0,

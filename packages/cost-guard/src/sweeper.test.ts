@@ -23,7 +23,10 @@ describe("orphan sweeper", () => {
     cleanups.push(() => inventory.dispose());
     const clock = new ManualClock(T0);
     const events: CostEvent[] = [];
-    const g = costGuard({ enforceIntervalMs: 0 }, { clock, logger: silentLogger, onEvent: (e) => events.push(e) });
+    const g = costGuard(
+      { enforceIntervalMs: 0 },
+      { clock, logger: silentLogger, onEvent: (e) => events.push(e) },
+    );
     cleanups.push(() => g.close());
     const reserve = () => g.reserve({ spec: SMALL, lifetimeMs: HOUR });
 
@@ -50,7 +53,10 @@ describe("orphan sweeper", () => {
     inventory.failTerminate.add(stuckSb);
     inventory.create({ team: "untagged" });
 
-    const otherProvider = await g.reserve({ spec: { provider: "local", cpuCores: 1, memoryMiB: 512 }, lifetimeMs: HOUR });
+    const otherProvider = await g.reserve({
+      spec: { provider: "local", cpuCores: 1, memoryMiB: 512 },
+      lifetimeMs: HOUR,
+    });
 
     clock.advance(5 * MIN);
     const young = await reserve(); // its create may still be in flight
@@ -61,7 +67,9 @@ describe("orphan sweeper", () => {
     expect(report.listed).toBe(6);
     expect(report.adopted).toEqual([{ sandboxId: interruptedSb, leaseId: interrupted.leaseId }]);
     expect(g.getLease(interrupted.leaseId)).toMatchObject({ status: "active", sandboxId: interruptedSb });
-    expect(report.settled).toEqual([{ leaseId: died.leaseId, chargedUsd: expect.closeTo(SMALL_HOURLY, 6), durationMs: HOUR }]);
+    expect(report.settled).toEqual([
+      { leaseId: died.leaseId, chargedUsd: expect.closeTo(SMALL_HOURLY, 6), durationMs: HOUR },
+    ]);
     expect(g.getLease(died.leaseId)!.settleReason).toBe("orphan sweep: no sandbox carries this lease");
     expect(report.terminated.map((t) => [t.sandboxId, t.reason])).toEqual([
       [settledSb, "its lease was settled (closed)"],
@@ -94,7 +102,9 @@ describe("orphan sweeper", () => {
     const retry = inventory.create(lease.tags);
     await g.activate(lease.leaseId, retry);
     const report = await g.sweepOrphans(inventory);
-    expect(report.terminated).toEqual([{ sandboxId: first, leaseId: lease.leaseId, reason: `its lease is active on sandbox ${retry}` }]);
+    expect(report.terminated).toEqual([
+      { sandboxId: first, leaseId: lease.leaseId, reason: `its lease is active on sandbox ${retry}` },
+    ]);
     expect(inventory.alive(retry)).toBe(true);
   });
 });

@@ -58,13 +58,18 @@ function startChild(config: Record<string, unknown>): Child {
       const found = lines.find(predicate);
       if (found !== undefined) return Promise.resolve(found);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`child did not print the expected line; stderr:\n${stderr}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`child did not print the expected line; stderr:\n${stderr}`)),
+          timeoutMs,
+        );
         const done = (line: string) => {
           clearTimeout(timer);
           resolve(line);
         };
         waiters.push({ predicate, resolve: done });
-        void exited.then(() => setTimeout(() => reject(new Error(`child exited early; stderr:\n${stderr}`)), 50));
+        void exited.then(() =>
+          setTimeout(() => reject(new Error(`child exited early; stderr:\n${stderr}`)), 50),
+        );
       });
     },
   };
@@ -82,7 +87,10 @@ function expectCountersConsistent(ledgerPath: string): { spent: number; reserved
   try {
     const counter = ledger.getCounter("global", "total");
     const [agg] = ledger.aggregate({ kind: "global" }, "total");
-    expect(counter).toEqual({ spentNanoUsd: agg?.spentNanoUsd ?? 0, reservedNanoUsd: agg?.reservedNanoUsd ?? 0 });
+    expect(counter).toEqual({
+      spentNanoUsd: agg?.spentNanoUsd ?? 0,
+      reservedNanoUsd: agg?.reservedNanoUsd ?? 0,
+    });
     return { spent: counter.spentNanoUsd, reserved: counter.reservedNanoUsd };
   } finally {
     ledger.close();
@@ -97,7 +105,10 @@ describe("one file ledger shared by several processes", () => {
     await Promise.all(procs.map((c) => c.waitFor((l) => l === "ready")));
     for (const c of procs) c.proc.stdin!.write("go\n");
     const results = await Promise.all(
-      procs.map(async (c) => JSON.parse(await c.waitFor((l) => l.startsWith("{"), 30_000)) as { ok: number; refused: number }),
+      procs.map(
+        async (c) =>
+          JSON.parse(await c.waitFor((l) => l.startsWith("{"), 30_000)) as { ok: number; refused: number },
+      ),
     );
     expect(results.reduce((n, r) => n + r.ok, 0)).toBe(250);
     expect(results.reduce((n, r) => n + r.refused, 0)).toBe(950);
@@ -111,7 +122,13 @@ describe("one file ledger shared by several processes", () => {
 describe("crash safety", () => {
   it("a process killed inside a settle transaction loses no settled entry and never charges twice", async () => {
     const ledgerPath = tempLedger();
-    const child = startChild({ mode: "hang", ledgerPath, hangAfter: "markSettled", settleFirst: 3, limitUsd: 100 });
+    const child = startChild({
+      mode: "hang",
+      ledgerPath,
+      hangAfter: "markSettled",
+      settleFirst: 3,
+      limitUsd: 100,
+    });
     const inTx = await child.waitFor((l) => l.startsWith("in-tx "));
     const hungLease = inTx.split(" ")[1]!;
     child.proc.kill("SIGKILL");
@@ -119,11 +136,18 @@ describe("crash safety", () => {
     const settledBefore = child.lines.filter((l) => l.startsWith("settled ")).map((l) => l.split(" ")[1]!);
     expect(settledBefore).toHaveLength(3);
 
-    const guard = costGuard({ ledgerPath, enforceIntervalMs: 0, budgets: [{ limitUsd: 100 }] }, { logger: silentLogger });
+    const guard = costGuard(
+      { ledgerPath, enforceIntervalMs: 0, budgets: [{ limitUsd: 100 }] },
+      { logger: silentLogger },
+    );
     try {
-      for (const id of settledBefore) expect(guard.getLease(id)).toMatchObject({ status: "settled", chargedUsd: 0.01 });
+      for (const id of settledBefore)
+        expect(guard.getLease(id)).toMatchObject({ status: "settled", chargedUsd: 0.01 });
       expect(guard.getLease(hungLease)!.status).toBe("reserved"); // the half-done settle was rolled back
-      expect(expectCountersConsistent(ledgerPath)).toEqual({ spent: 3 * toNanoUsd(0.01), reserved: LEASE_NANO });
+      expect(expectCountersConsistent(ledgerPath)).toEqual({
+        spent: 3 * toNanoUsd(0.01),
+        reserved: LEASE_NANO,
+      });
       const first = await guard.settle(hungLease, { costUsd: 0.01 });
       const again = await guard.settle(hungLease, { costUsd: 0.01 });
       expect([first.alreadySettled, again.alreadySettled]).toEqual([false, true]);
@@ -135,7 +159,13 @@ describe("crash safety", () => {
 
   it("a process killed inside a reserve transaction leaves no lease and no reservation behind", async () => {
     const ledgerPath = tempLedger();
-    const child = startChild({ mode: "hang", ledgerPath, hangAfter: "insertLease", settleFirst: 1, limitUsd: 100 });
+    const child = startChild({
+      mode: "hang",
+      ledgerPath,
+      hangAfter: "insertLease",
+      settleFirst: 1,
+      limitUsd: 100,
+    });
     await child.waitFor((l) => l.startsWith("in-tx "));
     const hungLease = child.lines.find((l) => l.startsWith("in-tx "))!.split(" ")[1]!;
     child.proc.kill("SIGKILL");
@@ -143,7 +173,9 @@ describe("crash safety", () => {
     const ledger = new Ledger({ path: ledgerPath, mustExist: true });
     try {
       expect(ledger.getLease(hungLease)).toBeUndefined();
-      expect(ledger.db.prepare("SELECT status, COUNT(*) AS n FROM leases GROUP BY status ORDER BY status").all()).toEqual([
+      expect(
+        ledger.db.prepare("SELECT status, COUNT(*) AS n FROM leases GROUP BY status ORDER BY status").all(),
+      ).toEqual([
         { status: "reserved", n: 1 }, // the one reserved before the hang and never settled
         { status: "settled", n: 1 },
       ]);
@@ -171,9 +203,12 @@ describe("crash safety", () => {
     }
     const ledger = new Ledger({ path: ledgerPath, mustExist: true });
     try {
-      for (const [id, charged] of committed) expect(ledger.getLease(id)).toMatchObject({ status: "settled", chargedUsd: charged });
+      for (const [id, charged] of committed)
+        expect(ledger.getLease(id)).toMatchObject({ status: "settled", chargedUsd: charged });
       const rows = ledger.db
-        .prepare<[], { status: string; n: number }>("SELECT status, COUNT(*) AS n FROM leases GROUP BY status")
+        .prepare<[], { status: string; n: number }>(
+          "SELECT status, COUNT(*) AS n FROM leases GROUP BY status",
+        )
         .all();
       const settled = rows.find((r) => r.status === "settled")?.n ?? 0;
       expect(settled).toBeGreaterThanOrEqual(committed.size);
@@ -184,7 +219,10 @@ describe("crash safety", () => {
     }
     const { spent } = expectCountersConsistent(ledgerPath);
     // Settle what the killed processes left open, twice: each is charged once.
-    const guard = costGuard({ ledgerPath, enforceIntervalMs: 0, budgets: [{ limitUsd: 1e6 }] }, { logger: silentLogger });
+    const guard = costGuard(
+      { ledgerPath, enforceIntervalMs: 0, budgets: [{ limitUsd: 1e6 }] },
+      { logger: silentLogger },
+    );
     try {
       for (const lease of guard.openLeases()) {
         await guard.settle(lease.leaseId, { costUsd: 0.5 });
@@ -203,13 +241,24 @@ describe("crash safety", () => {
 describe("the guard reopens what a crashed process wrote", () => {
   it("keeps reservations made by another process in the budget", async () => {
     const ledgerPath = tempLedger();
-    const child = startChild({ mode: "hang", ledgerPath, hangAfter: "markSettled", settleFirst: 0, limitUsd: 0.3 });
+    const child = startChild({
+      mode: "hang",
+      ledgerPath,
+      hangAfter: "markSettled",
+      settleFirst: 0,
+      limitUsd: 0.3,
+    });
     await child.waitFor((l) => l.startsWith("in-tx "));
     child.proc.kill("SIGKILL");
     await child.exited;
-    const guard = costGuard({ ledgerPath, enforceIntervalMs: 0, budgets: [{ limitUsd: 0.3 }] }, { logger: silentLogger });
+    const guard = costGuard(
+      { ledgerPath, enforceIntervalMs: 0, budgets: [{ limitUsd: 0.3 }] },
+      { logger: silentLogger },
+    );
     try {
-      await expect(guard.reserve({ spec: SPEC, lifetimeMs: 3_600_000 })).rejects.toMatchObject({ code: "BUDGET_EXCEEDED" });
+      await expect(guard.reserve({ spec: SPEC, lifetimeMs: 3_600_000 })).rejects.toMatchObject({
+        code: "BUDGET_EXCEEDED",
+      });
     } finally {
       guard.close();
     }

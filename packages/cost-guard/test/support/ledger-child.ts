@@ -25,10 +25,15 @@ if (config.mode === "hang") {
   const method = config.hangAfter!;
   const original = Ledger.prototype[method] as (...args: unknown[]) => unknown;
   let armed = false;
-  (Ledger.prototype as unknown as Record<string, unknown>)[method] = function (this: Ledger, ...args: unknown[]) {
+  (Ledger.prototype as unknown as Record<string, unknown>)[method] = function (
+    this: Ledger,
+    ...args: unknown[]
+  ) {
     const result = original.apply(this, args);
     if (armed) {
-      say(`in-tx ${String(args[0] && typeof args[0] === "object" ? (args[0] as { leaseId: string }).leaseId : args[0])}`);
+      say(
+        `in-tx ${String(args[0] && typeof args[0] === "object" ? (args[0] as { leaseId: string }).leaseId : args[0])}`,
+      );
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0); // block forever inside the transaction
     }
     return result;
@@ -39,7 +44,8 @@ if (config.mode === "hang") {
     budgets: config.limitUsd ? [{ limitUsd: config.limitUsd }] : [],
   });
   const open: string[] = [];
-  for (let i = 0; i < (config.settleFirst ?? 0) + 1; i++) open.push(guard.reserveSync({ spec: SPEC, lifetimeMs: 3_600_000 }).leaseId);
+  for (let i = 0; i < (config.settleFirst ?? 0) + 1; i++)
+    open.push(guard.reserveSync({ spec: SPEC, lifetimeMs: 3_600_000 }).leaseId);
   for (const id of open.slice(0, config.settleFirst ?? 0)) {
     const s = guard.settleSync(id, { costUsd: 0.01 });
     say(`settled ${id} ${s.chargedUsd}`);

@@ -9,7 +9,10 @@ export class ProcessInventory implements SandboxInventory {
     this.provider = provider;
   }
 
-  readonly sandboxes = new Map<string, { child: ChildProcess; tags: Record<string, string>; createdAtMs: number }>();
+  readonly sandboxes = new Map<
+    string,
+    { child: ChildProcess; tags: Record<string, string>; createdAtMs: number }
+  >();
   readonly failTerminate = new Set<string>();
   #next = 0;
 
@@ -48,4 +51,3 @@ export class ProcessInventory implements SandboxInventory {
     for (const id of this.sandboxes.keys()) await this.kill(id);
   }
 }
-
