@@ -1,2 +1,322 @@
-/** Reference host: composes the packages through the plugin registry; HTTP API, CLI (serve, run, demo). */
-export const PACKAGE_NAME = "@agent-runtime/agent-host";
+#!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import {
+  isRuntimeError,
+  type LogFields,
+  type Logger,
+  quietLogger,
+  toRuntimeError,
+} from "@agent-runtime/runtime-core";
+import { runDemo } from "./cli/demo.js";
+import type { ProgressStream } from "./cli/progress.js";
+import { loadScript, runScript } from "./cli/script.js";
+import { type ComposedPlugins, composePlugins } from "./compose.js";
+import { type ConfigOverrides, loadHostConfig, parseHostConfig } from "./config.js";
+import { AgentHost } from "./host.js";
+import type { HostConfig, ResolvedHostConfig } from "./options.js";
+import { startServer } from "./server.js";
+import { VERSION } from "./version.js";
+
+/** Where the CLI writes; the process streams by default. */
+export interface CliIo {
+  stdout: ProgressStream;
+  stderr: ProgressStream;
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const USAGE = `agent-host ${VERSION}: run agent actions in sandboxes
+
+Usage:
+  agent-host demo  [--runtime local|modal] [--emulator] [--isolation auto|none|bubblewrap] [--config file]
+  agent-host run   <script.yaml> [--runtime name] [--config file] [--verbose]
+  agent-host serve [--config file] [--host 127.0.0.1] [--port 8787] [--db agent-host.db]
+  agent-host --help | --version
+
+Commands:
+  demo    Build a small project in a sandbox, run its tests (one fails), fix the bug with an edit,
+          run them again (all pass), and print the timings and the cost. No set-up needed.
+  run     Run a scripted agent: a YAML/JSON list of actions with expectations. Exit code 1 when one fails.
+  serve   Serve the HTTP API (OpenAPI at /openapi.json). A bearer token (env AGENT_HOST_TOKEN, or the
+          variable named by server.tokenEnv) is required when binding anything but loopback.
+
+Options:
+  --config <file>    Host configuration (YAML or JSON): runtime plugin and options, secrets, cost, server.
+  --runtime <name>   Runtime plugin: local (default), modal, or a module exporting a runtime plugin.
+  --emulator         With --runtime modal: start modal-emulator in-process (offline Modal).
+  --isolation <mode> Local sandboxes: auto (bubblewrap when it works here), none, bubblewrap.
+  --verbose          run: print whole observations.
+
+Exit codes: 0 success, 1 failure (a step, a test or the runtime), 2 invalid usage or configuration.`;
+
+class UsageError extends Error {}
+
+function consoleLogger(stderr: ProgressStream, level: "info" | "warn"): Logger {
+  const write = (lvl: string) => (message: string, fields?: LogFields) => {
+    stderr.write(
+      `${new Date().toISOString()} ${lvl} ${message}${fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : ""}\n`,
+    );
+  };
+  return {
+    debug: () => {},
+    info: level === "info" ? write("info") : () => {},
+    warn: write("warn"),
+    error: write("error"),
+  };
+}
+
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) > 65535)
+    throw new UsageError(`--port: expected a port number 0-65535, got ${JSON.stringify(text)}`);
+  return Number(text);
+}
+
+interface Flags {
+  config?: string;
+  runtime?: string;
+  emulator?: boolean;
+  isolation?: string;
+  verbose?: boolean;
+  host?: string;
+  port?: string;
+  db?: string;
+  help?: boolean;
+  version?: boolean;
+}
+
+function parse(argv: readonly string[]): {
+  command: string | undefined;
+  positionals: string[];
+  flags: Flags;
+} {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        config: { type: "string", short: "c" },
+        runtime: { type: "string" },
+        emulator: { type: "boolean" },
+        isolation: { type: "string" },
+        verbose: { type: "boolean", short: "v" },
+        host: { type: "string" },
+        port: { type: "string", short: "p" },
+        db: { type: "string" },
+        help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
+      },
+    });
+    return { command: positionals[0], positionals: positionals.slice(1), flags: values as Flags };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** The demo's configuration: the file (if any) with flags applied, and the sandbox's PATH led by this Node. */
+function demoConfig(flags: Flags): ResolvedHostConfig {
+  const overrides: ConfigOverrides = flags.runtime !== undefined ? { runtime: flags.runtime } : {};
+  const base = loadHostConfig(flags.config, overrides);
+  if (base.runtime.plugin !== "local") {
+    if (flags.isolation !== undefined) throw new UsageError("--isolation applies to the local runtime only");
+    return base;
+  }
+  const options: Record<string, unknown> = { ...base.runtime.options };
+  if (flags.isolation !== undefined) {
+    if (!["auto", "none", "bubblewrap"].includes(flags.isolation)) {
+      throw new UsageError(
+        `--isolation: expected auto, none or bubblewrap, got ${JSON.stringify(flags.isolation)}`,
+      );
+    }
+    options.isolation = flags.isolation;
+  }
+  const env = { ...(options.env as Record<string, string> | undefined) };
+  env.PATH ??= `${dirname(process.execPath)}:${process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin"}`;
+  options.env = env;
+  return parseHostConfig({ ...base, runtime: { ...base.runtime, options } } satisfies HostConfig);
+}
+
+/** Starts modal-emulator in-process and points the Modal SDK at it (environment variables it reads). */
+async function startEmulator(io: CliIo): Promise<{ close(): Promise<void> }> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import("@agent-runtime/modal-emulator")) as Record<string, unknown>;
+  } catch (cause) {
+    throw toRuntimeError(
+      cause,
+      "UNSUPPORTED",
+      `--emulator: @agent-runtime/modal-emulator cannot be loaded (${(cause as Error).message}).`,
+    );
+  }
+  const start = mod.startModalEmulator as
+    | undefined
+    | ((o?: object) => Promise<{ env(): Record<string, string>; close(): Promise<void>; serverUrl: string }>);
+  if (typeof start !== "function")
+    throw toRuntimeError(
+      new Error("no startModalEmulator export"),
+      "UNSUPPORTED",
+      "--emulator: this build of @agent-runtime/modal-emulator has no startModalEmulator().",
+    );
+  const emulator = await start({});
+  Object.assign(process.env, emulator.env());
+  io.stdout.write(`modal-emulator listening at ${emulator.serverUrl} (offline Modal)\n`);
+  return emulator;
+}
+
+async function withPlugins<T>(
+  config: ResolvedHostConfig,
+  io: CliIo,
+  fn: (plugins: ComposedPlugins, signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const plugins = await composePlugins(config, { logger: quietLogger });
+  const abort = new AbortController();
+  const onSignal = () => {
+    io.stderr.write("\ninterrupted: stopping the sandbox...\n");
+    abort.abort();
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  try {
+    return await fn(plugins, abort.signal);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    await plugins.close();
+  }
+}
+
+async function demo(flags: Flags, io: CliIo): Promise<number> {
+  if (flags.emulator && (flags.runtime ?? "local") === "local") flags.runtime = "modal";
+  const config = demoConfig(flags);
+  const emulator = flags.emulator ? await startEmulator(io) : undefined;
+  try {
+    await withPlugins(config, io, (plugins, signal) => runDemo(plugins, { out: io.stdout, signal }));
+    return 0;
+  } finally {
+    await emulator?.close();
+  }
+}
+
+async function run(positionals: string[], flags: Flags, io: CliIo): Promise<number> {
+  const file = positionals[0];
+  if (!file) throw new UsageError("run: give the script file, e.g. agent-host run examples/hello.yaml");
+  if (positionals.length > 1)
+    throw new UsageError(`run: one script at a time (got ${positionals.join(", ")})`);
+  const script = loadScript(file);
+  const config = loadHostConfig(flags.config, flags.runtime !== undefined ? { runtime: flags.runtime } : {});
+  const emulator = flags.emulator ? await startEmulator(io) : undefined;
+  try {
+    const report = await withPlugins(config, io, (plugins, signal) =>
+      runScript(plugins, script, { out: io.stdout, verbose: flags.verbose ?? false, source: file, signal }),
+    );
+    return report.failed === 0 ? 0 : 1;
+  } finally {
+    await emulator?.close();
+  }
+}
+
+async function serve(flags: Flags, io: CliIo): Promise<number> {
+  const overrides: ConfigOverrides = {};
+  if (flags.host !== undefined) overrides.host = flags.host;
+  const port = parsePort(flags.port);
+  if (port !== undefined) overrides.port = port;
+  if (flags.db !== undefined) overrides.db = flags.db;
+  if (flags.runtime !== undefined) overrides.runtime = flags.runtime;
+  const config = loadHostConfig(flags.config, overrides);
+  const logger = consoleLogger(io.stderr, "info");
+  const host = await AgentHost.open(config, { logger });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(host, { env: io.env });
+  } catch (err) {
+    await host.close({ closeSessions: false });
+    throw err;
+  }
+  io.stdout.write(
+    `agent-host ${VERSION} serving on ${server.url} (runtime ${host.backend}, database ${host.store.path}, auth ${server.authRequired ? "bearer token" : "off: loopback only"})\n` +
+      `OpenAPI: ${server.url}/openapi.json\n`,
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      io.stdout.write(
+        `${signal}: shutting down${config.sessions.keepAliveOnShutdown ? " (sandboxes stay up for the next start)" : ""}...\n`,
+      );
+      process.once("SIGINT", () => process.exit(130));
+      resolve();
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  });
+  await server.close();
+  await host.close();
+  return 0;
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function main(
+  argv: readonly string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
+  try {
+    const { command, positionals, flags } = parse(argv);
+    if (flags.version) {
+      io.stdout.write(`${VERSION}\n`);
+      return 0;
+    }
+    if (flags.help || command === undefined || command === "help") {
+      io.stdout.write(`${USAGE}\n`);
+      return command === undefined && !flags.help ? 2 : 0;
+    }
+    if (
+      command !== "serve" &&
+      (flags.host !== undefined || flags.port !== undefined || flags.db !== undefined)
+    ) {
+      throw new UsageError("--host, --port and --db apply to serve only");
+    }
+    switch (command) {
+      case "demo":
+        if (positionals.length > 0)
+          throw new UsageError(`demo takes no arguments (got ${positionals.join(" ")})`);
+        return await demo(flags, io);
+      case "run":
+        return await run(positionals, flags, io);
+      case "serve":
+        if (positionals.length > 0)
+          throw new UsageError(`serve takes no arguments (got ${positionals.join(" ")}); use --config`);
+        return await serve(flags, io);
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}; use demo, run or serve`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`agent-host: ${err.message}\nRun agent-host --help for usage.\n`);
+      return 2;
+    }
+    const e = toRuntimeError(err);
+    io.stderr.write(`agent-host: error [${e.code}]: ${e.message}\n`);
+    return isRuntimeError(err, "INVALID_ARGUMENT") ? 2 : 1;
+  }
+}
+
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script || typeof import.meta.url !== "string") return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`agent-host: ${String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,2 +1,57 @@
-/** Reference host: composes the packages through the plugin registry; HTTP API, CLI (serve, run, demo). */
+/**
+ * @agent-runtime/agent-host: the reference host. Composes the packages through the plugin registry from a
+ * config file; serves an HTTP API with asynchronous tasks, long-polling and event streams, durable in SQLite;
+ * and a CLI (`agent-host demo | run | serve`).
+ */
+
+/** This package's name. */
 export const PACKAGE_NAME = "@agent-runtime/agent-host";
+export type { AppOptions } from "./api/app.js";
+export { bearerMatches, createApp } from "./api/app.js";
+export { httpStatusOf, toErrorResponse } from "./api/errors.js";
+export { buildOpenApiDocument, openApiPath } from "./api/openapi.js";
+export type { ResponseSpec, RouteSpec } from "./api/routes.js";
+export { apiRoutes } from "./api/routes.js";
+export type { CostGroup, CostsView, CreateSessionInput, SessionView, TaskView } from "./api/schemas.js";
+export {
+  COST_GROUPS,
+  CostsSchema,
+  CreateSessionBodySchema,
+  ErrorBodySchema,
+  SESSION_STATUSES,
+  SessionSchema,
+  TASK_STATUSES,
+  TaskSchema,
+} from "./api/schemas.js";
+export type { ComposedPlugins, ComposeOptions, CostReporting } from "./compose.js";
+export { composePlugins } from "./compose.js";
+export type { ConfigOverrides } from "./config.js";
+export {
+  loadHostConfig,
+  parseHostConfig,
+  parseStructuredText,
+  readConfigFile,
+  withOverrides,
+} from "./config.js";
+export type { AgentHostOptions, HostEvent } from "./host.js";
+// Host, store and API
+export { AgentHost, errorInfo, INTERRUPTED_QUEUED, INTERRUPTED_RUNNING } from "./host.js";
+export type { HostConfig, ResolvedHostConfig } from "./options.js";
+// Configuration
+export {
+  CostConfigSchema,
+  HostConfigSchema,
+  RENAMED_CONFIG_KEYS,
+  RuntimeConfigSchema,
+  SecretsConfigSchema,
+  ServerConfigSchema,
+  SessionsConfigSchema,
+  StorageConfigSchema,
+} from "./options.js";
+// Plugins
+export { builtinRegistry, ensurePlugin, LAZY_PLUGIN_MODULES } from "./plugins.js";
+export type { RunningServer, StartServerOptions } from "./server.js";
+export { isLoopback, startServer } from "./server.js";
+export type { ErrorInfo, EventRecord, SessionRecord, SessionState, TaskRecord, TaskState } from "./store.js";
+export { HostStore } from "./store.js";
+export { VERSION } from "./version.js";

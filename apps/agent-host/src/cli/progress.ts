@@ -1,0 +1,91 @@
+/** Where progress is written: a stream with `write`, and `isTTY` when it is a terminal. */
+export interface ProgressStream {
+  write(text: string): unknown;
+  isTTY?: boolean;
+}
+
+const FRAMES = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+
+/** Formats a duration for people: `12 ms`, `1.4 s`, `2 min 5 s`. */
+export function formatDuration(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  const minutes = Math.floor(ms / 60_000);
+  return `${minutes} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** A step being shown: `update` changes its detail text (e.g. the runtime's status). */
+export interface StepHandle {
+  update(detail: string): void;
+}
+
+/**
+ * Progress for long steps: a spinner with elapsed time on a terminal, plain `... <step>` and
+ * `ok <step> (<time>)` lines otherwise (CI logs, pipes), so output never holds control characters there.
+ */
+export class Progress {
+  readonly #out: ProgressStream;
+  readonly #tty: boolean;
+
+  constructor(out: ProgressStream, options: { tty?: boolean } = {}) {
+    this.#out = out;
+    this.#tty = options.tty ?? out.isTTY === true;
+  }
+
+  /** True when spinners are drawn. */
+  get interactive(): boolean {
+    return this.#tty;
+  }
+
+  /** Writes one line. */
+  line(text = ""): void {
+    this.#out.write(`${text}\n`);
+  }
+
+  /** Runs `fn` as a named step, showing progress; returns its result and duration. Failures are shown and re-thrown. */
+  async step<T>(
+    label: string,
+    fn: (step: StepHandle) => Promise<T>,
+  ): Promise<{ value: T; durationMs: number }> {
+    const started = performance.now();
+    let detail = "";
+    let timer: NodeJS.Timeout | undefined;
+    let frame = 0;
+    const draw = () => {
+      const elapsed = formatDuration(performance.now() - started);
+      this.#out.write(
+        `\r\x1b[2K${FRAMES[frame++ % FRAMES.length]} ${label} ${elapsed}${detail ? `  ${detail}` : ""}`,
+      );
+    };
+    if (this.#tty) {
+      draw();
+      timer = setInterval(draw, 80);
+    } else {
+      this.line(`... ${label}`);
+    }
+    const handle: StepHandle = {
+      update: (text) => {
+        if (text === detail) return;
+        detail = text;
+        if (this.#tty) draw();
+        else this.line(`    ${text}`);
+      },
+    };
+    try {
+      const value = await fn(handle);
+      const durationMs = performance.now() - started;
+      if (timer) clearInterval(timer);
+      if (this.#tty)
+        this.#out.write(`\r\x1b[2K\x1b[32m✔\x1b[0m ${label} \x1b[2m(${formatDuration(durationMs)})\x1b[0m\n`);
+      else this.line(`ok  ${label} (${formatDuration(durationMs)})`);
+      return { value, durationMs };
+    } catch (err) {
+      const durationMs = performance.now() - started;
+      if (timer) clearInterval(timer);
+      if (this.#tty)
+        this.#out.write(`\r\x1b[2K\x1b[31m✖\x1b[0m ${label} \x1b[2m(${formatDuration(durationMs)})\x1b[0m\n`);
+      else this.line(`FAIL ${label} (${formatDuration(durationMs)})`);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,611 @@
+import { randomBytes } from "node:crypto";
+import {
+  type Logger,
+  parseAction,
+  parseOrThrow,
+  quietLogger,
+  type Runtime,
+  RuntimeError,
+  RuntimeStatus,
+  type StatusEvent,
+  serializeAction,
+  serializeObservation,
+  toRuntimeError,
+} from "@agent-runtime/runtime-core";
+import type { CostGroup, CostsView, CreateSessionInput, SessionView, TaskView } from "./api/schemas.js";
+import { CreateSessionBodySchema } from "./api/schemas.js";
+import { type ComposedPlugins, type ComposeOptions, composePlugins } from "./compose.js";
+import type { ResolvedHostConfig } from "./options.js";
+import {
+  type ErrorInfo,
+  type EventRecord,
+  HostStore,
+  type SessionRecord,
+  type SessionState,
+  type TaskRecord,
+} from "./store.js";
+
+/** What {@link AgentHost.open} needs besides the configuration. */
+export interface AgentHostOptions extends ComposeOptions {
+  /** Use these plugins instead of composing them from the configuration (the host then closes them). */
+  plugins?: ComposedPlugins;
+}
+
+/** A session event as delivered to subscribers (and over SSE). */
+export type HostEvent = EventRecord;
+
+/** One session with a runtime in this process. */
+interface LiveSession {
+  id: string;
+  runtime: Runtime | undefined;
+  ready: Promise<Runtime>;
+  chain: Promise<void>;
+  queued: number;
+  abort: AbortController;
+  closing: Promise<SessionView> | undefined;
+  unsubscribeStatus: (() => void) | undefined;
+}
+
+/** Message of tasks found unfinished when the host starts. */
+export const INTERRUPTED_RUNNING =
+  "Interrupted by host restart: the host stopped while this action was running, so whether it took effect in the sandbox is unknown. Inspect the sandbox and submit the action again if needed.";
+/** Message of queued tasks found when the host starts. */
+export const INTERRUPTED_QUEUED =
+  "Interrupted by host restart: the host stopped before this queued action started; it never ran. Submit it again.";
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+const newId = (prefix: string): string => `${prefix}_${randomBytes(12).toString("base64url")}`;
+
+/** A secret-free error for storage and the API. */
+export function errorInfo(err: unknown): ErrorInfo {
+  const e = toRuntimeError(err);
+  return { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) };
+}
+
+/**
+ * The reference host: sessions (one runtime each) fed by asynchronous tasks, durable in SQLite. Actions of a
+ * session run one at a time in submission order; results, session handles and an event log are stored, so a
+ * restarted host keeps finished results, re-attaches to live sandboxes and marks interrupted tasks failed.
+ *
+ * @example
+ * ```ts
+ * const host = await AgentHost.open(parseHostConfig({ storage: { path: "host.db" } }));
+ * const session = host.createSession({});
+ * const task = host.submitAction(session.id, { action: "run", args: { command: "ls" } });
+ * console.log((await host.waitTask(task.id, 30_000)).observation);
+ * await host.close();
+ * ```
+ */
+export class AgentHost {
+  readonly config: ResolvedHostConfig;
+  readonly plugins: ComposedPlugins;
+  readonly store: HostStore;
+  readonly logger: Logger;
+  /** Settles once every session open at startup has re-attached or failed to. */
+  readonly recovered: Promise<void>;
+  readonly #live = new Map<string, LiveSession>();
+  readonly #taskWaiters = new Map<string, Set<() => void>>();
+  readonly #sessionWaiters = new Map<string, Set<() => void>>();
+  readonly #subscribers = new Map<string, Set<(event: HostEvent | null) => void>>();
+  #closed = false;
+
+  private constructor(
+    config: ResolvedHostConfig,
+    plugins: ComposedPlugins,
+    store: HostStore,
+    logger: Logger,
+  ) {
+    this.config = config;
+    this.plugins = plugins;
+    this.store = store;
+    this.logger = logger;
+    this.recovered = this.#recover();
+  }
+
+  /** Composes the plugins, opens the store and recovers what a previous run left. */
+  static async open(config: ResolvedHostConfig, options: AgentHostOptions = {}): Promise<AgentHost> {
+    const logger = options.logger ?? quietLogger;
+    const store = new HostStore(config.storage.path);
+    let plugins: ComposedPlugins;
+    try {
+      plugins =
+        options.plugins ??
+        (await composePlugins(config, {
+          ...options,
+          logger,
+          ...(options.defaultLedgerPath === undefined && store.path !== ":memory:"
+            ? { defaultLedgerPath: `${store.path}.costs` }
+            : {}),
+        }));
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+    return new AgentHost(config, plugins, store, logger);
+  }
+
+  /** Backend name of the runtime provider. */
+  get backend(): string {
+    return this.plugins.provider.backend;
+  }
+
+  /** Sessions starting or ready in this process. */
+  get openSessionCount(): number {
+    let n = 0;
+    for (const live of this.#live.values()) if (!live.closing) n++;
+    return n;
+  }
+
+  #now(): number {
+    return Date.now();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed)
+      throw new RuntimeError(
+        "FAILED_PRECONDITION",
+        "The host is shutting down; retry against the restarted host.",
+      );
+  }
+
+  // ---------------------------------------------------------------- views
+
+  #sessionView(record: SessionRecord): SessionView {
+    return {
+      id: record.id,
+      backend: record.backend,
+      status: record.state,
+      runtimeStatus: record.runtimeStatus,
+      labels: record.labels,
+      error: record.error,
+      tasks: this.store.taskCounts(record.id),
+      createdAt: iso(record.createdAtMs)!,
+      updatedAt: iso(record.updatedAtMs)!,
+      readyAt: iso(record.readyAtMs),
+      closedAt: iso(record.closedAtMs),
+    };
+  }
+
+  #taskView(record: TaskRecord): TaskView {
+    return {
+      id: record.id,
+      sessionId: record.sessionId,
+      seq: record.seq,
+      status: record.state,
+      action: record.action,
+      observation: record.observation,
+      error: record.error,
+      createdAt: iso(record.createdAtMs)!,
+      startedAt: iso(record.startedAtMs),
+      finishedAt: iso(record.finishedAtMs),
+      durationMs:
+        record.startedAtMs !== null && record.finishedAtMs !== null
+          ? record.finishedAtMs - record.startedAtMs
+          : null,
+    };
+  }
+
+  #requireSession(id: string): SessionRecord {
+    const record = this.store.getSession(id);
+    if (!record)
+      throw new RuntimeError("NOT_FOUND", `No session "${id}"; list sessions with GET /v1/sessions.`);
+    return record;
+  }
+
+  // ---------------------------------------------------------------- events and waiters
+
+  #emit(sessionId: string, type: string, data: Record<string, unknown>): void {
+    if (this.#closed) return;
+    const event = this.store.appendEvent(sessionId, type, data, this.#now());
+    for (const listener of this.#subscribers.get(sessionId) ?? []) listener(event);
+  }
+
+  #notify(map: Map<string, Set<() => void>>, key: string): void {
+    const set = map.get(key);
+    if (!set) return;
+    map.delete(key);
+    for (const wake of set) wake();
+  }
+
+  async #wait(
+    map: Map<string, Set<() => void>>,
+    key: string,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    const ms = Math.min(waitMs, this.config.server.maxWaitMs);
+    if (ms <= 0 || this.#closed) return;
+    await new Promise<void>((resolve) => {
+      const set = map.get(key) ?? new Set<() => void>();
+      map.set(key, set);
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  #setSessionState(id: string, state: SessionState, options: { error?: ErrorInfo | null } = {}): void {
+    if (this.#closed) return;
+    this.store.updateSession(id, state, this.#now(), options);
+    const record = this.store.getSession(id);
+    if (record) this.#emit(id, "session", { session: this.#sessionView(record) });
+    this.#notify(this.#sessionWaiters, id);
+    if (state === "closed") for (const listener of this.#subscribers.get(id) ?? []) listener(null);
+  }
+
+  #taskChanged(id: string): void {
+    const task = this.store.getTask(id);
+    if (!task) return;
+    this.#emit(task.sessionId, "task", { task: this.#taskView(task) });
+    if (task.state !== "queued" && task.state !== "running") this.#notify(this.#taskWaiters, id);
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  /**
+   * Creates a session and starts its sandbox in the background; returns at once in status `starting`.
+   * Throws INVALID_ARGUMENT (bad body), ALREADY_EXISTS (id taken), RATE_LIMITED (`sessions.maxSessions`).
+   */
+  createSession(input: CreateSessionInput | unknown = {}): SessionView {
+    this.#assertOpen();
+    const body = parseOrThrow(CreateSessionBodySchema, input ?? {}, "session", "body");
+    if (this.openSessionCount >= this.config.sessions.maxSessions) {
+      throw new RuntimeError(
+        "RATE_LIMITED",
+        `${this.openSessionCount} sessions are open, the limit (sessions.maxSessions) is ${this.config.sessions.maxSessions}; delete a session or raise the limit.`,
+      );
+    }
+    const id = body.id ?? newId("s");
+    const record = this.store.insertSession({
+      id,
+      backend: this.backend,
+      labels: body.labels,
+      nowMs: this.#now(),
+    });
+    this.#emit(id, "session", { session: this.#sessionView(record) });
+    this.#startLive(id, () => this.plugins.provider.create({ sessionId: id }), "create");
+    return this.#sessionView(record);
+  }
+
+  #startLive(id: string, make: () => Promise<Runtime>, mode: "create" | "attach"): LiveSession {
+    const live: LiveSession = {
+      id,
+      runtime: undefined,
+      ready: Promise.resolve(undefined as unknown as Runtime),
+      chain: Promise.resolve(),
+      queued: 0,
+      abort: new AbortController(),
+      closing: undefined,
+      unsubscribeStatus: undefined,
+    };
+    this.#live.set(id, live);
+    live.ready = (async () => {
+      const runtime = await make();
+      live.runtime = runtime;
+      live.unsubscribeStatus = runtime.onStatus((event) => this.#onStatus(live, event));
+      await runtime.connect({ signal: live.abort.signal });
+      if (live.closing || this.#closed) return runtime;
+      if (runtime.capabilities.attach) this.store.setHandle(id, runtime.handle(), this.#now());
+      this.store.setRuntimeStatus(id, runtime.status, this.#now());
+      this.#setSessionState(id, "ready", { error: null });
+      return runtime;
+    })();
+    live.ready.catch((err: unknown) => {
+      if (live.closing || this.#closed) return;
+      const info = errorInfo(err);
+      if (mode === "attach") {
+        info.message = `The sandbox did not survive the host restart and cannot be re-attached: ${info.message} Delete this session and create a new one.`;
+      }
+      this.logger.warn("session failed to start", { sessionId: id, code: info.code });
+      this.store.setHandle(id, null, this.#now());
+      this.#setSessionState(id, "error", { error: info });
+      this.#live.delete(id);
+      void live.runtime?.close().catch(() => undefined);
+    });
+    live.chain = live.ready.then(
+      () => undefined,
+      () => undefined,
+    );
+    return live;
+  }
+
+  #onStatus(live: LiveSession, event: StatusEvent): void {
+    if (this.#closed) return;
+    this.store.setRuntimeStatus(live.id, event.status, event.at);
+    this.#emit(live.id, "status", { ...event });
+    const gone =
+      event.status === RuntimeStatus.ERROR_RUNTIME_DISCONNECTED ||
+      event.status === RuntimeStatus.BUDGET_EXCEEDED;
+    if (gone && !live.closing && this.store.getSession(live.id)?.state === "ready") {
+      const code = event.status === RuntimeStatus.BUDGET_EXCEEDED ? "BUDGET_EXCEEDED" : "DISCONNECTED";
+      this.store.setHandle(live.id, null, this.#now());
+      this.#setSessionState(live.id, "error", {
+        error: { code, message: `${event.message} Delete this session and create a new one.` },
+      });
+    }
+  }
+
+  /** Every session known to the store (also closed ones), oldest first. */
+  listSessions(): SessionView[] {
+    return this.store.listSessions().map((r) => this.#sessionView(r));
+  }
+
+  /** One session; NOT_FOUND for an unknown id. */
+  getSession(id: string): SessionView {
+    return this.#sessionView(this.#requireSession(id));
+  }
+
+  /** Like {@link getSession}, but waits up to `waitMs` while the session is `starting` or `closing`. */
+  async waitSession(id: string, waitMs: number, signal?: AbortSignal): Promise<SessionView> {
+    const deadline = Date.now() + Math.min(waitMs, this.config.server.maxWaitMs);
+    for (;;) {
+      const record = this.#requireSession(id);
+      const left = deadline - Date.now();
+      if (
+        (record.state !== "starting" && record.state !== "closing") ||
+        left <= 0 ||
+        signal?.aborted ||
+        this.#closed
+      ) {
+        return this.#sessionView(record);
+      }
+      await this.#wait(this.#sessionWaiters, id, left, signal);
+    }
+  }
+
+  /**
+   * Closes a session: queued tasks are cancelled, the running one is abandoned, the sandbox is stopped.
+   * Idempotent for closed sessions; NOT_FOUND for an unknown id.
+   */
+  deleteSession(id: string): Promise<SessionView> {
+    const record = this.#requireSession(id);
+    if (record.state === "closed") return Promise.resolve(this.#sessionView(record));
+    const live = this.#live.get(id);
+    if (live?.closing) return live.closing;
+    const closing = this.#close(id, live);
+    if (live) live.closing = closing;
+    return closing;
+  }
+
+  async #close(id: string, live: LiveSession | undefined): Promise<SessionView> {
+    this.#setSessionState(id, "closing", { error: this.store.getSession(id)?.error ?? null });
+    for (const task of this.store.queuedTasks(id)) {
+      const error = { code: "CANCELLED", message: "The session was deleted before this action started." };
+      if (this.store.finishTask(task.id, "cancelled", this.#now(), { error })) this.#taskChanged(task.id);
+    }
+    if (live) {
+      live.abort.abort();
+      await live.ready.catch(() => undefined);
+      try {
+        await live.runtime?.close();
+      } catch (err) {
+        this.logger.warn("closing the runtime failed", { sessionId: id, code: errorInfo(err).code });
+      }
+      live.unsubscribeStatus?.();
+      await live.chain;
+      this.#live.delete(id);
+    }
+    this.store.setHandle(id, null, this.#now());
+    this.#setSessionState(id, "closed", { error: this.store.getSession(id)?.error ?? null });
+    return this.#sessionView(this.#requireSession(id));
+  }
+
+  // ---------------------------------------------------------------- tasks
+
+  /**
+   * Queues an action (OpenHands wire form, e.g. `{ action: "run", args: { command: "ls" } }`) on a session
+   * and returns the task at once. Throws NOT_FOUND (session), INVALID_ARGUMENT (issues as `body.<path>`),
+   * FAILED_PRECONDITION (session not starting or ready), RATE_LIMITED (`sessions.maxQueuedTasks`).
+   */
+  submitAction(sessionId: string, input: unknown): TaskView {
+    this.#assertOpen();
+    const session = this.#requireSession(sessionId);
+    const action = serializeAction(parseAction(input, "body"));
+    const live = this.#live.get(sessionId);
+    if (!live || live.closing || (session.state !== "starting" && session.state !== "ready")) {
+      const why = session.error ? `: ${session.error.message}` : "";
+      throw new RuntimeError(
+        "FAILED_PRECONDITION",
+        `Session "${sessionId}" is ${session.state}${why}; actions need a starting or ready session.`,
+      );
+    }
+    if (live.queued >= this.config.sessions.maxQueuedTasks) {
+      throw new RuntimeError(
+        "RATE_LIMITED",
+        `Session "${sessionId}" has ${live.queued} queued actions, the limit (sessions.maxQueuedTasks) is ${this.config.sessions.maxQueuedTasks}; wait for some to finish.`,
+      );
+    }
+    const task = this.store.insertTask({ id: newId("t"), sessionId, action, nowMs: this.#now() });
+    this.#emit(sessionId, "task", { task: this.#taskView(task) });
+    live.queued++;
+    live.chain = live.chain.then(() => this.#execute(live, task.id, action));
+    return this.#taskView(task);
+  }
+
+  async #execute(live: LiveSession, taskId: string, action: Record<string, unknown>): Promise<void> {
+    live.queued--;
+    if (this.#closed) return;
+    let runtime: Runtime;
+    try {
+      runtime = await live.ready;
+    } catch (err) {
+      if (this.#closed) return;
+      const info = errorInfo(err);
+      const error = { code: info.code, message: `The session's sandbox failed to start: ${info.message}` };
+      if (this.store.finishTask(taskId, "failed", this.#now(), { error })) this.#taskChanged(taskId);
+      return;
+    }
+    if (this.#closed || live.closing || !this.store.startTask(taskId, this.#now())) return;
+    this.#taskChanged(taskId);
+    let result: { state: "completed" | "failed"; observation?: Record<string, unknown>; error?: ErrorInfo };
+    try {
+      const observation = await runtime.run(action as Parameters<Runtime["run"]>[0], {
+        signal: live.abort.signal,
+      });
+      result = { state: "completed", observation: serializeObservation(observation) };
+    } catch (err) {
+      const info = errorInfo(err);
+      result = {
+        state: "failed",
+        error: live.closing
+          ? { code: "CANCELLED", message: `The session was deleted while this action ran (${info.message}).` }
+          : info,
+      };
+    }
+    if (this.#closed) return;
+    if (this.store.finishTask(taskId, result.state, this.#now(), result)) this.#taskChanged(taskId);
+  }
+
+  /** One task; NOT_FOUND for an unknown id. */
+  getTask(id: string): TaskView {
+    const task = this.store.getTask(id);
+    if (!task)
+      throw new RuntimeError(
+        "NOT_FOUND",
+        `No task "${id}"; tasks are listed per session at GET /v1/sessions/{id}/tasks.`,
+      );
+    return this.#taskView(task);
+  }
+
+  /** Like {@link getTask}, but waits up to `waitMs` (capped at `server.maxWaitMs`) for the task to finish. */
+  async waitTask(id: string, waitMs: number, signal?: AbortSignal): Promise<TaskView> {
+    const task = this.getTask(id);
+    if (task.status !== "queued" && task.status !== "running") return task;
+    await this.#wait(this.#taskWaiters, id, waitMs, signal);
+    return this.getTask(id);
+  }
+
+  /** Tasks of a session in queue order. */
+  listTasks(sessionId: string, options: { afterSeq?: number; limit?: number } = {}): TaskView[] {
+    this.#requireSession(sessionId);
+    return this.store
+      .listTasks(sessionId, options.afterSeq ?? 0, options.limit ?? 100)
+      .map((t) => this.#taskView(t));
+  }
+
+  // ---------------------------------------------------------------- events
+
+  /**
+   * Subscribes to a session's events. With `afterId`, stored events after it are returned as `backlog` first
+   * (no gap, no duplicate). The listener gets `null` when the session closes or the host shuts down.
+   */
+  subscribe(
+    sessionId: string,
+    afterId: number | undefined,
+    listener: (event: HostEvent | null) => void,
+  ): { backlog: HostEvent[]; unsubscribe: () => void } {
+    this.#requireSession(sessionId);
+    const set = this.#subscribers.get(sessionId) ?? new Set<(event: HostEvent | null) => void>();
+    this.#subscribers.set(sessionId, set);
+    set.add(listener);
+    const backlog = afterId === undefined ? [] : this.store.eventsAfter(sessionId, afterId);
+    return {
+      backlog,
+      unsubscribe: () => {
+        set.delete(listener);
+        if (set.size === 0) this.#subscribers.delete(sessionId);
+      },
+    };
+  }
+
+  // ---------------------------------------------------------------- costs
+
+  /** Settled spend grouped by `by`, and every budget, from the cost plugin. */
+  costs(by: CostGroup = "session"): CostsView {
+    const cost = this.plugins.cost;
+    const rows = cost?.report ? cost.report({ by }) : [];
+    return {
+      enabled: cost !== undefined,
+      plugin: this.plugins.costPlugin ?? null,
+      by,
+      rows,
+      totalUsd: rows.reduce((sum, r) => sum + r.costUsd, 0),
+      budgets: cost?.budgetStatus ? cost.budgetStatus() : [],
+    };
+  }
+
+  // ---------------------------------------------------------------- restart and shutdown
+
+  async #recover(): Promise<void> {
+    const now = this.#now();
+    for (const task of this.store.unfinishedTasks()) {
+      const message = task.state === "running" ? INTERRUPTED_RUNNING : INTERRUPTED_QUEUED;
+      if (this.store.finishTask(task.id, "failed", now, { error: { code: "UNAVAILABLE", message } }))
+        this.#taskChanged(task.id);
+    }
+    const attaching: Promise<unknown>[] = [];
+    for (const session of this.store.openSessions()) {
+      const handle = this.store.handleOf(session.id);
+      if (session.state === "starting" || !handle) {
+        this.#setSessionState(session.id, "error", {
+          error: {
+            code: "UNAVAILABLE",
+            message:
+              "Interrupted by host restart while the sandbox was starting; delete this session and create a new one.",
+          },
+        });
+        continue;
+      }
+      if (handle.backend !== this.backend) {
+        this.#setSessionState(session.id, "error", {
+          error: {
+            code: "FAILED_PRECONDITION",
+            message: `This session runs on the "${handle.backend}" backend but the host now uses "${this.backend}"; restart the host with runtime.plugin "${handle.backend}" to re-attach, or delete the session.`,
+          },
+        });
+        continue;
+      }
+      this.#setSessionState(session.id, "starting", { error: null });
+      const live = this.#startLive(session.id, () => this.plugins.provider.attach(handle), "attach");
+      attaching.push(live.ready.catch(() => undefined));
+      this.logger.info("re-attaching session after restart", {
+        sessionId: session.id,
+        backend: handle.backend,
+      });
+    }
+    await Promise.all(attaching);
+  }
+
+  /**
+   * Shuts the host down. With `closeSessions` (default: `!sessions.keepAliveOnShutdown`) every open session is
+   * closed; otherwise sandboxes are left running for the next start to re-attach, and their unfinished tasks
+   * are marked interrupted then. Idempotent.
+   */
+  async close(options: { closeSessions?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    const closeSessions = options.closeSessions ?? !this.config.sessions.keepAliveOnShutdown;
+    if (closeSessions) {
+      await this.recovered;
+      await Promise.all([...this.#live.keys()].map((id) => this.deleteSession(id).catch(() => undefined)));
+    }
+    // Sandboxes still starting cannot be re-attached (they have no stored handle yet): stop them.
+    const starting = [...this.#live.values()].filter(
+      (live) => !live.closing && this.store.getSession(live.id)?.state === "starting",
+    );
+    this.#closed = true;
+    for (const live of starting) live.abort.abort();
+    await Promise.all(
+      starting.map(async (live) => {
+        await live.ready.catch(() => undefined);
+        await live.runtime?.close().catch(() => undefined);
+      }),
+    );
+    for (const live of this.#live.values()) live.unsubscribeStatus?.();
+    this.#live.clear();
+    for (const set of this.#subscribers.values()) for (const listener of set) listener(null);
+    this.#subscribers.clear();
+    for (const map of [this.#taskWaiters, this.#sessionWaiters])
+      for (const key of [...map.keys()]) this.#notify(map, key);
+    try {
+      await this.plugins.close();
+    } finally {
+      this.store.close();
+    }
+  }
+}

@@ -1,0 +1,74 @@
+import { costGuardPlugin } from "@agent-runtime/cost-guard";
+import { type Plugin, type PluginKind, PluginRegistry, RuntimeError } from "@agent-runtime/runtime-core";
+import { localRuntimePlugin } from "@agent-runtime/runtime-local";
+import { secretsPlugin } from "@agent-runtime/secrets";
+
+/** Plugin names that live in a package loaded on first use (heavy SDKs stay unloaded until asked for). */
+export const LAZY_PLUGIN_MODULES: Readonly<Record<string, string>> = {
+  "runtime:modal": "@agent-runtime/runtime-modal",
+};
+
+/** A registry with the plugins bundled with the host: `local` (runtime), `secrets`, `cost-guard`. */
+export function builtinRegistry(): PluginRegistry {
+  return new PluginRegistry().register(localRuntimePlugin).register(secretsPlugin).register(costGuardPlugin);
+}
+
+function isPlugin(value: unknown): value is Plugin {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value as Partial<Plugin>;
+  return (
+    typeof v.name === "string" &&
+    typeof v.kind === "string" &&
+    typeof v.create === "function" &&
+    v.optionsSchema !== undefined
+  );
+}
+
+/** Imports a module by name; separated so the bundler leaves it as a runtime import. */
+type Importer = (specifier: string) => Promise<Record<string, unknown>>;
+const defaultImporter: Importer = (specifier) => import(specifier) as Promise<Record<string, unknown>>;
+
+/**
+ * Makes sure `registry` holds a `kind` plugin named `name`: built-ins are there already; `modal` loads
+ * `@agent-runtime/runtime-modal`; any other name is imported as a module and the plugins it exports are
+ * registered. Returns the name to look up (a module's single plugin of that kind may have another name).
+ * Throws UNSUPPORTED when the module cannot be loaded or exports no plugin of that kind.
+ */
+export async function ensurePlugin(
+  registry: PluginRegistry,
+  kind: PluginKind,
+  name: string,
+  importer: Importer = defaultImporter,
+): Promise<string> {
+  if (registry.has(kind, name)) return name;
+  const specifier = LAZY_PLUGIN_MODULES[`${kind}:${name}`] ?? name;
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importer(specifier);
+  } catch (cause) {
+    const known = registry.names(kind).join(", ");
+    throw new RuntimeError(
+      "UNSUPPORTED",
+      `The ${kind} plugin "${name}" is not available: module ${specifier} could not be loaded (${(cause as Error).message.split("\n")[0]}). ` +
+        `Built-in ${kind} plugins: ${known || "(none)"}; for a third-party plugin install its package and give its module name.`,
+      { cause },
+    );
+  }
+  const exported = new Set<Plugin>();
+  for (const value of [mod.default, ...Object.values(mod)])
+    if (isPlugin(value) && value.kind === kind) exported.add(value);
+  for (const plugin of exported) if (!registry.has(plugin.kind, plugin.name)) registry.register(plugin);
+  if (registry.has(kind, name)) return name;
+  const plugins = [...exported];
+  if (plugins.length === 1) return plugins[0]!.name;
+  if (plugins.length === 0) {
+    throw new RuntimeError(
+      "UNSUPPORTED",
+      `The ${kind} plugin "${name}" is not available: module ${specifier} exports no ${kind} plugin yet (export one made with definePlugin({ kind: "${kind}", ... })).`,
+    );
+  }
+  throw new RuntimeError(
+    "INVALID_ARGUMENT",
+    `Module ${specifier} exports several ${kind} plugins (${plugins.map((p) => p.name).join(", ")}); name one of them as the plugin.`,
+  );
+}

@@ -1,0 +1,443 @@
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { RuntimeError, type RuntimeHandle } from "@agent-runtime/runtime-core";
+import Database from "better-sqlite3";
+
+/** Lifecycle of a session. */
+export type SessionState = "starting" | "ready" | "error" | "closing" | "closed";
+/** Lifecycle of a task. */
+export type TaskState = "queued" | "running" | "completed" | "failed" | "cancelled";
+
+/** A secret-free error as stored and returned by the API. */
+export interface ErrorInfo {
+  code: string;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+/** A session row (the handle is kept apart: it holds the session key). */
+export interface SessionRecord {
+  id: string;
+  backend: string;
+  state: SessionState;
+  runtimeStatus: string | null;
+  labels: Record<string, string>;
+  error: ErrorInfo | null;
+  createdAtMs: number;
+  updatedAtMs: number;
+  readyAtMs: number | null;
+  closedAtMs: number | null;
+}
+
+/** A task row. */
+export interface TaskRecord {
+  id: string;
+  sessionId: string;
+  seq: number;
+  state: TaskState;
+  action: Record<string, unknown>;
+  observation: Record<string, unknown> | null;
+  error: ErrorInfo | null;
+  createdAtMs: number;
+  startedAtMs: number | null;
+  finishedAtMs: number | null;
+}
+
+/** A stored session event (SSE). */
+export interface EventRecord {
+  id: number;
+  sessionId: string;
+  type: string;
+  data: Record<string, unknown>;
+  atMs: number;
+}
+
+interface SessionRow {
+  id: string;
+  backend: string;
+  state: SessionState;
+  runtime_status: string | null;
+  labels_json: string;
+  error_json: string | null;
+  created_at: number;
+  updated_at: number;
+  ready_at: number | null;
+  closed_at: number | null;
+}
+
+interface TaskRow {
+  id: string;
+  session_id: string;
+  seq: number;
+  state: TaskState;
+  action_json: string;
+  observation_json: string | null;
+  error_json: string | null;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+interface EventRow {
+  id: number;
+  session_id: string;
+  type: string;
+  data_json: string;
+  at: number;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+  id TEXT PRIMARY KEY,
+  backend TEXT NOT NULL,
+  state TEXT NOT NULL,
+  runtime_status TEXT,
+  labels_json TEXT NOT NULL DEFAULT '{}',
+  handle_json TEXT,
+  error_json TEXT,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  ready_at INTEGER,
+  closed_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS tasks (
+  id TEXT PRIMARY KEY,
+  session_id TEXT NOT NULL REFERENCES sessions(id),
+  seq INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  action_json TEXT NOT NULL,
+  observation_json TEXT,
+  error_json TEXT,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER
+);
+CREATE INDEX IF NOT EXISTS tasks_by_session ON tasks (session_id, seq);
+CREATE INDEX IF NOT EXISTS tasks_by_state ON tasks (state);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  data_json TEXT NOT NULL,
+  at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_session ON events (session_id, id);
+`;
+
+function json<T>(text: string | null): T | null {
+  return text === null ? null : (JSON.parse(text) as T);
+}
+
+function toSession(row: SessionRow): SessionRecord {
+  return {
+    id: row.id,
+    backend: row.backend,
+    state: row.state,
+    runtimeStatus: row.runtime_status,
+    labels: JSON.parse(row.labels_json) as Record<string, string>,
+    error: json<ErrorInfo>(row.error_json),
+    createdAtMs: row.created_at,
+    updatedAtMs: row.updated_at,
+    readyAtMs: row.ready_at,
+    closedAtMs: row.closed_at,
+  };
+}
+
+function toTask(row: TaskRow): TaskRecord {
+  return {
+    id: row.id,
+    sessionId: row.session_id,
+    seq: row.seq,
+    state: row.state,
+    action: JSON.parse(row.action_json) as Record<string, unknown>,
+    observation: json<Record<string, unknown>>(row.observation_json),
+    error: json<ErrorInfo>(row.error_json),
+    createdAtMs: row.created_at,
+    startedAtMs: row.started_at,
+    finishedAtMs: row.finished_at,
+  };
+}
+
+/**
+ * The host's durable state in SQLite: sessions with their runtime handles, tasks with their results, and the
+ * per-session event log behind the SSE stream. The file is created with mode 0600 (handles hold session keys);
+ * handles are only read back by {@link HostStore.handleOf} and never leave the host.
+ */
+export class HostStore {
+  readonly path: string;
+  readonly #db: Database.Database;
+  readonly #stmts: ReturnType<HostStore["prepare"]>;
+
+  constructor(path: string) {
+    this.path = path === ":memory:" ? path : resolve(path);
+    if (this.path !== ":memory:") {
+      mkdirSync(dirname(this.path), { recursive: true });
+      if (!existsSync(this.path)) closeSync(openSync(this.path, "a", 0o600));
+      chmodSync(this.path, 0o600);
+    }
+    try {
+      this.#db = new Database(this.path);
+      this.#db.pragma("journal_mode = WAL");
+      this.#db.pragma("synchronous = NORMAL");
+      this.#db.pragma("busy_timeout = 5000");
+      this.#db.pragma("foreign_keys = ON");
+      this.#db.exec(SCHEMA);
+    } catch (cause) {
+      throw new RuntimeError(
+        "UNAVAILABLE",
+        `Cannot open the host database ${this.path}: ${(cause as Error).message}. Check storage.path (or --db) and its permissions.`,
+        { cause },
+      );
+    }
+    const version = this.#db
+      .prepare<[], { value: string }>("SELECT value FROM meta WHERE key = 'schema_version'")
+      .get();
+    if (version === undefined) {
+      this.#db
+        .prepare("INSERT INTO meta (key, value) VALUES ('schema_version', ?)")
+        .run(String(SCHEMA_VERSION));
+    } else if (Number(version.value) > SCHEMA_VERSION) {
+      this.#db.close();
+      throw new RuntimeError(
+        "FAILED_PRECONDITION",
+        `The host database ${this.path} has schema version ${version.value}, newer than this agent-host understands (${SCHEMA_VERSION}); upgrade agent-host.`,
+      );
+    }
+    if (this.path !== ":memory:") {
+      for (const suffix of ["-wal", "-shm"])
+        if (existsSync(this.path + suffix)) chmodSync(this.path + suffix, 0o600);
+    }
+    this.#stmts = this.prepare();
+  }
+
+  private prepare() {
+    const db = this.#db;
+    return {
+      insertSession: db.prepare(
+        "INSERT INTO sessions (id, backend, state, labels_json, created_at, updated_at) VALUES (@id, @backend, @state, @labels, @now, @now)",
+      ),
+      getSession: db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?"),
+      listSessions: db.prepare<[], SessionRow>("SELECT * FROM sessions ORDER BY created_at, id"),
+      listSessionsIn: db.prepare<[string, string], SessionRow>(
+        "SELECT * FROM sessions WHERE state IN (?, ?) ORDER BY created_at, id",
+      ),
+      updateSession: db.prepare(
+        `UPDATE sessions SET state = @state, runtime_status = COALESCE(@runtimeStatus, runtime_status), error_json = @error,
+           updated_at = @now, ready_at = COALESCE(ready_at, @readyAt), closed_at = COALESCE(closed_at, @closedAt) WHERE id = @id`,
+      ),
+      setRuntimeStatus: db.prepare("UPDATE sessions SET runtime_status = ?, updated_at = ? WHERE id = ?"),
+      setHandle: db.prepare("UPDATE sessions SET handle_json = ?, updated_at = ? WHERE id = ?"),
+      getHandle: db.prepare<[string], { handle_json: string | null }>(
+        "SELECT handle_json FROM sessions WHERE id = ?",
+      ),
+      nextSeq: db.prepare<[string], { seq: number }>(
+        "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM tasks WHERE session_id = ?",
+      ),
+      insertTask: db.prepare(
+        "INSERT INTO tasks (id, session_id, seq, state, action_json, created_at) VALUES (@id, @sessionId, @seq, 'queued', @action, @now)",
+      ),
+      getTask: db.prepare<[string], TaskRow>("SELECT * FROM tasks WHERE id = ?"),
+      listTasks: db.prepare<[string, number, number], TaskRow>(
+        "SELECT * FROM tasks WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+      ),
+      startTask: db.prepare(
+        "UPDATE tasks SET state = 'running', started_at = ? WHERE id = ? AND state = 'queued'",
+      ),
+      finishTask: db.prepare(
+        "UPDATE tasks SET state = @state, observation_json = @observation, error_json = @error, finished_at = @now WHERE id = @id AND state IN ('queued', 'running')",
+      ),
+      unfinishedTasks: db.prepare<[], TaskRow>(
+        "SELECT * FROM tasks WHERE state IN ('queued', 'running') ORDER BY created_at",
+      ),
+      queuedOf: db.prepare<[string], TaskRow>(
+        "SELECT * FROM tasks WHERE session_id = ? AND state = 'queued' ORDER BY seq",
+      ),
+      insertEvent: db.prepare("INSERT INTO events (session_id, type, data_json, at) VALUES (?, ?, ?, ?)"),
+      eventsAfter: db.prepare<[string, number, number], EventRow>(
+        "SELECT * FROM events WHERE session_id = ? AND id > ? ORDER BY id LIMIT ?",
+      ),
+      taskCounts: db.prepare<[string], { state: TaskState; n: number }>(
+        "SELECT state, COUNT(*) AS n FROM tasks WHERE session_id = ? GROUP BY state",
+      ),
+    };
+  }
+
+  /** Runs `fn` in one transaction. */
+  transaction<T>(fn: () => T): T {
+    return this.#db.transaction(fn)();
+  }
+
+  /** Inserts a new session in state `starting`; ALREADY_EXISTS when the id is taken. */
+  insertSession(input: {
+    id: string;
+    backend: string;
+    labels: Record<string, string>;
+    nowMs: number;
+  }): SessionRecord {
+    try {
+      this.#stmts.insertSession.run({
+        id: input.id,
+        backend: input.backend,
+        state: "starting",
+        labels: JSON.stringify(input.labels),
+        now: input.nowMs,
+      });
+    } catch (cause) {
+      if ((cause as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+        throw new RuntimeError(
+          "ALREADY_EXISTS",
+          `A session with id "${input.id}" already exists; pick another id or omit it.`,
+          { cause },
+        );
+      }
+      throw cause;
+    }
+    return this.getSession(input.id)!;
+  }
+
+  /** A session, or undefined. */
+  getSession(id: string): SessionRecord | undefined {
+    const row = this.#stmts.getSession.get(id);
+    return row ? toSession(row) : undefined;
+  }
+
+  /** Every session, oldest first. */
+  listSessions(): SessionRecord[] {
+    return this.#stmts.listSessions.all().map(toSession);
+  }
+
+  /** Sessions that were open (starting or ready) when the host last stopped. */
+  openSessions(): SessionRecord[] {
+    return this.#stmts.listSessionsIn.all("starting", "ready").map(toSession);
+  }
+
+  /** Moves a session to `state`, recording the error (or clearing it) and the timestamps that apply. */
+  updateSession(
+    id: string,
+    state: SessionState,
+    nowMs: number,
+    options: { error?: ErrorInfo | null; runtimeStatus?: string } = {},
+  ): void {
+    this.#stmts.updateSession.run({
+      id,
+      state,
+      runtimeStatus: options.runtimeStatus ?? null,
+      error: options.error ? JSON.stringify(options.error) : null,
+      now: nowMs,
+      readyAt: state === "ready" ? nowMs : null,
+      closedAt: state === "closed" ? nowMs : null,
+    });
+  }
+
+  /** Records the latest runtime status string. */
+  setRuntimeStatus(id: string, status: string, nowMs: number): void {
+    this.#stmts.setRuntimeStatus.run(status, nowMs, id);
+  }
+
+  /** Stores (or clears) the runtime handle of a session. */
+  setHandle(id: string, handle: RuntimeHandle | null, nowMs: number): void {
+    this.#stmts.setHandle.run(handle ? JSON.stringify(handle) : null, nowMs, id);
+  }
+
+  /** The stored runtime handle of a session (a credential: never log or return it). */
+  handleOf(id: string): RuntimeHandle | undefined {
+    const row = this.#stmts.getHandle.get(id);
+    return row?.handle_json ? (JSON.parse(row.handle_json) as RuntimeHandle) : undefined;
+  }
+
+  /** Inserts a queued task with the next sequence number of its session. */
+  insertTask(input: {
+    id: string;
+    sessionId: string;
+    action: Record<string, unknown>;
+    nowMs: number;
+  }): TaskRecord {
+    return this.transaction(() => {
+      const seq = this.#stmts.nextSeq.get(input.sessionId)?.seq ?? 1;
+      this.#stmts.insertTask.run({
+        id: input.id,
+        sessionId: input.sessionId,
+        seq,
+        action: JSON.stringify(input.action),
+        now: input.nowMs,
+      });
+      return this.getTask(input.id)!;
+    });
+  }
+
+  /** A task, or undefined. */
+  getTask(id: string): TaskRecord | undefined {
+    const row = this.#stmts.getTask.get(id);
+    return row ? toTask(row) : undefined;
+  }
+
+  /** Tasks of a session with `seq > afterSeq`, in order, at most `limit`. */
+  listTasks(sessionId: string, afterSeq = 0, limit = 100): TaskRecord[] {
+    return this.#stmts.listTasks.all(sessionId, afterSeq, limit).map(toTask);
+  }
+
+  /** Marks a queued task running; false when it was not queued any more (cancelled). */
+  startTask(id: string, nowMs: number): boolean {
+    return this.#stmts.startTask.run(nowMs, id).changes === 1;
+  }
+
+  /** Finishes an unfinished task; false when it had finished already. */
+  finishTask(
+    id: string,
+    state: Extract<TaskState, "completed" | "failed" | "cancelled">,
+    nowMs: number,
+    result: { observation?: Record<string, unknown>; error?: ErrorInfo },
+  ): boolean {
+    return (
+      this.#stmts.finishTask.run({
+        id,
+        state,
+        observation: result.observation ? JSON.stringify(result.observation) : null,
+        error: result.error ? JSON.stringify(result.error) : null,
+        now: nowMs,
+      }).changes === 1
+    );
+  }
+
+  /** Tasks left queued or running (after a restart: interrupted). */
+  unfinishedTasks(): TaskRecord[] {
+    return this.#stmts.unfinishedTasks.all().map(toTask);
+  }
+
+  /** Queued tasks of one session, in order. */
+  queuedTasks(sessionId: string): TaskRecord[] {
+    return this.#stmts.queuedOf.all(sessionId).map(toTask);
+  }
+
+  /** Counts of a session's tasks per state. */
+  taskCounts(sessionId: string): Record<TaskState, number> {
+    const out: Record<TaskState, number> = { queued: 0, running: 0, completed: 0, failed: 0, cancelled: 0 };
+    for (const row of this.#stmts.taskCounts.all(sessionId)) out[row.state] = row.n;
+    return out;
+  }
+
+  /** Appends an event to a session's log and returns it with its id. */
+  appendEvent(sessionId: string, type: string, data: Record<string, unknown>, nowMs: number): EventRecord {
+    const info = this.#stmts.insertEvent.run(sessionId, type, JSON.stringify(data), nowMs);
+    return { id: Number(info.lastInsertRowid), sessionId, type, data, atMs: nowMs };
+  }
+
+  /** Events of a session with `id > afterId`, oldest first. */
+  eventsAfter(sessionId: string, afterId: number, limit = 10_000): EventRecord[] {
+    return this.#stmts.eventsAfter.all(sessionId, afterId, limit).map((r) => ({
+      id: r.id,
+      sessionId: r.session_id,
+      type: r.type,
+      data: JSON.parse(r.data_json) as Record<string, unknown>,
+      atMs: r.at,
+    }));
+  }
+
+  /** Closes the database. Idempotent. */
+  close(): void {
+    if (this.#db.open) this.#db.close();
+  }
+}

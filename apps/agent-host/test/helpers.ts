@@ -1,0 +1,105 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { silentLogger } from "@agent-runtime/runtime-core";
+import { parseHostConfig } from "../src/config.js";
+import { AgentHost } from "../src/host.js";
+import type { HostConfig } from "../src/options.js";
+import { type RunningServer, startServer } from "../src/server.js";
+
+/** A JSON response body: tests check its shape with assertions. */
+// biome-ignore lint/suspicious/noExplicitAny: API bodies are checked field by field in the tests
+export type Json = any;
+
+/** A temporary directory removed by `cleanup()`. */
+export function tempDir(prefix = "agent-host-test-"): { path: string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A host with its API on 127.0.0.1 (random port), and a small JSON client for it. */
+export interface TestServer {
+  host: AgentHost;
+  server: RunningServer;
+  url: string;
+  request(
+    method: string,
+    path: string,
+    options?: { body?: unknown; rawBody?: string; token?: string | null; headers?: Record<string, string> },
+  ): Promise<{ status: number; body: Json; headers: Headers }>;
+  /** Stops the server and the host (sessions closed unless `keepSessions`). */
+  stop(options?: { keepSessions?: boolean }): Promise<void>;
+}
+
+/** Starts a host and its server on 127.0.0.1 with `config` over sensible test defaults. */
+export async function startTestServer(config: HostConfig & { token?: string } = {}): Promise<TestServer> {
+  const { token, ...rest } = config;
+  const resolved = parseHostConfig({
+    ...rest,
+    runtime: {
+      plugin: "local",
+      ...rest.runtime,
+      options: {
+        startupTimeoutMs: 20_000,
+        isolation: process.env.AGENT_HOST_TEST_ISOLATION ?? "auto",
+        ...rest.runtime?.options,
+      },
+    },
+    server: { host: "127.0.0.1", port: 0, ...rest.server },
+    secrets: { enabled: false, ...rest.secrets },
+  });
+  const host = await AgentHost.open(resolved, { logger: silentLogger });
+  const server = await startServer(host, token === undefined ? { env: {} } : { token });
+  const request: TestServer["request"] = async (method, path, options = {}) => {
+    const headers: Record<string, string> = { ...options.headers };
+    const bearer = options.token === undefined ? token : options.token;
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
+    let body: string | undefined;
+    if (options.rawBody !== undefined) body = options.rawBody;
+    else if (options.body !== undefined) body = JSON.stringify(options.body);
+    if (body !== undefined) headers["content-type"] = "application/json";
+    const res = await fetch(`${server.url}${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  };
+  return {
+    host,
+    server,
+    url: server.url,
+    request,
+    async stop(options = {}) {
+      await server.close();
+      await host.close({ closeSessions: !options.keepSessions });
+    },
+  };
+}
+
+/** Waits for a session to leave `starting` and asserts it is ready. */
+export async function readySession(t: TestServer, body: unknown = {}): Promise<string> {
+  const created = await t.request("POST", "/v1/sessions", { body });
+  if (created.status !== 201)
+    throw new Error(`create failed: ${created.status} ${JSON.stringify(created.body)}`);
+  const got = await t.request("GET", `/v1/sessions/${created.body.id}?waitMs=30000`);
+  if (got.body.status !== "ready") throw new Error(`session not ready: ${JSON.stringify(got.body)}`);
+  return created.body.id as string;
+}
+
+/** Submits a shell command and long-polls its task to the end. */
+export async function runCommand(t: TestServer, sessionId: string, command: string): Promise<Json> {
+  const sub = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+    body: { action: "run", args: { command, blocking: true } },
+  });
+  if (sub.status !== 202) throw new Error(`submit failed: ${sub.status} ${JSON.stringify(sub.body)}`);
+  const done = await t.request("GET", `/v1/tasks/${sub.body.id}?waitMs=30000`);
+  return done.body;
+}
