@@ -1,4 +1,27 @@
-import { defineConfig } from "tsup";
+import { fileURLToPath } from "node:url";
+import { defineConfig, type Options } from "tsup";
 import { packageConfig } from "../../tsup.base.ts";
 
-export default defineConfig(packageConfig({ entry: ["src/index.ts"] }));
+/**
+ * `dist/bin.cjs`: one self-contained file (zod, fflate, busboy and runtime-core inlined, no native addons),
+ * built from runtime-core's source so it never depends on a stale dist/.
+ */
+export const binConfig: Options = packageConfig({
+  entry: { bin: "src/bin.ts" },
+  format: ["cjs"],
+  dts: false,
+  clean: false,
+  target: "node18",
+  noExternal: [/.*/],
+  esbuildOptions(options) {
+    options.alias = {
+      "@agent-runtime/runtime-core": fileURLToPath(new URL("../runtime-core/src/index.ts", import.meta.url)),
+    };
+  },
+});
+
+export default defineConfig([
+  // The library entry: runtime-core and zod stay peer dependencies; busboy and fflate are inlined.
+  packageConfig({ entry: ["src/index.ts"], shims: true }),
+  binConfig,
+]);

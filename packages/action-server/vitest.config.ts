@@ -1,4 +1,5 @@
 import { defineProject } from "vitest/config";
 import { sharedProject } from "../../vitest.shared.ts";
 
-export default defineProject(sharedProject(import.meta.dirname));
+// test/global-setup.ts builds dist/bin.cjs once (tests spawn the real bundle).
+export default defineProject(sharedProject(import.meta.dirname, { globalSetup: ["test/global-setup.ts"] }));

@@ -1,2 +1,16 @@
-/** The HTTP server that runs inside every sandbox and executes actions (OpenHands V0 wire protocol), bundled to one file. */
-export const PACKAGE_NAME = "@agent-runtime/action-server";
+/**
+ * @agent-runtime/action-server: the HTTP server that runs inside every sandbox and executes actions
+ * (OpenHands V0 wire protocol). Ships as one bundled file; this entry starts it in-process or locates it.
+ */
+
+// The bundled executable
+export { actionServerBinPath } from "./bin-path.js";
+export { parseCliArgs, USAGE } from "./cli.js";
+export type { ActionServerOptions, ResolvedActionServerOptions } from "./options.js";
+export { ActionServerOptionsSchema } from "./options.js";
+// Pieces other packages may reuse
+export { splitBashCommands } from "./shell/split-commands.js";
+export type { ActionServerHandle } from "./start-server.js";
+// Starting the server
+export { startActionServer } from "./start-server.js";
+export { unifiedDiff } from "./util/unified-diff.js";

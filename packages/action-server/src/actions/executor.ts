@@ -1,0 +1,191 @@
+import { chownSync } from "node:fs";
+import {
+  type Action,
+  BROWSER_UNSUPPORTED,
+  type FileEditAction,
+  type FileReadAction,
+  type IPythonRunCellAction,
+  type Logger,
+} from "@agent-runtime/runtime-core";
+import { EditorError, FileEditor } from "./editor.js";
+import { readFileAction, writeFileAction } from "./file-actions.js";
+import {
+  editObservation,
+  errorObservation,
+  ipythonObservation,
+  readObservation,
+  type WireObservation,
+} from "./observations.js";
+import { PythonKernel } from "./python-kernel.js";
+import { CommandRunner, type CommandRunnerOptions } from "./run-command.js";
+
+/** Everything the executor needs. */
+export interface ActionExecutorOptions extends CommandRunnerOptions {
+  pythonPath: string;
+  env: Record<string, string>;
+  /** Owner of new files (set when running as root for another user). */
+  owner: { uid: number; gid: number } | undefined;
+  logger: Logger;
+}
+
+/**
+ * Runs actions one at a time, in arrival order (later calls wait for earlier ones), and turns each into an
+ * observation. Failures of the sandbox itself (a missing file, a bad edit) are observations, not errors.
+ */
+export class ActionExecutor {
+  readonly #options: ActionExecutorOptions;
+  readonly #runner: CommandRunner;
+  readonly #editor: FileEditor;
+  readonly #python: PythonKernel;
+  #tail: Promise<unknown> = Promise.resolve();
+  #lastActionAt = Date.now();
+
+  constructor(options: ActionExecutorOptions) {
+    this.#options = options;
+    this.#runner = new CommandRunner(options);
+    this.#editor = new FileEditor(options.workingDir, (path) => this.#chown(path));
+    this.#python = new PythonKernel(options.pythonPath, options.env);
+  }
+
+  /** Starts the main shell. */
+  start(): Promise<void> {
+    return this.#runner.start();
+  }
+
+  /** When the last action arrived (ms since epoch); `/server_info` reports idle time from it. */
+  get lastActionAt(): number {
+    return this.#lastActionAt;
+  }
+
+  /** The main shell's pid. */
+  get shellPid(): number | undefined {
+    return this.#runner.shellPid;
+  }
+
+  /** Queues `action` behind the ones already running; resolves with its observation. */
+  execute(action: Action): Promise<WireObservation> {
+    this.#lastActionAt = Date.now();
+    const result = this.#tail.then(() => this.#dispatch(action));
+    this.#tail = result.catch(() => undefined);
+    return result.finally(() => {
+      this.#lastActionAt = Date.now();
+    });
+  }
+
+  /** Kills the shells and Python. */
+  close(): void {
+    this.#runner.close();
+    this.#python.close();
+  }
+
+  async #dispatch(action: Action): Promise<WireObservation> {
+    const ctx = { cwd: this.#runner.cwd, owner: this.#options.owner };
+    switch (action.action) {
+      case "run":
+        return this.#runner.run(action);
+      case "read":
+        return action.args.impl_source === "oh_aci" ? this.#viewForRead(action) : readFileAction(action, ctx);
+      case "write":
+        return writeFileAction(action, ctx);
+      case "edit":
+        return this.#edit(action);
+      case "run_ipython":
+        return this.#ipython(action);
+      case "browse":
+      case "browse_interactive":
+        return errorObservation(BROWSER_UNSUPPORTED);
+      case "call_tool_mcp":
+        return errorObservation(
+          "call_tool_mcp is executed by the host, not inside the sandbox: call the MCP tool from the host runtime instead.",
+        );
+    }
+  }
+
+  #viewForRead(action: FileReadAction): WireObservation {
+    try {
+      const { output } = this.#editor.run({
+        command: "view",
+        path: action.args.path,
+        viewRange: action.args.view_range,
+      });
+      return readObservation(action.args.path, output, "oh_aci");
+    } catch (err) {
+      return readObservation(action.args.path, `ERROR:\n${editorMessage(err)}`, "oh_aci");
+    }
+  }
+
+  #edit(action: FileEditAction): WireObservation {
+    const a = action.args;
+    const fields = { oldContent: a.old_str, newContent: a.new_str };
+    if (a.impl_source === "llm_based_edit") {
+      return errorObservation(
+        "impl_source llm_based_edit is performed by the host (it needs an LLM); send str_replace_editor commands (impl_source oh_aci) to the sandbox.",
+      );
+    }
+    try {
+      const viewRange = (a as { view_range?: unknown }).view_range;
+      const result = this.#editor.run({
+        command: a.command,
+        path: a.path,
+        fileText: a.file_text,
+        oldStr: a.old_str,
+        newStr: a.new_str,
+        insertLine: a.insert_line,
+        viewRange: Array.isArray(viewRange) ? (viewRange as number[]) : null,
+      });
+      return editObservation(a.path, result.output, {
+        ...fields,
+        prevExist: result.prevExist,
+        diff: result.diff,
+      });
+    } catch (err) {
+      return editObservation(a.path, `ERROR:\n${editorMessage(err)}`, {
+        ...fields,
+        prevExist: false,
+        diff: null,
+      });
+    }
+  }
+
+  async #ipython(action: IPythonRunCellAction): Promise<WireObservation> {
+    const cwd = this.#runner.cwd;
+    if (!(await this.#python.ensureStarted(cwd))) {
+      return errorObservation(
+        `Python is not available in this sandbox: ${JSON.stringify(this.#options.pythonPath)} could not be started. Install python3 in the image (or set ACTION_SERVER_PYTHON) to use run_ipython, or run Python through a run action.`,
+      );
+    }
+    const timeoutMs = action.timeout ? action.timeout * 1000 : undefined;
+    const result = await this.#python.run(action.args.code, cwd, timeoutMs);
+    let content = result.output.trimEnd();
+    if (result.status === "timeout") {
+      content += `\n[Execution timed out after ${action.timeout} seconds; the cell was interrupted.]`;
+    } else if (result.status === "died" || result.status === "exit") {
+      content += "\n[The Python process exited; its variables are lost and the next cell starts a new one.]";
+      this.#python.close();
+    }
+    if (action.args.include_extra) {
+      content += `\n[Jupyter current working directory: ${cwd}]\n[Jupyter Python interpreter: ${this.#python.interpreter}]`;
+    }
+    return ipythonObservation(action.args.code, content);
+  }
+
+  #chown(path: string): void {
+    const owner = this.#options.owner;
+    if (!owner) return;
+    try {
+      chownSync(path, owner.uid, owner.gid);
+    } catch (err) {
+      this.#options.logger.warn("could not give a new file to the sandbox user", {
+        path,
+        error: String(err),
+      });
+    }
+  }
+}
+
+function editorMessage(err: unknown): string {
+  if (err instanceof EditorError) return err.message;
+  const code = (err as { code?: unknown })?.code;
+  if (code === "EACCES" || code === "EPERM") return `Permission denied: ${(err as Error).message}`;
+  return err instanceof Error ? err.message : String(err);
+}
