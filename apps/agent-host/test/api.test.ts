@@ -23,7 +23,12 @@ afterAll(async () => {
 });
 
 /** Reads server-sent events until `until` returns true (or the stream ends). */
-async function readEvents(url: string, headers: Record<string, string>, until: (events: Json[]) => boolean, timeoutMs = 20_000): Promise<Json[]> {
+async function readEvents(
+  url: string,
+  headers: Record<string, string>,
+  until: (events: Json[]) => boolean,
+  timeoutMs = 20_000,
+): Promise<Json[]> {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   const events: Json[] = [];
@@ -45,7 +50,8 @@ async function readEvents(url: string, headers: Record<string, string>, until: (
         const event = /^event: (.+)$/m.exec(frame)?.[1];
         const data = /^data: (.+)$/m.exec(frame)?.[1];
         const id = /^id: (\d+)$/m.exec(frame)?.[1];
-        if (event && data) events.push({ event, id: id === undefined ? undefined : Number(id), data: JSON.parse(data) });
+        if (event && data)
+          events.push({ event, id: id === undefined ? undefined : Number(id), data: JSON.parse(data) });
       }
     }
     await reader.cancel().catch(() => undefined);
@@ -60,17 +66,33 @@ describe("happy paths", () => {
   test("a session starts in the background and becomes ready", async () => {
     const s = await t.request("GET", `/v1/sessions/${sessionId}`);
     expect(s.status).toBe(200);
-    expect(s.body).toMatchObject({ id: "main", backend: "local", status: "ready", runtimeStatus: "STATUS$READY", labels: { team: "qa" }, error: null });
+    expect(s.body).toMatchObject({
+      id: "main",
+      backend: "local",
+      status: "ready",
+      runtimeStatus: "STATUS$READY",
+      labels: { team: "qa" },
+      error: null,
+    });
     expect(JSON.stringify(s.body)).not.toMatch(/sessionApiKey|handle/i);
     const list = await t.request("GET", "/v1/sessions");
     expect(list.body.sessions.map((x: Json) => x.id)).toContain("main");
   });
 
   test("actions return 202 at once; the task carries the observation", async () => {
-    const sub = await t.request("POST", `/v1/sessions/${sessionId}/actions`, { body: { action: "run", args: { command: "echo hello-$((40+2))" } } });
+    const sub = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+      body: { action: "run", args: { command: "echo hello-$((40+2))" } },
+    });
     expect(sub.status).toBe(202);
-    expect(sub.body).toMatchObject({ sessionId, status: expect.stringMatching(/queued|running/), observation: null });
-    expect(sub.body.action).toMatchObject({ action: "run", args: { command: "echo hello-$((40+2))", is_input: false } });
+    expect(sub.body).toMatchObject({
+      sessionId,
+      status: expect.stringMatching(/queued|running/),
+      observation: null,
+    });
+    expect(sub.body.action).toMatchObject({
+      action: "run",
+      args: { command: "echo hello-$((40+2))", is_input: false },
+    });
     const done = await t.request("GET", `/v1/tasks/${sub.body.id}?waitMs=20000`);
     expect(done.body.status).toBe("completed");
     expect(done.body.observation.observation).toBe("run");
@@ -83,7 +105,9 @@ describe("happy paths", () => {
     const write = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
       body: { action: "write", args: { path: "notes.txt", content: "one\ntwo\n" } },
     });
-    const cat = await t.request("POST", `/v1/sessions/${sessionId}/actions`, { body: { action: "run", args: { command: "cat notes.txt; exit 3" } } });
+    const cat = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+      body: { action: "run", args: { command: "cat notes.txt; exit 3" } },
+    });
     expect(cat.body.seq).toBe(write.body.seq + 1);
     const done = await t.request("GET", `/v1/tasks/${cat.body.id}?waitMs=20000`);
     expect(done.body.status).toBe("completed");
@@ -114,21 +138,37 @@ describe("happy paths", () => {
   test("SSE: a snapshot, then task events up to the observation; Last-Event-ID replays without gaps", async () => {
     const headers = {};
     const streaming = readEvents(`${t.url}/v1/sessions/${sessionId}/events`, headers, (events) =>
-      events.some((e) => e.event === "task" && e.data.task.status === "completed" && e.data.task.action.args.command === "echo via-sse"),
+      events.some(
+        (e) =>
+          e.event === "task" &&
+          e.data.task.status === "completed" &&
+          e.data.task.action.args.command === "echo via-sse",
+      ),
     );
     await new Promise((r) => setTimeout(r, 100));
-    const sub = await t.request("POST", `/v1/sessions/${sessionId}/actions`, { body: { action: "run", args: { command: "echo via-sse" } } });
+    const sub = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+      body: { action: "run", args: { command: "echo via-sse" } },
+    });
     const events = await streaming;
-    expect(events[0]).toMatchObject({ event: "session", data: { session: { id: sessionId, status: "ready" } } });
+    expect(events[0]).toMatchObject({
+      event: "session",
+      data: { session: { id: sessionId, status: "ready" } },
+    });
     const mine = events.filter((e) => e.event === "task" && e.data.task.id === sub.body.id);
     expect(mine.map((e) => e.data.task.status)).toEqual(["queued", "running", "completed"]);
     expect(mine[2].data.task.observation.content).toContain("via-sse");
     const ids = mine.map((e) => e.id);
     expect(ids.every((id: number, i: number) => i === 0 || id > ids[i - 1])).toBe(true);
 
-    const replay = await readEvents(`${t.url}/v1/sessions/${sessionId}/events`, { "last-event-id": String(ids[0]) }, (ev) => ev.length >= 2);
+    const replay = await readEvents(
+      `${t.url}/v1/sessions/${sessionId}/events`,
+      { "last-event-id": String(ids[0]) },
+      (ev) => ev.length >= 2,
+    );
     expect(replay.slice(0, 2).map((e) => e.id)).toEqual(ids.slice(1));
-    const fromStart = await readEvents(`${t.url}/v1/sessions/${sessionId}/events?after=0`, {}, (ev) => ev.some((e) => e.id === ids[2]));
+    const fromStart = await readEvents(`${t.url}/v1/sessions/${sessionId}/events?after=0`, {}, (ev) =>
+      ev.some((e) => e.id === ids[2]),
+    );
     expect(fromStart[0]).toMatchObject({ event: "session", data: { session: { status: "starting" } } });
   });
 
@@ -146,7 +186,9 @@ describe("happy paths", () => {
     expect(del.body).toMatchObject({ id, status: "closed" });
     expect(del.body.closedAt).not.toBeNull();
     expect((await t.request("DELETE", `/v1/sessions/${id}`)).body.status).toBe("closed");
-    const refused = await t.request("POST", `/v1/sessions/${id}/actions`, { body: { action: "run", args: { command: "true" } } });
+    const refused = await t.request("POST", `/v1/sessions/${id}/actions`, {
+      body: { action: "run", args: { command: "true" } },
+    });
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ code: "FAILED_PRECONDITION" });
     expect(refused.body.error.message).toContain("closed");
@@ -156,7 +198,11 @@ describe("happy paths", () => {
 
   test("a failing sandbox start shows as status error; queued actions fail with the reason", async () => {
     const bad = await AgentHost.open(
-      parseHostConfig({ runtime: { options: { isolation: "none", startupTimeoutMs: 1 } }, storage: { path: ":memory:" }, secrets: { enabled: false } }),
+      parseHostConfig({
+        runtime: { options: { isolation: "none", startupTimeoutMs: 1 } },
+        storage: { path: ":memory:" },
+        secrets: { enabled: false },
+      }),
       { logger: silentLogger },
     );
     try {
@@ -181,7 +227,9 @@ describe("happy paths", () => {
 
 describe("bad requests", () => {
   test("invalid bodies -> 400 with every field path", async () => {
-    const s = await t.request("POST", "/v1/sessions", { body: { id: "bad id!", labels: { ok: 5 }, extra: true } });
+    const s = await t.request("POST", "/v1/sessions", {
+      body: { id: "bad id!", labels: { ok: 5 }, extra: true },
+    });
     expect(s.status).toBe(400);
     expect(s.body.error.code).toBe("INVALID_ARGUMENT");
     const issues: string[] = s.body.error.issues;
@@ -189,13 +237,19 @@ describe("bad requests", () => {
     expect(issues.some((i) => i.startsWith("body.labels.ok:"))).toBe(true);
     expect(issues.some((i) => i.startsWith("body:") && i.includes("extra"))).toBe(true);
 
-    const a = await t.request("POST", `/v1/sessions/${sessionId}/actions`, { body: { action: "run", args: { command: 5 } } });
+    const a = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+      body: { action: "run", args: { command: 5 } },
+    });
     expect(a.status).toBe(400);
     expect(a.body.error.issues.some((i: string) => i.startsWith("body.args.command:"))).toBe(true);
 
-    const unknown = await t.request("POST", `/v1/sessions/${sessionId}/actions`, { body: { action: "fly", args: {} } });
+    const unknown = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+      body: { action: "fly", args: {} },
+    });
     expect(unknown.status).toBe(400);
-    expect(unknown.body.error.issues[0]).toMatch(/^body\.action: unknown action type "fly"; expected one of run, /);
+    expect(unknown.body.error.issues[0]).toMatch(
+      /^body\.action: unknown action type "fly"; expected one of run, /,
+    );
 
     const json = await t.request("POST", "/v1/sessions", { rawBody: "{nope" });
     expect(json.status).toBe(400);
@@ -221,7 +275,9 @@ describe("bad requests", () => {
       expect(r.status, `${method} ${path}`).toBe(404);
       expect(r.body.error.code).toBe("NOT_FOUND");
     }
-    const a = await t.request("POST", "/v1/sessions/nope/actions", { body: { action: "run", args: { command: "true" } } });
+    const a = await t.request("POST", "/v1/sessions/nope/actions", {
+      body: { action: "run", args: { command: "true" } },
+    });
     expect(a.status).toBe(404);
     expect(a.body.error.message).toContain('No session "nope"');
   });
@@ -249,7 +305,10 @@ describe("auth", () => {
     expect(missing.headers.get("www-authenticate")).toContain("Bearer");
     expect(missing.body.error).toMatchObject({ code: "UNAUTHORIZED" });
     expect(missing.body.error.message).toContain("Authorization: Bearer");
-    const wrong = await authed.request("POST", "/v1/sessions", { token: "wrong-token-wrong-token", body: {} });
+    const wrong = await authed.request("POST", "/v1/sessions", {
+      token: "wrong-token-wrong-token",
+      body: {},
+    });
     expect(wrong.status).toBe(401);
     expect(JSON.stringify(wrong.body)).not.toContain(token);
     expect((await authed.request("GET", "/v1/sessions")).status).toBe(200);
@@ -259,7 +318,9 @@ describe("auth", () => {
   });
 
   test("refuses a non-loopback address without a token, and short tokens", async () => {
-    const host = await AgentHost.open(parseHostConfig({ storage: { path: ":memory:" }, secrets: { enabled: false } }));
+    const host = await AgentHost.open(
+      parseHostConfig({ storage: { path: ":memory:" }, secrets: { enabled: false } }),
+    );
     try {
       const open = await startServer(host, { host: "0.0.0.0", port: 0, env: {} }).catch((e: unknown) => e);
       expect(isRuntimeError(open, "UNAUTHORIZED")).toBe(true);
@@ -279,7 +340,11 @@ describe("OpenAPI", () => {
     expect(doc.body.openapi).toBe("3.1.0");
     const { createApp } = await import("../src/api/app.js");
     const { app } = createApp(t.host);
-    const served = new Set(app.routes.filter((r) => r.method !== "ALL").map((r) => `${r.method.toLowerCase()} ${openApiPath(r.path).path}`));
+    const served = new Set(
+      app.routes
+        .filter((r) => r.method !== "ALL")
+        .map((r) => `${r.method.toLowerCase()} ${openApiPath(r.path).path}`),
+    );
     const documented = new Set<string>();
     for (const [path, ops] of Object.entries(doc.body.paths as Record<string, Record<string, unknown>>)) {
       for (const method of Object.keys(ops)) documented.add(`${method} ${path}`);
@@ -287,10 +352,21 @@ describe("OpenAPI", () => {
     expect([...served].sort()).toEqual([...documented].sort());
     expect(served.size).toBeGreaterThanOrEqual(11);
     const submit = doc.body.paths["/v1/sessions/{id}/actions"].post;
-    expect(submit.requestBody.content["application/json"].schema).toEqual({ $ref: "#/components/schemas/Action" });
+    expect(submit.requestBody.content["application/json"].schema).toEqual({
+      $ref: "#/components/schemas/Action",
+    });
     expect(Object.keys(submit.responses)).toEqual(expect.arrayContaining(["202", "400", "404"]));
-    expect(doc.body.components.schemas.Task.properties.status.enum).toEqual(["queued", "running", "completed", "failed", "cancelled"]);
-    expect(doc.body.paths["/v1/tasks/{id}"].get.parameters.map((p: Json) => p.name)).toEqual(["id", "waitMs"]);
+    expect(doc.body.components.schemas.Task.properties.status.enum).toEqual([
+      "queued",
+      "running",
+      "completed",
+      "failed",
+      "cancelled",
+    ]);
+    expect(doc.body.paths["/v1/tasks/{id}"].get.parameters.map((p: Json) => p.name)).toEqual([
+      "id",
+      "waitMs",
+    ]);
   });
 });
 

@@ -16,7 +16,11 @@ function thrown(fn: () => unknown): { code: string; message: string; issues: str
     fn();
   } catch (err) {
     if (!isRuntimeError(err)) throw err;
-    return { code: err.code, message: err.message, issues: (err.details?.issues as string[] | undefined) ?? [] };
+    return {
+      code: err.code,
+      message: err.message,
+      issues: (err.details?.issues as string[] | undefined) ?? [],
+    };
   }
   throw new Error("expected an error");
 }
@@ -25,7 +29,12 @@ describe("host config", () => {
   test("{} gives the documented defaults", () => {
     const c = parseHostConfig({});
     expect(c.runtime).toEqual({ plugin: "local", options: {} });
-    expect(c.server).toMatchObject({ host: "127.0.0.1", port: 8787, tokenEnv: "AGENT_HOST_TOKEN", maxWaitMs: 60_000 });
+    expect(c.server).toMatchObject({
+      host: "127.0.0.1",
+      port: 8787,
+      tokenEnv: "AGENT_HOST_TOKEN",
+      maxWaitMs: 60_000,
+    });
     expect(c.storage.path).toBe("agent-host.db");
     expect(c.cost).toEqual({ enabled: true, plugin: "cost-guard", options: {} });
     expect(c.secrets.enabled).toBe(true);
@@ -33,7 +42,9 @@ describe("host config", () => {
   });
 
   test("every problem is reported with its path", () => {
-    const e = thrown(() => parseHostConfig({ server: { port: 70000, extra: 1 }, runtime: { plugin: "" } }, "host.yaml"));
+    const e = thrown(() =>
+      parseHostConfig({ server: { port: 70000, extra: 1 }, runtime: { plugin: "" } }, "host.yaml"),
+    );
     expect(e.code).toBe("INVALID_ARGUMENT");
     expect(e.message).toContain("Invalid host.yaml");
     expect(e.issues.some((i) => i.startsWith("server.port:"))).toBe(true);
@@ -69,18 +80,29 @@ describe("host config", () => {
   });
 
   test("plugin options are validated by the plugin, with the config path in front", async () => {
-    const config = parseHostConfig({ runtime: { options: { isolation: "maybe" } }, cost: { enabled: false }, secrets: { enabled: false } });
+    const config = parseHostConfig({
+      runtime: { options: { isolation: "maybe" } },
+      cost: { enabled: false },
+      secrets: { enabled: false },
+    });
     const err = await composePlugins(config, { logger: silentLogger }).catch((e: unknown) => e);
     expect(isRuntimeError(err, "INVALID_ARGUMENT")).toBe(true);
     expect((err as Error).message).toContain("runtime.options.isolation");
-    const costErr = await composePlugins(parseHostConfig({ cost: { options: { budgets: [{ limitUsd: -1 }] } } })).catch((e: unknown) => e);
+    const costErr = await composePlugins(
+      parseHostConfig({ cost: { options: { budgets: [{ limitUsd: -1 }] } } }),
+    ).catch((e: unknown) => e);
     expect((costErr as Error).message).toContain("cost.options.budgets[0].limitUsd");
   });
 });
 
 describe("plugin loading", () => {
   const fakePlugin = (name: string) =>
-    definePlugin({ name, kind: "runtime", optionsSchema: z.object({}), create: () => ({ create: async () => undefined }) });
+    definePlugin({
+      name,
+      kind: "runtime",
+      optionsSchema: z.object({}),
+      create: () => ({ create: async () => undefined }),
+    });
 
   test("built-ins are there; a module's single runtime plugin is registered and used", async () => {
     const registry = builtinRegistry();
@@ -105,15 +127,18 @@ describe("plugin loading", () => {
   });
 
   test("a module that cannot be loaded is UNSUPPORTED and lists the built-ins", async () => {
-    const err = await ensurePlugin(builtinRegistry(), "runtime", "no-such-module-xyz").catch((e: unknown) => e);
+    const err = await ensurePlugin(builtinRegistry(), "runtime", "no-such-module-xyz").catch(
+      (e: unknown) => e,
+    );
     expect(isRuntimeError(err, "UNSUPPORTED")).toBe(true);
     expect((err as Error).message).toMatch(/no-such-module-xyz.*Built-in runtime plugins: local/s);
   });
 
   test("several plugins of the kind in one module: name one", async () => {
-    const err = await ensurePlugin(new PluginRegistry(), "runtime", "multi", async () => ({ a: fakePlugin("a"), b: fakePlugin("b") })).catch(
-      (e: unknown) => e,
-    );
+    const err = await ensurePlugin(new PluginRegistry(), "runtime", "multi", async () => ({
+      a: fakePlugin("a"),
+      b: fakePlugin("b"),
+    })).catch((e: unknown) => e);
     expect(isRuntimeError(err, "INVALID_ARGUMENT")).toBe(true);
     expect((err as Error).message).toContain("a, b");
   });

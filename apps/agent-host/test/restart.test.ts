@@ -19,9 +19,17 @@ test("a restart loses nothing: results remain, live sessions re-attach, interrup
   expect(done.status).toBe("completed");
 
   // One action running and one queued behind it when the host stops.
-  const running = await first.request("POST", `/v1/sessions/${id}/actions`, { body: { action: "run", args: { command: "sleep 2", blocking: true } } });
-  const queued = await first.request("POST", `/v1/sessions/${id}/actions`, { body: { action: "run", args: { command: "echo never" } } });
-  for (let i = 0; i < 100 && (await first.request("GET", `/v1/tasks/${running.body.id}`)).body.status !== "running"; i++) {
+  const running = await first.request("POST", `/v1/sessions/${id}/actions`, {
+    body: { action: "run", args: { command: "sleep 2", blocking: true } },
+  });
+  const queued = await first.request("POST", `/v1/sessions/${id}/actions`, {
+    body: { action: "run", args: { command: "echo never" } },
+  });
+  for (
+    let i = 0;
+    i < 100 && (await first.request("GET", `/v1/tasks/${running.body.id}`)).body.status !== "running";
+    i++
+  ) {
     await new Promise((r) => setTimeout(r, 20));
   }
   // A session still starting when the host stops.
@@ -39,7 +47,10 @@ test("a restart loses nothing: results remain, live sessions re-attach, interrup
   expect(kept.body.observation.content).toContain("written");
 
   const r = await second.request("GET", `/v1/tasks/${running.body.id}`);
-  expect(r.body).toMatchObject({ status: "failed", error: { code: "UNAVAILABLE", message: INTERRUPTED_RUNNING } });
+  expect(r.body).toMatchObject({
+    status: "failed",
+    error: { code: "UNAVAILABLE", message: INTERRUPTED_RUNNING },
+  });
   expect(r.body.error.message).toMatch(/^Interrupted by host restart/);
   const q = await second.request("GET", `/v1/tasks/${queued.body.id}`);
   expect(q.body).toMatchObject({ status: "failed", error: { message: INTERRUPTED_QUEUED } });
@@ -47,7 +58,9 @@ test("a restart loses nothing: results remain, live sessions re-attach, interrup
   const s = await second.request("GET", `/v1/sessions/${id}?waitMs=20000`);
   expect(s.body).toMatchObject({ id, status: "ready", error: null });
   // The same sandbox: the file written before the restart is there (read does not wait for the shell).
-  const read = await second.request("POST", `/v1/sessions/${id}/actions`, { body: { action: "read", args: { path: "marker.txt" } } });
+  const read = await second.request("POST", `/v1/sessions/${id}/actions`, {
+    body: { action: "read", args: { path: "marker.txt" } },
+  });
   const readDone = await second.request("GET", `/v1/tasks/${read.body.id}?waitMs=20000`);
   expect(readDone.body.observation.content).toContain("before-restart");
 
