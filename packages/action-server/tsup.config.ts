@@ -12,6 +12,8 @@ export const binConfig: Options = packageConfig({
   dts: false,
   clean: false,
   target: "node18",
+  // esbuild already tree-shakes the bundle; the extra rollup pass raced with esbuild on the same output file.
+  treeshake: false,
   noExternal: [/.*/],
   esbuildOptions(options) {
     options.alias = {

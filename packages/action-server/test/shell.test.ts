@@ -54,7 +54,7 @@ describe("run: completed commands", () => {
     await run(t, `cd ${t.workDir}`);
   });
 
-  it("starts bash without rc files at SHLVL 1 semantics and without the session key", async () => {
+  it("starts bash without rc files and without the session key in its environment", async () => {
     const obs = await run(
       t,
       'echo "[$SESSION_API_KEY]" ; shopt -q login_shell && echo login || echo nologin',
@@ -86,6 +86,14 @@ describe("run: completed commands", () => {
     const bg = obs.extras.metadata.pid;
     expect(readProc(bg)).toBeDefined();
     await run(t, `kill ${bg}; wait ${bg} 2>/dev/null; true`);
+  });
+
+  it("reports finished background jobs in a later command, like a terminal", async () => {
+    const started = await run(t, "sleep 0.2 &");
+    expect(started.content).toBe("");
+    await new Promise((r) => setTimeout(r, 500));
+    const later = await run(t, "echo later");
+    expect(later.content).toMatch(/^later\n\[1\]\+\s+Done\s+sleep 0\.2$/);
   });
 
   it("syntax errors come back as bash's message with exit code 2", async () => {

@@ -7,6 +7,7 @@ import {
   constants,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   statSync,
   writeSync,
@@ -91,6 +92,8 @@ export class BashSession {
   readonly #buffer = new OutputBuffer();
   readonly #dir: string;
   readonly #fifo: string | undefined;
+  /** Where the marker function leaves `jobs -n` (job state changes) for us to filter. */
+  readonly #jobsFile: string;
   #stdinFd = -1;
   #seq = 0;
   #running = false;
@@ -111,6 +114,7 @@ export class BashSession {
     this.#pathEnv = options.env.PATH ?? "";
     this.#dir = mkdtempSync(join(tmpdir(), "ar-shell-"));
     this.#fifo = makeFifo(join(this.#dir, "stdin"));
+    this.#jobsFile = join(this.#dir, "jobs");
     if (options.uid !== undefined) {
       chownSync(this.#dir, options.uid, options.gid ?? options.uid);
       if (this.#fifo) chownSync(this.#fifo, options.uid, options.gid ?? options.uid);
@@ -327,10 +331,11 @@ export class BashSession {
       "set -m",
       "shopt -s expand_aliases",
       `__ar_nonce=${this.#nonce}`,
+      `__ar_jf=${ansiC(this.#jobsFile)}`,
       "__ar_int=",
       // A SIGINT sent to the shell itself (C-c while a builtin loop runs) breaks loops, like a terminal.
       "trap '__ar_int=1; break 1000 2>/dev/null' INT",
-      `__ar_m() { local e=$?; [ -n "\${__ar_int:-}" ] && e=130; __ar_int=; jobs -n >&19 2>&1; printf '\\036%s\\037%s\\037%s\\037%s\\037%s\\037%s\\036\\n' ${fields} >&19; }`,
+      `__ar_m() { local e=$?; [ -n "\${__ar_int:-}" ] && e=130; __ar_int=; jobs -n >"$__ar_jf" 2>/dev/null; printf '\\036%s\\037%s\\037%s\\037%s\\037%s\\037%s\\036\\n' ${fields} >&19; }`,
       "{ __ar_m 0; } 2>/dev/null",
       "",
     ].join("\n");
@@ -356,11 +361,29 @@ export class BashSession {
       return;
     }
     if (seq !== this.#seq) return;
+    this.#appendJobNotices();
     this.#applyMetadata(metadata);
     this.#running = false;
     this.#completion = metadata;
     this.#releaseStdin();
     if (this.#waiter) this.#finish("completed");
+  }
+
+  /**
+   * Adds what a terminal would show after the command: stopped and finished jobs ("[1]+  Stopped  sleep 20",
+   * "[1]+  Done  sleep 1"). Newly started background jobs ("Running") are left out.
+   */
+  #appendJobNotices(): void {
+    let text: string;
+    try {
+      text = readFileSync(this.#jobsFile, "utf8");
+    } catch {
+      return;
+    }
+    const lines = text.split("\n").filter((l) => l && !/^\[\d+\][+-]?\s+Running\s/.test(l));
+    if (lines.length === 0) return;
+    const lead = this.#buffer.totalBytes > 0 && !this.#buffer.endsWithNewline ? "\n" : "";
+    this.#buffer.append(Buffer.from(`${lead}${lines.join("\n")}\n`));
   }
 
   #applyMetadata(m: CommandMetadata): void {

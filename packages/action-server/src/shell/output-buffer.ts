@@ -14,6 +14,7 @@ export class OutputBuffer {
   #tail: Buffer[] = [];
   #tailBytes = 0;
   #total = 0;
+  #lastByte = -1;
 
   constructor(keepBytes = OUTPUT_KEEP_BYTES) {
     this.#keepBytes = keepBytes;
@@ -27,6 +28,7 @@ export class OutputBuffer {
   append(chunk: Buffer): void {
     if (chunk.length === 0) return;
     this.#total += chunk.length;
+    this.#lastByte = chunk[chunk.length - 1]!;
     let rest = chunk;
     if (this.#headBytes < this.#keepBytes) {
       const take = Math.min(rest.length, this.#keepBytes - this.#headBytes);
@@ -41,6 +43,11 @@ export class OutputBuffer {
     while (this.#tail.length > 1 && this.#tailBytes - this.#tail[0]!.length >= this.#keepBytes) {
       this.#tailBytes -= this.#tail.shift()!.length;
     }
+  }
+
+  /** True when the last byte appended was a newline. */
+  get endsWithNewline(): boolean {
+    return this.#lastByte === 0x0a;
   }
 
   /** True when bytes between head and tail were dropped. */
@@ -80,6 +87,7 @@ export class OutputBuffer {
     this.#tail = [];
     this.#tailBytes = 0;
     this.#total = 0;
+    this.#lastByte = -1;
   }
 }
 

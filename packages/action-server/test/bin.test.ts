@@ -1,0 +1,209 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { actionServerBinPath } from "../src/index.js";
+import { readProc } from "../src/shell/process-tree.js";
+
+const KEY = "bin-test-secret-key-9f3a";
+/** Built by test/global-setup.ts with the same config as dist/bin.cjs. */
+const BIN = inject("binPath");
+let root: string;
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), "ar-as-bin-"));
+  mkdirSync(join(root, "home"));
+});
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+interface Running {
+  proc: ChildProcess;
+  port: number;
+  url: string;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function env(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "/usr/bin:/bin",
+    HOME: join(root, "home"),
+    SESSION_API_KEY: KEY,
+    NO_CHANGE_TIMEOUT_SECONDS: "1",
+    ACTION_SERVER_LOG_LEVEL: "debug",
+    ...extra,
+  };
+}
+
+async function startBin(args: string[], extraEnv: Record<string, string> = {}, bin = BIN): Promise<Running> {
+  const proc = spawn(process.execPath, [bin, ...args], {
+    env: env(extraEnv),
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  proc.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr!.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<number | null>((res) => proc.on("exit", (code) => res(code)));
+  const deadline = Date.now() + 15_000;
+  while (!out.includes("\n")) {
+    if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}): ${err}`);
+    if (Date.now() > deadline) throw new Error(`no listening line: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const line = JSON.parse(out.split("\n")[0]!) as { event: string; port: number; pid: number };
+  expect(line).toEqual({ event: "listening", port: expect.any(Number), pid: proc.pid });
+  return {
+    proc,
+    port: line.port,
+    url: `http://127.0.0.1:${line.port}`,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+  };
+}
+
+async function post(url: string, path: string, body: unknown, key: string | undefined = KEY) {
+  const res = await fetch(url + path, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(key ? { "x-session-api-key": key } : {}) },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as Record<string, unknown> };
+}
+
+describe("the bundled bin (dist/bin.cjs)", () => {
+  let s: Running;
+  beforeAll(async () => {
+    s = await startBin(["0", "--working-dir", join(root, "work"), "--host", "127.0.0.1"]);
+  });
+  afterAll(async () => {
+    if (s.proc.exitCode === null) s.proc.kill("SIGKILL");
+  });
+
+  it("prints exactly one listening line, then /alive answers ok", async () => {
+    const alive = await fetch(`${s.url}/alive`);
+    expect(await alive.json()).toEqual({ status: "ok" });
+    expect(s.stdout().trim().split("\n")).toHaveLength(1);
+  });
+
+  it("enforces SESSION_API_KEY and applies NO_CHANGE_TIMEOUT_SECONDS", async () => {
+    expect(
+      (
+        await post(
+          s.url,
+          "/execute_action",
+          { action: { action: "run", args: { command: "echo x" } } },
+          "wrong",
+        )
+      ).status,
+    ).toBe(403);
+    const obs = await post(s.url, "/execute_action", {
+      action: { action: "run", args: { command: "echo a; sleep 3" } },
+    });
+    expect(obs.status).toBe(200);
+    expect(JSON.stringify(obs.json)).toContain("no new output after 1 seconds");
+    await post(s.url, "/execute_action", {
+      action: { action: "run", args: { command: "C-c", is_input: true }, timeout: 5 },
+    });
+  });
+
+  it("never logs the session key", async () => {
+    await post(s.url, "/execute_action", {
+      action: { action: "run", args: { command: "echo $SESSION_API_KEY" } },
+    });
+    await post(s.url, "/list_files", {}, `${KEY}-wrong`);
+    expect(s.stderr()).toContain("action server listening");
+    expect(s.stderr()).not.toContain(KEY);
+    expect(s.stdout()).not.toContain(KEY);
+  });
+
+  it("SIGTERM stops it promptly with exit code 0 and kills the shell's process groups", async () => {
+    const bg = await post(s.url, "/execute_action", {
+      action: { action: "run", args: { command: "sleep 300 & echo $!" } },
+    });
+    const bgPid = Number((bg.json as { content: string }).content);
+    expect(readProc(bgPid)).toBeDefined();
+    const fg = await post(s.url, "/execute_action", {
+      action: { action: "run", args: { command: "sleep 301", blocking: true }, timeout: 0.3 },
+    });
+    expect(JSON.stringify(fg.json)).toContain("timed out");
+    const started = Date.now();
+    s.proc.kill("SIGTERM");
+    expect(await s.exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(3000);
+    await new Promise((r) => setTimeout(r, 100));
+    const alive = readProc(bgPid);
+    expect(alive === undefined || alive.state === "Z").toBe(true);
+  });
+});
+
+describe("bin contract", () => {
+  it("actionServerBinPath() points at dist/bin.cjs of this package", () => {
+    expect(actionServerBinPath()).toBe(join(import.meta.dirname, "..", "dist", "bin.cjs"));
+  });
+
+  it("runs from a copy outside the repository (every dependency is bundled)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ar-as-standalone-"));
+    try {
+      const copy = join(dir, "server.cjs");
+      copyFileSync(BIN, copy);
+      const s = await startBin(
+        ["0", "--working-dir", join(dir, "w"), "--host=127.0.0.1", "--username", "agent"],
+        {},
+        copy,
+      );
+      const obs = await post(s.url, "/execute_action", {
+        action: { action: "run", args: { command: "echo standalone" } },
+      });
+      expect(obs.json).toMatchObject({ content: "standalone", extras: { metadata: { username: "agent" } } });
+      s.proc.kill("SIGINT");
+      expect(await s.exited).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("exits 2 with the usage on bad arguments", async () => {
+    const proc = spawn(process.execPath, [BIN, "notaport", "--bogus"], {
+      env: env(),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    proc.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((res) => proc.on("exit", res));
+    expect(code).toBe(2);
+    expect(err).toContain('<port>: expected an integer 0-65535, got "notaport"');
+    expect(err).toContain("--bogus: unknown option");
+    expect(err).toContain("--working-dir: required");
+    expect(err).toContain("Usage: agent-runtime-action-server <port> --working-dir <dir>");
+  });
+
+  it("exits 1 with a clear message when the shell cannot start", async () => {
+    const proc = spawn(
+      process.execPath,
+      [BIN, "0", "--working-dir", join(root, "w2"), "--host", "127.0.0.1"],
+      {
+        env: env({ ACTION_SERVER_SHELL: "/nonexistent/bash" }),
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let err = "";
+    proc.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((res) => proc.on("exit", res));
+    expect(code).toBe(1);
+    expect(err).toContain('Could not start the shell "/nonexistent/bash"');
+  });
+});
