@@ -17,6 +17,7 @@ import { type ComposedPlugins, composePlugins } from "./compose.js";
 import { type ConfigOverrides, loadHostConfig, parseHostConfig } from "./config.js";
 import { AgentHost } from "./host.js";
 import type { HostConfig, ResolvedHostConfig } from "./options.js";
+import { builtinRegistry, ensurePlugin } from "./plugins.js";
 import { startServer } from "./server.js";
 import { VERSION } from "./version.js";
 
@@ -139,8 +140,12 @@ function demoConfig(flags: Flags): ResolvedHostConfig {
   return parseHostConfig({ ...base, runtime: { ...base.runtime, options } } satisfies HostConfig);
 }
 
-/** Starts modal-emulator in-process and points the Modal SDK at it (environment variables it reads). */
-async function startEmulator(io: CliIo): Promise<{ close(): Promise<void> }> {
+/**
+ * Starts modal-emulator in-process and points the Modal SDK at it (environment variables it reads). The
+ * runtime plugin is resolved first, so a missing plugin fails before anything starts.
+ */
+async function startEmulator(io: CliIo, config: ResolvedHostConfig): Promise<{ close(): Promise<void> }> {
+  await ensurePlugin(builtinRegistry(), "runtime", config.runtime.plugin);
   let mod: Record<string, unknown>;
   try {
     mod = (await import("@agent-runtime/modal-emulator")) as Record<string, unknown>;
@@ -189,9 +194,8 @@ async function withPlugins<T>(
 }
 
 async function demo(flags: Flags, io: CliIo): Promise<number> {
-  if (flags.emulator && (flags.runtime ?? "local") === "local") flags.runtime = "modal";
   const config = demoConfig(flags);
-  const emulator = flags.emulator ? await startEmulator(io) : undefined;
+  const emulator = flags.emulator ? await startEmulator(io, config) : undefined;
   try {
     await withPlugins(config, io, (plugins, signal) => runDemo(plugins, { out: io.stdout, signal }));
     return 0;
@@ -207,7 +211,7 @@ async function run(positionals: string[], flags: Flags, io: CliIo): Promise<numb
     throw new UsageError(`run: one script at a time (got ${positionals.join(", ")})`);
   const script = loadScript(file);
   const config = loadHostConfig(flags.config, flags.runtime !== undefined ? { runtime: flags.runtime } : {});
-  const emulator = flags.emulator ? await startEmulator(io) : undefined;
+  const emulator = flags.emulator ? await startEmulator(io, config) : undefined;
   try {
     const report = await withPlugins(config, io, (plugins, signal) =>
       runScript(plugins, script, { out: io.stdout, verbose: flags.verbose ?? false, source: file, signal }),
@@ -275,6 +279,12 @@ export async function main(
       (flags.host !== undefined || flags.port !== undefined || flags.db !== undefined)
     ) {
       throw new UsageError("--host, --port and --db apply to serve only");
+    }
+    if (flags.emulator) {
+      if (command === "serve") throw new UsageError("--emulator applies to demo and run");
+      if (flags.runtime === "local")
+        throw new UsageError("--emulator emulates Modal: use it with --runtime modal (or without --runtime)");
+      flags.runtime ??= "modal";
     }
     switch (command) {
       case "demo":

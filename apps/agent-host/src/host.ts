@@ -424,7 +424,13 @@ export class AgentHost {
     const task = this.store.insertTask({ id: newId("t"), sessionId, action, nowMs: this.#now() });
     this.#emit(sessionId, "task", { task: this.#taskView(task) });
     live.queued++;
-    live.chain = live.chain.then(() => this.#execute(live, task.id, action));
+    live.chain = live.chain
+      .then(() => this.#execute(live, task.id, action))
+      .catch((err: unknown) => {
+        // Only reachable when the store fails (e.g. closed under us): keep the queue going, say what broke.
+        if (!this.#closed)
+          this.logger.error("task bookkeeping failed", { taskId: task.id, code: errorInfo(err).code });
+      });
     return this.#taskView(task);
   }
 
