@@ -3,13 +3,7 @@ import { realpathSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import {
-  isRuntimeError,
-  type LogFields,
-  type Logger,
-  quietLogger,
-  toRuntimeError,
-} from "@agent-runtime/runtime-core";
+import { isRuntimeError, type LogFields, type Logger, toRuntimeError } from "@agent-runtime/runtime-core";
 import { runDemo } from "./cli/demo.js";
 import type { ProgressStream } from "./cli/progress.js";
 import { loadScript, runScript } from "./cli/script.js";
@@ -171,12 +165,20 @@ async function startEmulator(io: CliIo, config: ResolvedHostConfig): Promise<{ c
   return emulator;
 }
 
+/** Warnings as one line each on stderr; runtime status changes are left out (demo and run show them). */
+function cliLogger(stderr: ProgressStream): Logger {
+  const line = (level: string) => (message: string) => {
+    if (!message.startsWith("runtime status ")) stderr.write(`${level}: ${message}\n`);
+  };
+  return { debug: () => {}, info: () => {}, warn: line("warning"), error: line("error") };
+}
+
 async function withPlugins<T>(
   config: ResolvedHostConfig,
   io: CliIo,
   fn: (plugins: ComposedPlugins, signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const plugins = await composePlugins(config, { logger: quietLogger });
+  const plugins = await composePlugins(config, { logger: cliLogger(io.stderr) });
   const abort = new AbortController();
   const onSignal = () => {
     io.stderr.write("\ninterrupted: stopping the sandbox...\n");
