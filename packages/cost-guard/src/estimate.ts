@@ -82,7 +82,15 @@ export function regionMultiplier(prices: ProviderPrices, region: string | undefi
  * ```
  */
 export function estimateCost(spec: CostSpec, lifetimeMs: number, table: PriceTable): CostEstimate {
-  const s = parseOrThrow(CostSpecSchema, spec, "sandbox cost spec", "spec");
+  return estimateParsed(parseOrThrow(CostSpecSchema, spec, "sandbox cost spec", "spec"), lifetimeMs, table);
+}
+
+/** {@link estimateCost} for a spec already validated with {@link CostSpecSchema}. */
+export function estimateParsed(
+  s: z.output<typeof CostSpecSchema>,
+  lifetimeMs: number,
+  table: PriceTable,
+): CostEstimate {
   if (!Number.isFinite(lifetimeMs) || lifetimeMs <= 0) {
     throw new InvalidArgumentError(
       `Invalid lifetimeMs ${lifetimeMs}: give the sandbox timeout in ms (> 0).`,

@@ -99,6 +99,27 @@ export interface NewLease {
   priceTableVersion: string;
 }
 
+interface SettledRow {
+  reserved_nusd: number;
+  charged_nusd: number;
+  duration_ms: number;
+  user_id: string | null;
+  session_id: string | null;
+  tags_json: string | null;
+  day: string;
+  month: string;
+}
+
+/** What settling a lease returns: the amounts (nano-USD) and where the lease is counted. */
+export interface SettledLease {
+  reservedNanoUsd: number;
+  chargedNanoUsd: number;
+  durationMs: number;
+  scope: CostScope;
+  day: string;
+  month: string;
+}
+
 /** Spent and reserved totals of one counter (scope key + period key), in nano-USD. */
 export interface CounterTotals {
   spentNanoUsd: number;
@@ -320,10 +341,6 @@ export class Ledger {
         `UPDATE leases SET reserved_nusd = reserved_nusd + ?, lifetime_ms = lifetime_ms + ?
          WHERE lease_id = ? AND status <> 'settled'`,
       ),
-      settle: db.prepare(
-        `UPDATE leases SET status = 'settled', settled_at_ms = ?, charged_nusd = ?, duration_ms = ?, settle_reason = ?
-         WHERE lease_id = ? AND status <> 'settled'`,
-      ),
       getCounter: db.prepare<[string, string], { spent_nusd: number; reserved_nusd: number }>(
         "SELECT spent_nusd, reserved_nusd FROM counters WHERE scope_key = ? AND period_key = ?",
       ),
@@ -332,6 +349,25 @@ export class Ledger {
          ON CONFLICT (scope_key, period_key) DO UPDATE SET spent_nusd = spent_nusd + excluded.spent_nusd,
            reserved_nusd = reserved_nusd + excluded.reserved_nusd
          RETURNING spent_nusd, reserved_nusd`,
+      ),
+      bumpCounter: db.prepare(
+        `INSERT INTO counters (scope_key, period_key, spent_nusd, reserved_nusd) VALUES (?, ?, ?, ?)
+         ON CONFLICT (scope_key, period_key) DO UPDATE SET spent_nusd = spent_nusd + excluded.spent_nusd,
+           reserved_nusd = reserved_nusd + excluded.reserved_nusd`,
+      ),
+      reserveWithin: db.prepare<[string, string, number, number], { ok: number }>(
+        `INSERT INTO counters (scope_key, period_key, spent_nusd, reserved_nusd) VALUES (?, ?, 0, ?)
+         ON CONFLICT (scope_key, period_key) DO UPDATE SET reserved_nusd = reserved_nusd + excluded.reserved_nusd
+           WHERE spent_nusd + reserved_nusd + excluded.reserved_nusd <= ?
+         RETURNING 1 AS ok`,
+      ),
+      // Charge in nano-USD: rate (USD/s) x duration (ms) x 1e6, unless the caller gives the cost.
+      settleReturning: db.prepare<[number, number | null, number, number, string, string], SettledRow>(
+        `UPDATE leases SET status = 'settled', settled_at_ms = ?,
+           charged_nusd = COALESCE(?, CAST(round(charge_rate_usd_per_s * max(0, ? - created_at_ms) * 1000000.0) AS INTEGER)),
+           duration_ms = max(0, ? - created_at_ms), settle_reason = ?
+         WHERE lease_id = ? AND status <> 'settled'
+         RETURNING reserved_nusd, charged_nusd, duration_ms, user_id, session_id, tags_json, day, month`,
       ),
       warnOnce: db.prepare(
         "INSERT OR IGNORE INTO warnings (budget, scope_key, period_key, percent, at_ms) VALUES (?, ?, ?, ?, ?)",
@@ -413,17 +449,6 @@ export class Ledger {
     return this.#stmts.extend.run(extraNanoUsd, extraMs, leaseId).changes === 1;
   }
 
-  /** Marks an open lease settled. Returns false when it was already settled (nothing is charged twice). */
-  markSettled(
-    leaseId: string,
-    settledAtMs: number,
-    chargedNanoUsd: number,
-    durationMs: number,
-    reason: string,
-  ): boolean {
-    return this.#stmts.settle.run(settledAtMs, chargedNanoUsd, durationMs, reason, leaseId).changes === 1;
-  }
-
   /** Totals of one counter (zeros when it does not exist yet). */
   getCounter(scopeKey: string, periodKey: string): CounterTotals {
     const row = this.#stmts.getCounter.get(scopeKey, periodKey);
@@ -439,6 +464,53 @@ export class Ledger {
   ): CounterTotals {
     const row = this.#stmts.addCounter.get(scopeKey, periodKey, spentNanoUsd, reservedNanoUsd)!;
     return { spentNanoUsd: row.spent_nusd, reservedNanoUsd: row.reserved_nusd };
+  }
+
+  /** Adds to one counter without reading it back. */
+  bumpCounter(scopeKey: string, periodKey: string, spentNanoUsd: number, reservedNanoUsd: number): void {
+    this.#stmts.bumpCounter.run(scopeKey, periodKey, spentNanoUsd, reservedNanoUsd);
+  }
+
+  /**
+   * Adds `reservedNanoUsd` to a counter only if `spent + reserved + reservedNanoUsd <= limitNanoUsd` afterwards
+   * (a new counter is always created: check `reservedNanoUsd <= limitNanoUsd` first). True when added.
+   */
+  reserveWithin(scopeKey: string, periodKey: string, reservedNanoUsd: number, limitNanoUsd: number): boolean {
+    return this.#stmts.reserveWithin.get(scopeKey, periodKey, reservedNanoUsd, limitNanoUsd) !== undefined;
+  }
+
+  /**
+   * Settles an open lease in one statement: charges `costNanoUsd`, or its charge rate x (endedAt - reserved
+   * at), and returns what the counters need; undefined when the lease is missing or already settled.
+   */
+  settle(
+    leaseId: string,
+    settledAtMs: number,
+    endedAtMs: number,
+    costNanoUsd: number | undefined,
+    reason: string,
+  ): SettledLease | undefined {
+    const row = this.#stmts.settleReturning.get(
+      settledAtMs,
+      costNanoUsd ?? null,
+      endedAtMs,
+      endedAtMs,
+      reason,
+      leaseId,
+    );
+    if (!row) return undefined;
+    const scope: CostScope = {};
+    if (row.user_id !== null) scope.userId = row.user_id;
+    if (row.session_id !== null) scope.sessionId = row.session_id;
+    if (row.tags_json !== null) scope.tags = JSON.parse(row.tags_json) as Record<string, string>;
+    return {
+      reservedNanoUsd: row.reserved_nusd,
+      chargedNanoUsd: row.charged_nusd,
+      durationMs: row.duration_ms,
+      scope,
+      day: row.day,
+      month: row.month,
+    };
   }
 
   /** Records that a warning fired; true the first time for this budget, scope, period and percent. */

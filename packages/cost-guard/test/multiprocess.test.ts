@@ -125,7 +125,7 @@ describe("crash safety", () => {
     const child = startChild({
       mode: "hang",
       ledgerPath,
-      hangAfter: "markSettled",
+      hangAfter: "settle",
       settleFirst: 3,
       limitUsd: 100,
     });
@@ -244,7 +244,7 @@ describe("the guard reopens what a crashed process wrote", () => {
     const child = startChild({
       mode: "hang",
       ledgerPath,
-      hangAfter: "markSettled",
+      hangAfter: "settle",
       settleFirst: 0,
       limitUsd: 0.3,
     });

@@ -12,7 +12,7 @@ interface ChildConfig {
   limitUsd?: number;
   count?: number;
   /** For `hang`: the ledger method after which the child blocks forever inside the transaction. */
-  hangAfter?: "insertLease" | "markSettled";
+  hangAfter?: "insertLease" | "settle";
   /** For `hang`: leases to reserve and settle normally first. */
   settleFirst?: number;
 }
@@ -51,7 +51,7 @@ if (config.mode === "hang") {
     say(`settled ${id} ${s.chargedUsd}`);
   }
   armed = true;
-  if (method === "markSettled") guard.settleSync(open.at(-1)!, { costUsd: 0.01 });
+  if (method === "settle") guard.settleSync(open.at(-1)!, { costUsd: 0.01 });
   else guard.reserveSync({ spec: SPEC, lifetimeMs: 3_600_000 });
   say("not reached");
 } else {
