@@ -22,8 +22,18 @@ export const binConfig: Options = packageConfig({
   },
 });
 
-export default defineConfig([
-  // The library entry: runtime-core and zod stay peer dependencies; busboy and fflate are inlined.
-  packageConfig({ entry: ["src/index.ts"], shims: true }),
-  binConfig,
-]);
+/** The library entry (ESM + CJS + d.ts): runtime-core and zod stay peer dependencies; busboy and fflate are inlined. */
+export const libraryConfig: Options = packageConfig({
+  entry: ["src/index.ts"],
+  shims: true,
+  esbuildOptions(options, context) {
+    // busboy is CommonJS and calls require("stream"): give the ESM build a real require.
+    if (context.format === "esm") {
+      options.banner = {
+        js: 'import { createRequire as __arCreateRequire } from "node:module";\nconst require = __arCreateRequire(import.meta.url);',
+      };
+    }
+  },
+});
+
+export default defineConfig([libraryConfig, binConfig]);

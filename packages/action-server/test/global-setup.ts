@@ -1,24 +1,37 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "tsup";
 import type { TestProject } from "vitest/node";
-import { binConfig } from "../tsup.config.ts";
+import { binConfig, libraryConfig } from "../tsup.config.ts";
 
 declare module "vitest" {
   export interface ProvidedContext {
     /** The bundle built for this test run (same config as dist/bin.cjs). */
     binPath: string;
+    /** Directory holding index.js / index.cjs built with the library config (same as dist/). */
+    libraryDir: string;
   }
 }
 
 /**
- * Builds the bundled server once per test run with the package's own bin config, into a private directory
- * (a concurrent `pnpm build` writing dist/ cannot hand the tests a half-written file).
+ * Builds the bundled server and the library entries once per test run with the package's own configs, into
+ * private directories (a concurrent `pnpm build` writing dist/ cannot hand the tests a half-written file).
+ * The library goes under node_modules/.cache so its peer dependencies (zod, runtime-core) resolve.
  */
 export default async function setup(project: TestProject): Promise<() => void> {
-  const outDir = mkdtempSync(join(tmpdir(), "ar-as-bundle-"));
-  await build({ ...binConfig, outDir, silent: true, sourcemap: false });
-  project.provide("binPath", join(outDir, "bin.cjs"));
-  return () => rmSync(outDir, { recursive: true, force: true });
+  const binDir = mkdtempSync(join(tmpdir(), "ar-as-bundle-"));
+  const cache = join(import.meta.dirname, "..", "node_modules", ".cache");
+  mkdirSync(cache, { recursive: true });
+  const libraryDir = mkdtempSync(join(cache, "ar-as-lib-"));
+  await Promise.all([
+    build({ ...binConfig, outDir: binDir, silent: true, sourcemap: false }),
+    build({ ...libraryConfig, outDir: libraryDir, silent: true, sourcemap: false, dts: false }),
+  ]);
+  project.provide("binPath", join(binDir, "bin.cjs"));
+  project.provide("libraryDir", libraryDir);
+  return () => {
+    rmSync(binDir, { recursive: true, force: true });
+    rmSync(libraryDir, { recursive: true, force: true });
+  };
 }

@@ -213,7 +213,7 @@ async function receiveFile(
         return;
       }
       stream.on("limit", () => fail(uploadTooLarge(maxBytes)));
-      writing = pipeline(stream, createWriteStream(path)).then(() => {
+      writing = pipeline(stream, createWriteStream(path, { highWaterMark: 1 << 20 })).then(() => {
         result = { path, filename };
       });
       writing.catch((err: Error) => fail(err));

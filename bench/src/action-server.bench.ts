@@ -1,0 +1,151 @@
+/**
+ * action-server: `echo hi` round trip over HTTP (p50, p99) vs spawning `bash -c "echo hi"` per command; 1 MB
+ * and 50 MB command outputs vs the same pipeline spawned and read directly; upload and download of 100 MB vs
+ * `cp`. Targets (issue 3): p50 round trip <= 2 ms and no slower than the spawn baseline.
+ * The server is the real bundle (dist/bin.cjs) in its own process, driven over keep-alive HTTP on 127.0.0.1.
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { actionServerBinPath } from "@agent-runtime/action-server";
+import { report, round, sample, summarize } from "./harness.ts";
+
+const KEY = "bench-key";
+const root = mkdtempSync(join(tmpdir(), "ar-bench-as-"));
+const workDir = join(root, "work");
+mkdirSync(join(root, "home"), { recursive: true });
+const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(root, "home"), SHLVL: "1", SESSION_API_KEY: KEY, ACTION_SERVER_LOG_LEVEL: "warn" };
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+function startServer(): Promise<{ proc: ChildProcess; port: number }> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, [actionServerBinPath(), "0", "--working-dir", workDir, "--host", "127.0.0.1"], {
+      env,
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    proc.stdout!.once("data", (d: Buffer) => resolve({ proc, port: (JSON.parse(d.toString()) as { port: number }).port }));
+    proc.once("error", reject);
+  });
+}
+
+function http(port: number, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: "127.0.0.1", port, method, path, agent, headers: { "x-session-api-key": KEY, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${res.statusCode}`))));
+      },
+    );
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+function runCommand(port: number, command: string): Promise<{ content: string }> {
+  const body = JSON.stringify({ action: { action: "run", args: { command, blocking: true }, timeout: 300 } });
+  return http(port, "POST", "/execute_action", body, { "content-type": "application/json" }).then((b) => JSON.parse(b.toString()));
+}
+
+function spawnBash(command: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bash", ["-c", command], { stdio: ["ignore", "pipe", "ignore"], env });
+    let bytes = 0;
+    child.stdout.on("data", (d: Buffer) => {
+      bytes += d.length;
+    });
+    child.once("close", () => resolve(bytes));
+    child.once("error", reject);
+  });
+}
+
+function multipart(filename: string, data: Buffer): { body: Buffer; type: string } {
+  const boundary = `----bench${Date.now()}`;
+  const head = Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`);
+  return { body: Buffer.concat([head, data, Buffer.from(`\r\n--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
+}
+
+const ms = (t0: number) => performance.now() - t0;
+const rows: Record<string, unknown>[] = [];
+const { proc, port } = await startServer();
+try {
+  // 1. echo hi round trip vs a bash spawn per command.
+  const server = summarize(await sample(() => runCommand(port, "echo hi"), 300, 20));
+  const spawned = summarize(await sample(() => spawnBash("echo hi"), 300, 20));
+  rows.push({
+    case: "echo hi round trip",
+    server_p50_ms: round(server.p50),
+    server_p99_ms: round(server.p99),
+    baseline: "spawn bash -c",
+    baseline_p50_ms: round(spawned.p50),
+    baseline_p99_ms: round(spawned.p99),
+    ratio_p50: round(server.p50 / spawned.p50, 2),
+    target: "p50 <= 2 ms and ratio <= 1",
+  });
+
+  // 2. Large outputs: the server keeps head + tail (bounded memory) vs reading everything from a spawn.
+  for (const mb of [1, 50]) {
+    const cmd = `head -c ${mb * 1_000_000} /dev/zero | tr '\\0' 'x'`;
+    const s = summarize(await sample(() => runCommand(port, cmd), mb === 1 ? 30 : 5, 1));
+    const b = summarize(await sample(() => spawnBash(cmd), mb === 1 ? 30 : 5, 1));
+    rows.push({
+      case: `${mb} MB output`,
+      server_p50_ms: round(s.p50),
+      server_p99_ms: round(s.p99),
+      baseline: "spawn + read all",
+      baseline_p50_ms: round(b.p50),
+      baseline_p99_ms: round(b.p99),
+      ratio_p50: round(s.p50 / b.p50, 2),
+    });
+  }
+
+  // 3. 100 MB upload and download vs cp.
+  const size = 100 * 1024 * 1024;
+  const src = join(root, "big.bin");
+  writeFileSync(src, Buffer.alloc(size, 7));
+  const data = Buffer.alloc(size, 7);
+  const cpTimes: number[] = [];
+  const upTimes: number[] = [];
+  const downTimes: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    let t0 = performance.now();
+    spawnSync("cp", [src, join(root, `copy${i}.bin`)]);
+    cpTimes.push(ms(t0));
+    rmSync(join(root, `copy${i}.bin`));
+    const form = multipart("big.bin", data);
+    t0 = performance.now();
+    await http(port, "POST", `/upload_file?destination=${encodeURIComponent(join(workDir, "up"))}&recursive=false`, form.body, {
+      "content-type": form.type,
+    });
+    upTimes.push(ms(t0));
+    if (statSync(join(workDir, "up", "big.bin")).size !== size) throw new Error("upload size mismatch");
+    t0 = performance.now();
+    const zip = await http(port, "GET", `/download_files?path=${encodeURIComponent(join(workDir, "up", "big.bin"))}`);
+    downTimes.push(ms(t0));
+    if (zip.length < size) throw new Error("download too small");
+  }
+  const cp = summarize(cpTimes);
+  for (const [name, times] of [
+    ["upload 100 MB", upTimes],
+    ["download 100 MB (zip)", downTimes],
+  ] as const) {
+    const s = summarize(times);
+    rows.push({
+      case: name,
+      server_p50_ms: round(s.p50),
+      server_p99_ms: round(s.p99),
+      baseline: "cp",
+      baseline_p50_ms: round(cp.p50),
+      baseline_p99_ms: round(cp.p99),
+      ratio_p50: round(s.p50 / cp.p50, 2),
+    });
+  }
+} finally {
+  proc.kill("SIGTERM");
+  agent.destroy();
+  rmSync(root, { recursive: true, force: true });
+}
+report("action-server", rows);

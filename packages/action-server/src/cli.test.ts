@@ -1,0 +1,45 @@
+import { describe, expect, it } from "vitest";
+import { parseCliArgs } from "./cli.js";
+
+describe("parseCliArgs", () => {
+  it("reads the contract's arguments and environment", () => {
+    expect(
+      parseCliArgs(["0", "--working-dir", "/w", "--host", "127.0.0.1", "--username", "u", "--user-id=1000"], {
+        SESSION_API_KEY: "k",
+        NO_CHANGE_TIMEOUT_SECONDS: "2.5",
+        ACTION_SERVER_MAX_UPLOAD_BYTES: "1024",
+        ACTION_SERVER_ZIP_LEVEL: "0",
+      }),
+    ).toEqual({
+      port: 0,
+      workingDir: "/w",
+      host: "127.0.0.1",
+      username: "u",
+      userId: 1000,
+      sessionApiKey: "k",
+      noChangeTimeoutMs: 2500,
+      maxUploadBytes: 1024,
+      zipLevel: 0,
+    });
+  });
+
+  it("accepts and ignores OpenHands' extra flags", () => {
+    expect(
+      parseCliArgs(
+        ["3000", "--working-dir", "/w", "--plugins", "agent_skills", "jupyter", "--no-enable-browser"],
+        {},
+      ),
+    ).toEqual({
+      port: 3000,
+      workingDir: "/w",
+    });
+  });
+
+  it("lists every problem at once", () => {
+    expect(() =>
+      parseCliArgs(["x", "--user-id", "-1", "--nope"], { NO_CHANGE_TIMEOUT_SECONDS: "0" }),
+    ).toThrow(
+      /--nope: unknown option[\s\S]*<port>: expected an integer[\s\S]*--working-dir: required[\s\S]*--user-id: expected a non-negative integer[\s\S]*NO_CHANGE_TIMEOUT_SECONDS: expected a positive number/,
+    );
+  });
+});
