@@ -246,15 +246,15 @@ export class CostGuard implements CostHooks {
    * Concurrent calls are committed together (one transaction, one savepoint each).
    */
   async reserve(request: ReserveRequest): Promise<Lease> {
-    return this.#batched((after) => this.#reserve(request, after));
+    return this.#batched(() => this.#reserve(request));
   }
 
   /** Synchronous form of {@link CostGuard.reserve} (one transaction per call). */
   reserveSync(request: ReserveRequest): Lease {
-    return this.#now((after) => this.#reserve(request, after));
+    return this.#now(() => this.#reserve(request));
   }
 
-  #reserve(request: ReserveRequest, after: AfterCommit): Lease {
+  #reserve(request: ReserveRequest): Lease {
     // One parse of the whole request; only the validated pricing fields of the spec are stored (a caller's
     // spec object may carry more, such as env or image).
     const req = parseOrThrow(ReserveRequestSchema, request, "reservation request");
