@@ -460,9 +460,11 @@ export class ControlPlane {
     };
   }
 
+  // Handles reach the router through these two calls, so they count as activity for the idle timeout.
   #getTaskId(req: SandboxIdMsg): object {
     const sb = this.#registry.get(req.sandbox_id);
     if (sb.result) return { task_result: sb.result };
+    sb.touch();
     return { task_id: sb.spec.taskId };
   }
 

@@ -102,7 +102,7 @@ export class CommandRouter {
     if (!req.exec_id) throw invalidArgument("exec_id is required");
     const argv = req.command_args ?? [];
     if (argv.length === 0) throw invalidArgument("command_args must not be empty");
-    if (!sb.running && !sb.execs.has(req.exec_id)) {
+    if (!sb.accepting && !sb.execs.has(req.exec_id)) {
       throw notFound(`Sandbox ${sb.spec.sandboxId} has finished: task ${sb.spec.taskId} is not running`);
     }
     const env: Record<string, string> = { ...(req.env ?? {}) };

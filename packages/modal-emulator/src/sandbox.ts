@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import type { Logger } from "@agent-runtime/runtime-core";
@@ -100,6 +100,25 @@ export interface ExecOptions {
 /** Exit code reported for an exec killed by its own `timeoutMs` (as coreutils `timeout` does). */
 export const EXEC_TIMEOUT_EXIT_CODE = 124;
 
+/**
+ * bwrap reports the namespace's pid 1 (`--info-fd`) before it has built the mount namespace; it forks the
+ * command only once the root is in place. An exec that joins earlier would see a half-built filesystem, so
+ * wait until pid 1 has a child.
+ */
+async function waitForNamespaceSetup(pid: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim() !== "") return;
+    } catch {
+      // No CONFIG_PROC_CHILDREN (or pid gone): give bwrap a moment instead.
+      await new Promise((r) => setTimeout(r, 100));
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 function signalNumber(signal: NodeJS.Signals | null): number | undefined {
   if (signal === null) return undefined;
   return (osConstants.signals as Record<string, number>)[signal] ?? 9;
@@ -159,6 +178,11 @@ export class SandboxRecord {
     return this.result === undefined;
   }
 
+  /** True while running and not being stopped (new execs are accepted). */
+  get accepting(): boolean {
+    return this.result === undefined && this.#cause === undefined;
+  }
+
   /** This sandbox's root directory on the host. */
   get root(): string {
     return this.#ctx.root;
@@ -191,7 +215,7 @@ export class SandboxRecord {
         const pid = parseChildPid(info);
         if (pid !== undefined && this.#nsPid === undefined) {
           this.#nsPid = pid;
-          this.#resolveReady();
+          void waitForNamespaceSetup(pid).then(() => this.#resolveReady());
         }
       });
       infoStream?.on("error", () => {});

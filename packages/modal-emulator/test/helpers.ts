@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from "node:fs";
 import { ModalClient } from "modal";
 import type { ModalEmulator } from "../src/index.js";
 
@@ -34,4 +35,19 @@ export function alive(pid: number | undefined): boolean {
   } catch {
     return false;
   }
+}
+
+/** Pids whose command line contains `needle` (Linux /proc). */
+export function processesMatching(needle: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmdline.includes(needle)) out.push(Number(entry));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }

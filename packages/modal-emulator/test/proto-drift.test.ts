@@ -63,9 +63,9 @@ function camel(snake: string): string {
   return snake.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
 }
 
-const messages = Object.entries(packageDefinition).filter(
-  (entry): entry is [string, MessageDefinition] => (entry[1] as { format?: string }).format !== undefined,
-);
+const messages = Object.entries(packageDefinition as Record<string, unknown>)
+  .filter(([, def]) => (def as { format?: string }).format !== undefined)
+  .map(([name, def]) => [name, def as MessageDefinition] as const);
 
 /** A map field is a repeated message whose type is a nested `mapEntry` type of the same message. */
 function isMapField(def: MessageDefinition, f: FieldDescriptor): boolean {
@@ -119,7 +119,7 @@ describe("every message of the subset matches the SDK", () => {
 });
 
 describe("every method of the subset matches the SDK's service definitions", () => {
-  for (const [service, defs] of Object.entries(packageDefinition)) {
+  for (const [service, defs] of Object.entries(packageDefinition as Record<string, unknown>)) {
     if ((defs as { format?: string }).format !== undefined) continue;
     for (const [method, def] of Object.entries(defs as Record<string, MethodDefinition>)) {
       test(`${service}/${method}`, () => {
