@@ -7,7 +7,10 @@ import { tempDir } from "./helpers.js";
 const root = join(import.meta.dirname, "..");
 const cli = join(root, "dist", "cli.js");
 const dir = tempDir();
+/** The demo runs with its real default (auto: bubblewrap when it works) unless this is set. */
 const isolation = process.env.AGENT_HOST_TEST_ISOLATION;
+/** Scripts run without bubblewrap unless told otherwise (the demo covers the default). */
+const scriptIsolation = isolation ?? "none";
 
 beforeAll(() => {
   if (!existsSync(cli))
@@ -76,9 +79,11 @@ describe("agent-host CLI (built, as a process)", () => {
 
   test("run: the example script passes, printing observations and a cost summary", async () => {
     const args = ["run", join(root, "examples", "fix-a-bug.yaml")];
-    const r = await runCli(
-      isolation ? [...args, "--config", writeConfig({ runtime: { options: { isolation } } })] : args,
-    );
+    const r = await runCli([
+      ...args,
+      "--config",
+      writeConfig({ runtime: { options: { isolation: scriptIsolation } } }),
+    ]);
     expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
     expect(r.stdout).toContain("agent-host run: fix a bug in greet.js (9 steps, local runtime)");
     expect(r.stdout).toContain("ok  [5/9] the test fails before the fix");
@@ -98,7 +103,8 @@ describe("agent-host CLI (built, as a process)", () => {
     const args = [
       "run",
       script,
-      ...(isolation ? ["--config", writeConfig({ runtime: { options: { isolation } } })] : []),
+      "--config",
+      writeConfig({ runtime: { options: { isolation: scriptIsolation } } }),
     ];
     const r = await runCli(args);
     expect(r.code).toBe(1);

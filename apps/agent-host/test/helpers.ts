@@ -41,7 +41,7 @@ export async function startTestServer(config: HostConfig & { token?: string } = 
       ...rest.runtime,
       options: {
         startupTimeoutMs: 20_000,
-        isolation: process.env.AGENT_HOST_TEST_ISOLATION ?? "auto",
+        isolation: process.env.AGENT_HOST_TEST_ISOLATION ?? "none",
         ...rest.runtime?.options,
       },
     },

@@ -66,7 +66,8 @@ export function buildOpenApiDocument(
   for (const id of Object.keys(COMPONENTS)) {
     const schema = id === "CreateSessionBody" || id === "Action" ? inputs[id] : outputs[id];
     if (schema) {
-      const { $schema: _drop, ...rest } = schema;
+      // `$id` would be a fragment-only URI (invalid in 2020-12); components are addressed by their path anyway.
+      const { $schema: _schema, $id: _id, ...rest } = schema;
       components[id] = rest;
     }
   }
