@@ -26,10 +26,17 @@ export interface StepHandle {
 export class Progress {
   readonly #out: ProgressStream;
   readonly #tty: boolean;
+  readonly #color: boolean;
 
-  constructor(out: ProgressStream, options: { tty?: boolean } = {}) {
+  /** `tty` defaults to `out.isTTY`; `color` (terminal only) to "NO_COLOR is not set". */
+  constructor(out: ProgressStream, options: { tty?: boolean; color?: boolean } = {}) {
     this.#out = out;
     this.#tty = options.tty ?? out.isTTY === true;
+    this.#color = this.#tty && (options.color ?? !process.env.NO_COLOR);
+  }
+
+  #paint(code: string, text: string): string {
+    return this.#color ? `\x1b[${code}m${text}\x1b[0m` : text;
   }
 
   /** True when spinners are drawn. */
@@ -76,14 +83,18 @@ export class Progress {
       const durationMs = performance.now() - started;
       if (timer) clearInterval(timer);
       if (this.#tty)
-        this.#out.write(`\r\x1b[2K\x1b[32m✔\x1b[0m ${label} \x1b[2m(${formatDuration(durationMs)})\x1b[0m\n`);
+        this.#out.write(
+          `\r\x1b[2K${this.#paint("32", "✔")} ${label} ${this.#paint("2", `(${formatDuration(durationMs)})`)}\n`,
+        );
       else this.line(`ok  ${label} (${formatDuration(durationMs)})`);
       return { value, durationMs };
     } catch (err) {
       const durationMs = performance.now() - started;
       if (timer) clearInterval(timer);
       if (this.#tty)
-        this.#out.write(`\r\x1b[2K\x1b[31m✖\x1b[0m ${label} \x1b[2m(${formatDuration(durationMs)})\x1b[0m\n`);
+        this.#out.write(
+          `\r\x1b[2K${this.#paint("31", "✖")} ${label} ${this.#paint("2", `(${formatDuration(durationMs)})`)}\n`,
+        );
       else this.line(`FAIL ${label} (${formatDuration(durationMs)})`);
       throw err;
     }
