@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { chownSync, mkdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname, userInfo } from "node:os";
@@ -44,6 +44,16 @@ export async function startActionServer(options: ActionServerOptions): Promise<A
     });
   }
   const identity = resolveIdentity(opts.userId, opts.username, logger.warn.bind(logger));
+  if (identity.switchTo) {
+    try {
+      chownSync(workingDir, identity.switchTo.uid, identity.switchTo.gid);
+    } catch (err) {
+      logger.warn("could not give the working directory to the sandbox user", {
+        workingDir,
+        error: String(err),
+      });
+    }
+  }
   const env = shellEnvironment(opts.shellEnv ?? process.env, identity);
   const executor = new ActionExecutor({
     shell: {

@@ -1,5 +1,6 @@
-import { realpathSync } from "node:fs";
+import { chmodSync, realpathSync, statSync } from "node:fs";
 import { hostname } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readProc } from "../src/shell/process-tree.js";
 import { act, run, startTestServer, type TestServer } from "./helpers.js";
@@ -281,5 +282,27 @@ describe("run: is_static and shell death", () => {
     expect(next.content).toBe(`[]\n${realpathSync(t.workDir)}`);
     expect(next.extras.metadata.prefix).toContain("[The previous shell exited with code 7;");
     expect((await run(t, "echo plain")).extras.metadata.prefix).toBe("");
+  });
+});
+
+describe.skipIf(process.getuid?.() !== 0)("as root with --user-id", () => {
+  it("runs shells and Python as that user and gives new files to it", async () => {
+    const u = await startTestServer({ userId: 65534, username: "sandbox" });
+    try {
+      chmodSync(u.root, 0o755);
+      chmodSync(join(u.root, "home"), 0o777);
+      const id = await run(u, "id -u");
+      expect(id.content).toBe("65534");
+      expect(id.extras.metadata.username).toBe("sandbox");
+      await act(u, { action: "write", args: { path: "owned.txt", content: "x" } });
+      expect(statSync(join(u.workDir, "owned.txt")).uid).toBe(65534);
+      const py = await act(u, {
+        action: "run_ipython",
+        args: { code: "import os; os.getuid()", include_extra: false },
+      });
+      expect(py.content).toBe("65534");
+    } finally {
+      await u.stop();
+    }
   });
 });

@@ -44,7 +44,7 @@ export class ActionExecutor {
     this.#options = options;
     this.#runner = new CommandRunner(options);
     this.#editor = new FileEditor(options.workingDir, (path) => this.#chown(path));
-    this.#python = new PythonKernel(options.pythonPath, options.env);
+    this.#python = new PythonKernel(options.pythonPath, options.env, options.owner);
   }
 
   /** Starts the main shell. */
@@ -149,14 +149,20 @@ export class ActionExecutor {
 
   async #ipython(action: IPythonRunCellAction): Promise<WireObservation> {
     const cwd = this.#runner.cwd;
-    if (!(await this.#python.ensureStarted(cwd))) {
+    const state = await this.#python.ensureStarted(cwd);
+    if (state === "unavailable") {
       return errorObservation(
         `Python is not available in this sandbox: ${JSON.stringify(this.#options.pythonPath)} could not be started. Install python3 in the image (or set ACTION_SERVER_PYTHON) to use run_ipython, or run Python through a run action.`,
       );
     }
     const timeoutMs = action.timeout ? action.timeout * 1000 : undefined;
+    let initOutput = "";
+    if (state === "started" && action.args.kernel_init_code.trim()) {
+      const init = await this.#python.run(action.args.kernel_init_code, cwd, timeoutMs);
+      if (init.status !== "ok") initOutput = `[kernel_init_code failed]\n${init.output.trimEnd()}\n`;
+    }
     const result = await this.#python.run(action.args.code, cwd, timeoutMs);
-    let content = result.output.trimEnd();
+    let content = initOutput + result.output.trimEnd();
     if (result.status === "timeout") {
       content += `\n[Execution timed out after ${action.timeout} seconds; the cell was interrupted.]`;
     } else if (result.status === "died" || result.status === "exit") {

@@ -95,9 +95,13 @@ export class PythonKernel {
   #pending: ((status: CellResult["status"]) => void) | undefined;
   #interpreter = "";
 
-  constructor(pythonPath: string, env: Record<string, string>) {
+  readonly #owner: { uid: number; gid: number } | undefined;
+
+  /** `owner`: run Python as this uid/gid (the server is root and serves another user). */
+  constructor(pythonPath: string, env: Record<string, string>, owner?: { uid: number; gid: number }) {
     this.#pythonPath = pythonPath;
     this.#env = env;
+    this.#owner = owner;
     this.#scanner = this.#newScanner();
   }
 
@@ -107,21 +111,23 @@ export class PythonKernel {
   }
 
   /**
-   * Starts Python if needed. Resolves false when it cannot be started (not installed), true otherwise.
+   * Starts Python if needed: "running" (already was), "started" (fresh process, empty namespace) or
+   * "unavailable" (cannot be started, e.g. not installed).
    */
-  async ensureStarted(cwd: string): Promise<boolean> {
-    if (this.#proc && this.#proc.exitCode === null && this.#proc.signalCode === null) return true;
+  async ensureStarted(cwd: string): Promise<"running" | "started" | "unavailable"> {
+    if (this.#proc && this.#proc.exitCode === null && this.#proc.signalCode === null) return "running";
     const proc = spawn(this.#pythonPath, ["-u", "-c", DRIVER, this.#nonce], {
       cwd,
       env: { ...this.#env, PYTHONUNBUFFERED: "1" },
       stdio: ["ignore", "pipe", "pipe", "pipe"],
       detached: true,
+      ...(this.#owner ? { uid: this.#owner.uid, gid: this.#owner.gid } : {}),
     });
     const spawned = await new Promise<boolean>((res) => {
       proc.once("spawn", () => res(true));
       proc.once("error", () => res(false));
     });
-    if (!spawned) return false;
+    if (!spawned) return "unavailable";
     this.#proc = proc;
     this.#scanner = this.#newScanner();
     this.#buffer = new OutputBuffer();
@@ -135,9 +141,12 @@ export class PythonKernel {
     });
     // Learn the interpreter path with a first, silent cell.
     const probe = await this.run("import sys as _ar_sys; print(_ar_sys.executable)", cwd, 10_000);
-    if (probe.status === "ok") this.#interpreter = probe.output.trim();
-    else return false;
-    return true;
+    if (probe.status !== "ok") {
+      this.close();
+      return "unavailable";
+    }
+    this.#interpreter = probe.output.trim();
+    return "started";
   }
 
   /** Runs one cell; `timeoutMs` undefined waits without limit. */
