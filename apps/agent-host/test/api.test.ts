@@ -192,6 +192,14 @@ describe("happy paths", () => {
     expect(refused.status).toBe(409);
     expect(refused.body.error).toMatchObject({ code: "FAILED_PRECONDITION" });
     expect(refused.body.error.message).toContain("closed");
+    // The event stream of a closed session replays its history and ends.
+    const history = await readEvents(`${t.url}/v1/sessions/${id}/events?after=0`, {}, () => false);
+    expect(history.map((e) => e.data.session?.status).filter(Boolean)).toEqual([
+      "starting",
+      "ready",
+      "closing",
+      "closed",
+    ]);
     const costs = await t.request("GET", "/v1/costs?by=session");
     expect(costs.body.rows.some((r: Json) => r.key === id && r.leases === 1)).toBe(true);
   });
@@ -202,12 +210,15 @@ describe("happy paths", () => {
         runtime: { options: { isolation: "none", startupTimeoutMs: 1 } },
         storage: { path: ":memory:" },
         secrets: { enabled: false },
+        sessions: { maxSessions: 1 },
       }),
       { logger: silentLogger },
     );
     try {
       const s = bad.createSession({});
       const task = bad.submitAction(s.id, { action: "run", args: { command: "true" } });
+      // sessions.maxSessions is 1 here: a second session while the first is starting is refused.
+      expect(() => bad.createSession({})).toThrow(/sessions\.maxSessions/);
       const after = await bad.waitSession(s.id, 20_000);
       expect(after.status).toBe("error");
       expect(after.error).toMatchObject({ code: "TIMEOUT" });
@@ -217,6 +228,31 @@ describe("happy paths", () => {
       expect(failed.error?.message).toContain("failed to start");
     } finally {
       await bad.close({ closeSessions: true });
+    }
+  });
+
+  test("a budget refuses a sandbox before it exists: session error BUDGET_EXCEEDED, shown in /v1/costs", async () => {
+    const priced = await startTestServer({
+      storage: { path: ":memory:" },
+      cost: {
+        options: {
+          prices: { providers: { local: { cpuPerCoreSecondUsd: 0.001 } } },
+          budgets: [{ name: "tiny", scope: "global", period: "daily", limitUsd: 0.5 }],
+        },
+      },
+    });
+    try {
+      const created = await priced.request("POST", "/v1/sessions", { body: {} });
+      const s = await priced.request("GET", `/v1/sessions/${created.body.id}?waitMs=20000`);
+      expect(s.body.status).toBe("error");
+      expect(s.body.error.code).toBe("BUDGET_EXCEEDED");
+      expect(s.body.error.message).toContain("tiny");
+      const costs = await priced.request("GET", "/v1/costs");
+      expect(costs.body.budgets).toEqual([
+        expect.objectContaining({ budget: "tiny", limitUsd: 0.5, spentUsd: 0, reservedUsd: 0 }),
+      ]);
+    } finally {
+      await priced.stop();
     }
   });
 
@@ -260,6 +296,15 @@ describe("bad requests", () => {
     expect(q.body.error.issues[0]).toMatch(/^query\.waitMs:/);
     const by = await t.request("GET", "/v1/costs?by=planet");
     expect(by.body.error.issues[0]).toMatch(/^query\.by:/);
+  });
+
+  test("a body over server.maxBodyBytes -> 413", async () => {
+    const big = "x".repeat(1024 * 1024 + 10);
+    const r = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+      body: { action: "run", args: { command: big } },
+    });
+    expect(r.status).toBe(413);
+    expect(r.body.error.issues).toEqual(["body: too large"]);
   });
 
   test("unknown ids -> 404", async () => {

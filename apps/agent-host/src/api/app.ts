@@ -60,8 +60,10 @@ export function createApp(
 
   const limit = bodyLimit({
     maxSize: host.config.server.maxBodyBytes,
-    onError: (c) =>
-      c.json(
+    onError: (c) => {
+      // The rest of the body is not read: the connection cannot be reused.
+      c.header("Connection", "close");
+      return c.json(
         {
           error: {
             code: "INVALID_ARGUMENT",
@@ -70,7 +72,8 @@ export function createApp(
           },
         },
         413,
-      ),
+      );
+    },
   });
 
   for (const route of routes) {
