@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { RuntimeError } from "@agent-runtime/runtime-core";
 import type { ResolvedLocalRuntimeOptions } from "./options.js";
@@ -88,12 +88,14 @@ export function buildArgv(spec: LaunchSpec): string[] {
   if (spec.isolation === "bubblewrap") {
     const bwrap = [
       which("bwrap") ?? "bwrap",
-      "--ro-bind", "/", "/",
+      ...readOnlyRootArgs(),
       "--dev", "/dev",
       "--proc", "/proc",
       "--tmpfs", "/tmp",
+      "--dir", spec.sandboxWorkspace,
       "--bind", spec.hostWorkspace, spec.sandboxWorkspace,
       "--bind", spec.stateDir, spec.stateDir,
+      "--remount-ro", "/",
       "--unshare-pid",
       "--unshare-ipc",
       "--die-with-parent",
@@ -116,6 +118,26 @@ export function buildArgv(spec: LaunchSpec): string[] {
     argv = [prlimit, ...rl, "--", ...argv];
   }
   return argv;
+}
+
+/**
+ * The host's root on a tmpfs root (so mount points such as /workspace can be created): every top-level entry
+ * is bound read-only and symlinks such as /lib -> usr/lib are recreated; the tmpfs is remounted read-only
+ * after the last mount.
+ */
+function readOnlyRootArgs(): string[] {
+  const args = ["--tmpfs", "/"];
+  for (const name of readdirSync("/")) {
+    if (["proc", "dev", "tmp", "workspace"].includes(name)) continue;
+    const path = `/${name}`;
+    try {
+      if (lstatSync(path).isSymbolicLink()) args.push("--symlink", readlinkSync(path), path);
+      else args.push("--ro-bind", path, path);
+    } catch {
+      // vanished or unreadable: leave it out
+    }
+  }
+  return args;
 }
 
 /** A started server process whose stdout/stderr go to a log file (so it survives the host's exit). */

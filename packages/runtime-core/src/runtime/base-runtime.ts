@@ -406,7 +406,8 @@ export abstract class BaseRuntime implements Runtime {
       PERMISSION_DENIED: "UNAUTHORIZED",
     };
     const code = byId[errorId] ?? "INVALID_ARGUMENT";
-    throw new RuntimeError(code, `${path}: ${obs.content}`, { details: { errorId, path } });
+    const redact = (text: string) => this.#redactor.redact(text);
+    throw new RuntimeError(code, redact(`${path}: ${obs.content}`), { details: { errorId, path: redact(path) } });
   }
 
   async readFile(path: string, options: { start?: number; end?: number } = {}): Promise<string> {
@@ -425,7 +426,9 @@ export abstract class BaseRuntime implements Runtime {
     if (obs.observation !== "edit") this.#throwFileError(obs, path);
     // The editor's protocol: errors come back as an edit observation whose content starts with "ERROR:".
     if (obs.content.startsWith("ERROR:")) {
-      throw new RuntimeError("INVALID_ARGUMENT", `edit ${request.command} ${path}: ${obs.content.slice(6).trim()}`, { details: { path, command: request.command } });
+      throw new RuntimeError("INVALID_ARGUMENT", this.#redactor.redact(`edit ${request.command} ${path}: ${obs.content.slice(6).trim()}`), {
+        details: { path: this.#redactor.redact(path), command: request.command },
+      });
     }
     return obs;
   }
