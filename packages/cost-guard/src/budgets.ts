@@ -1,4 +1,5 @@
 import type { CostScope } from "@agent-runtime/runtime-core";
+import { parseOrThrow } from "@agent-runtime/runtime-core";
 import { z } from "zod";
 
 /** Budget periods; daily and monthly periods are calendar days and months in UTC. */
@@ -147,4 +148,9 @@ export function bindingLabel(b: { scopeKey: string; periodKey: string }): string
   if (b.periodKey === "total") return `${b.scopeKey}, total`;
   const [kind, value] = b.periodKey.split(":") as [string, string];
   return `${b.scopeKey}, ${kind === "day" ? "daily" : "monthly"} ${value} UTC`;
+}
+
+/** Parses a list of budgets (as the ledger stores them) without a guard. */
+export function parseBudgets(input: unknown): ResolvedBudget[] {
+  return parseOrThrow(z.array(BudgetSchema), input, "budgets");
 }

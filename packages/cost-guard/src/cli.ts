@@ -2,7 +2,7 @@ import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isRuntimeError, RuntimeError } from "@agent-runtime/runtime-core";
-import { parseBudgets } from "./guard.js";
+import { parseBudgets } from "./budgets.js";
 import { Ledger } from "./ledger.js";
 import {
   budgetStatus,

@@ -270,6 +270,31 @@ describe("budgets", () => {
     expect(g.openLeases()).toHaveLength(100);
   });
 
+  it("group-commits concurrent calls: one failing call does not undo the others", async () => {
+    const { g } = guard({ budgets: [{ limitUsd: 1 }] });
+    const first = await g.reserve({ spec: SMALL, lifetimeMs: HOUR });
+    const results = await Promise.allSettled([
+      g.reserve({ spec: SMALL, scope: { userId: "a" }, lifetimeMs: HOUR }),
+      g.reserve({ spec: { ...SMALL, gpu: "H100:9" }, lifetimeMs: HOUR }),
+      g.settle("cg-missing"),
+      g.settle(first.leaseId),
+      g.heartbeat(first.leaseId),
+      g.reserve({ spec: SMALL, scope: { userId: "b" }, lifetimeMs: 10 * HOUR }),
+      g.reserve({ spec: SMALL, scope: { userId: "c" }, lifetimeMs: HOUR }),
+    ]);
+    expect(results.map((r) => (r.status === "fulfilled" ? "ok" : (r.reason as RuntimeError).code))).toEqual([
+      "ok",
+      "INVALID_ARGUMENT",
+      "NOT_FOUND",
+      "ok",
+      "FAILED_PRECONDITION",
+      "BUDGET_EXCEEDED",
+      "ok",
+    ]);
+    expect(g.openLeases().map((l) => l.scope.userId)).toEqual(["a", "c"]);
+    expect(g.budgetStatus()[0]!.reservedUsd).toBeCloseTo(2 * SMALL_HOURLY, 6);
+  });
+
   it("limits reservations per minute to stop create loops", async () => {
     const { g, clock } = guard({ maxReservationsPerMinute: 3 });
     for (let i = 0; i < 3; i++) await g.reserve({ spec: SMALL, lifetimeMs: 1000 });

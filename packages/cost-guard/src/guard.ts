@@ -2,14 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { CostHooks, CostScope, LeaseInfo, Logger, SettlementInfo } from "@agent-runtime/runtime-core";
 import { InvalidArgumentError, parseOrThrow, quietLogger, RuntimeError } from "@agent-runtime/runtime-core";
 import { z } from "zod";
-import {
-  type BudgetBinding,
-  BudgetSchema,
-  bindBudgets,
-  bindingLabel,
-  type ResolvedBudget,
-  utcPeriods,
-} from "./budgets.js";
+import { type BudgetBinding, bindBudgets, bindingLabel, type ResolvedBudget, utcPeriods } from "./budgets.js";
 import { type Clock, systemClock } from "./clock.js";
 import { budgetExceededError, formatUsd, toCostError } from "./errors.js";
 import {
@@ -907,9 +900,4 @@ function groupByCounter(
     group.bindings.push(b);
   }
   return [...groups.values()];
-}
-
-/** Parses budgets without a guard (used by the CLI to read the ledger's stored budgets). */
-export function parseBudgets(input: unknown): ResolvedBudget[] {
-  return parseOrThrow(z.array(BudgetSchema), input, "budgets");
 }

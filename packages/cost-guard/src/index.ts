@@ -26,11 +26,12 @@ export type {
   CostGuardServices,
   EnforcementReport,
   Lease,
+  ReserveRequest,
   Settlement,
   SettleOptions,
 } from "./guard.js";
 // Guard and plugin
-export { CostGuard, parseBudgets } from "./guard.js";
+export { CostGuard } from "./guard.js";
 export type { LeaseRecord, LeaseStatus, LedgerOpenOptions } from "./ledger.js";
 
 // Ledger and reports

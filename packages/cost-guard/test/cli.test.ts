@@ -182,20 +182,25 @@ describe("agent-runtime-cost (built CLI, real process)", () => {
     expect(r.stdout).toContain("agent-runtime-cost report --by user|session|day|month|gpu|provider");
   });
 
-  it("explains usage errors (exit 2) and ledger errors (exit 1)", async () => {
-    const [noDb, badBy, noBy, badSince, badFormat, badFlag, badCommand, nothing, missing] = await Promise.all(
-      [
-        agentRuntimeCost(["report", "--by", "user"]),
-        agentRuntimeCost(["report", "--by", "team", "--db", db]),
-        agentRuntimeCost(["report", "--db", db]),
-        agentRuntimeCost(["report", "--by", "user", "--since", "yesterday", "--db", db]),
-        agentRuntimeCost(["report", "--by", "user", "--format", "xml", "--db", db]),
-        agentRuntimeCost(["report", "--by", "user", "--colour", "--db", db]),
-        agentRuntimeCost(["refund", "--db", db]),
-        agentRuntimeCost([]),
-        agentRuntimeCost(["budgets", "--db", join(tmpdir(), "no-such-ledger.db")]),
-      ],
-    );
+  it("explains usage errors (exit 2) and ledger errors (exit 1)", { timeout: 90_000 }, async () => {
+    const cases = [
+      ["report", "--by", "user"],
+      ["report", "--by", "team", "--db", db],
+      ["report", "--db", db],
+      ["report", "--by", "user", "--since", "yesterday", "--db", db],
+      ["report", "--by", "user", "--format", "xml", "--db", db],
+      ["report", "--by", "user", "--colour", "--db", db],
+      ["refund", "--db", db],
+      [],
+      ["budgets", "--db", join(tmpdir(), "no-such-ledger.db")],
+    ];
+    const results: Result[] = [];
+    // Three processes at a time: the machine has two cores.
+    for (let i = 0; i < cases.length; i += 3) {
+      results.push(...(await Promise.all(cases.slice(i, i + 3).map((c) => agentRuntimeCost(c)))));
+    }
+    const [noDb, badBy, noBy, badSince, badFormat, badFlag, badCommand, nothing, missing] =
+      results as Result[] & Record<0 | 1 | 2 | 3 | 4 | 5 | 6 | 7 | 8, Result>;
     expect(noDb.code).toBe(2);
     expect(noDb.stderr).toContain("Give the ledger with --db PATH or AGENT_RUNTIME_COST_DB.");
     expect(badBy.code).toBe(2);
