@@ -1,2 +1,32 @@
-/** Modal runtime backend on the official modal@0.11.1 SDK: leases, readiness, durable handles, warm pools. */
-export const PACKAGE_NAME = "@agent-runtime/runtime-modal";
+/**
+ * @agent-runtime/runtime-modal: the Modal backend on the official `modal@0.11.1` SDK. A cost lease before
+ * create (its id in the sandbox tags), the action server behind an encrypted tunnel with a fresh session key,
+ * readiness by deadline, an idle timeout always set, durable handles, attach by session id and warm pools.
+ */
+
+export type { ModalStep } from "./errors.js";
+// Errors
+export { toModalRuntimeError } from "./errors.js";
+// Images
+export { DEFAULT_BASE_IMAGE } from "./image.js";
+// Orphan sweeping, tags and names
+export { ModalSandboxInventory } from "./inventory.js";
+export type { ModalHandleData } from "./modal-runtime.js";
+export { ModalRuntime } from "./modal-runtime.js";
+export { MANAGED_BY, sandboxNameFor, TAGS } from "./naming.js";
+export type { ModalRuntimeOptions, ResolvedModalRuntimeOptions } from "./options.js";
+// Options
+export {
+  HiddenValue,
+  ImageOptionSchema,
+  ModalRuntimeOptionsSchema,
+  OpenHandsImageSchema,
+  RESERVED_TAG_PREFIX,
+} from "./options.js";
+// Provider and plugin
+export {
+  ModalRuntimeProvider,
+  modalRuntime,
+  modalRuntimePlugin,
+  parseModalRuntimeOptions,
+} from "./provider.js";

@@ -1,0 +1,253 @@
+import { inspect } from "node:util";
+import { DEFAULT_PRICE_TABLE, parseGpuRequest, providerPrices } from "@agent-runtime/cost-guard";
+import type { ImageSpecInput } from "@agent-runtime/image-builder";
+import { z } from "zod";
+
+/** A secret option value: readable with `reveal()`, shown as `[redacted]` by `JSON.stringify` and `util.inspect`. */
+export class HiddenValue<T> {
+  readonly #value: T;
+  constructor(value: T) {
+    this.#value = value;
+  }
+  /** The value itself. */
+  reveal(): T {
+    return this.#value;
+  }
+  toJSON(): string {
+    return "[redacted]";
+  }
+  [inspect.custom](): string {
+    return "[redacted]";
+  }
+}
+
+/** Tag keys runtime-modal owns; user `tags` may not use this prefix. */
+export const RESERVED_TAG_PREFIX = "agent-runtime.";
+
+const MAX_LIFETIME_MS = 24 * 3_600_000;
+
+/** A stock OpenHands runtime image, run with OpenHands' own action server (see image-builder's `openHandsRuntimeSpec`). */
+export const OpenHandsImageSchema = z
+  .object({
+    /** The stock image, e.g. `ghcr.io/openhands/runtime:0.62-nikolaik` (pin a tag). */
+    openhands: z.string().min(1),
+    /** Pass `--no-enable-browser` when false. @default true */
+    enableBrowser: z.boolean().optional(),
+    /** OpenHands plugins to load. @default ["agent_skills", "jupyter"] */
+    plugins: z.array(z.string().min(1)).optional(),
+    /** The port their server listens on. @default 60000 */
+    port: z.number().int().min(1).max(65535).optional(),
+  })
+  .strict();
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+/**
+ * What runs in the sandbox: an image name that already has `agent-runtime-action-server` on its PATH, a stock
+ * OpenHands runtime image (`{ openhands: "<image>" }`), or an image-builder `ImageSpec` (validated with
+ * image-builder's own schema when the provider is created, errors as `image.<path>: message`).
+ */
+export const ImageOptionSchema = z.union([
+  z.string().min(1, "must be an image name such as registry/name:tag"),
+  OpenHandsImageSchema,
+  z.custom<ImageSpecInput>(
+    (value) => isPlainObject(value) && !("openhands" in value),
+    'must be an image name, { openhands: "<image>" } or an ImageSpec from @agent-runtime/image-builder',
+  ),
+]);
+
+const TagsSchema = z.record(z.string().min(1).max(63), z.string().max(255)).superRefine((tags, ctx) => {
+  for (const key of Object.keys(tags)) {
+    if (key.startsWith(RESERVED_TAG_PREFIX)) {
+      ctx.addIssue({
+        code: "custom",
+        path: [key],
+        message: `the "${RESERVED_TAG_PREFIX}" prefix is reserved for runtime-modal's own tags`,
+      });
+    }
+  }
+});
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid variable name");
+
+/** Options of {@link modalRuntime}: what users write ({@link ModalRuntimeOptions}) and the parsed form. */
+export const ModalRuntimeOptionsSchema = z
+  .object({
+    /**
+     * A Modal token. Without it the SDK's own lookup applies: `MODAL_TOKEN_ID` / `MODAL_TOKEN_SECRET`, then the
+     * `profile` (or the active profile) in `~/.modal.toml` (`MODAL_CONFIG_PATH`). Missing or malformed tokens
+     * fail at creation with UNAUTHORIZED and troubleshooting steps. Never logged or serialized.
+     * @default the environment, then the profile
+     */
+    credentials: z
+      .object({ tokenId: z.string().min(1), tokenSecret: z.string().min(1) })
+      .strict()
+      .transform((c) => new HiddenValue(c))
+      .optional(),
+    /** Profile of `~/.modal.toml` to read credentials (and server URL, environment) from. @default `MODAL_PROFILE`, else the active profile */
+    profile: z.string().min(1).optional(),
+    /**
+     * Modal API URL; set it to modal-emulator's `serverUrl` to run offline.
+     * @default `MODAL_SERVER_URL`, else the profile's, else https://api.modal.com
+     */
+    serverUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** The Modal App sandboxes are created in (created if missing). @default "agent-runtime" */
+    appName: z.string().min(1).max(64).default("agent-runtime"),
+    /** Modal environment. @default `MODAL_ENVIRONMENT`, else the profile's, else the workspace default */
+    environment: z.string().min(1).optional(),
+    /**
+     * The image. @default `node:20-bookworm-slim` with the bundled action server written into it
+     * (image-builder's `inline` strategy)
+     */
+    image: ImageOptionSchema.optional(),
+    /**
+     * The command that starts our action server, replacing `agent-runtime-action-server` (the port and flags
+     * follow). For modal-emulator, whose sandboxes see the host: `[process.execPath, actionServerBinPath()]`.
+     * Ignored for OpenHands images.
+     * @default the image's command
+     */
+    serverCommand: z.array(z.string().min(1)).min(1).optional(),
+    /** CPU request in physical cores (fractional allowed). @default 1 */
+    cpuCores: z.number().positive().max(64).default(1),
+    /**
+     * CPU ceiling in cores. Unset, Modal lets a sandbox burst to request + 16 cores, and the cost lease reserves
+     * that worst case: set it to cap both.
+     * @default unset (Modal's burst ceiling)
+     */
+    cpuLimitCores: z.number().positive().max(80).optional(),
+    /** Memory request in MiB. @default 2048 */
+    memoryMiB: z.number().int().min(128).max(344_064).default(2048),
+    /** Memory ceiling in MiB (the sandbox is OOM-killed above it). @default unset */
+    memoryLimitMiB: z.number().int().min(128).max(344_064).optional(),
+    /**
+     * GPU request `"TYPE"` or `"TYPE:N"`, e.g. `"A100-80GB:2"`; validated against cost-guard's Modal price table
+     * (unknown types list the known ones). A GPU makes the SDK use Modal's V1 sandbox API.
+     * @default none
+     */
+    gpu: z
+      .string()
+      .min(1)
+      .superRefine((gpu, ctx) => {
+        try {
+          parseGpuRequest(gpu, providerPrices(DEFAULT_PRICE_TABLE, "modal"), "Modal");
+        } catch (err) {
+          ctx.addIssue({ code: "custom", message: (err as Error).message });
+        }
+      })
+      .optional(),
+    /** Region pin, e.g. `"us"` or `"us-east"` (multiplies the bill: broad x1.5, narrow x1.75). @default none */
+    region: z.string().min(1).optional(),
+    /** Maximum lifetime of a sandbox in ms (rounded up to whole seconds; at most 24 h). @default 3600000 (1 h) */
+    timeoutMs: z.number().int().min(1000).max(MAX_LIFETIME_MS).default(3_600_000),
+    /**
+     * Modal ends a sandbox idle this long (no exec, no stdin, no open tunnel connection), in ms, rounded up to
+     * whole seconds. Always set, so a sandbox orphaned by a crashed host stops billing.
+     * @default 900000 (15 min)
+     */
+    idleTimeoutMs: z.number().int().min(1000).max(MAX_LIFETIME_MS).default(900_000),
+    /** Deadline for the sandbox's create, tunnel and server readiness, in ms (image builds excluded). @default 120000 */
+    startupTimeoutMs: z.number().int().min(1000).default(120_000),
+    /** Keep the sandbox running after `close()`; re-attach with its handle or session id. @default false */
+    keepAlive: z.boolean().default(false),
+    /** Extra tags on every sandbox (keys may not start with `agent-runtime.`). @default {} */
+    tags: TagsSchema.default({}),
+    /** Non-secret environment variables for the sandbox (secrets come from the secrets plugin). @default {} */
+    env: z.record(envName, z.string()).default({}),
+    /** Warm pool: `size` sandboxes kept ready; `create()` hands one out at once. @default { size: 0 } */
+    pool: z
+      .object({ size: z.number().int().min(0).max(64).default(0) })
+      .strict()
+      .default({ size: 0 }),
+    /**
+     * A host secret (at least 32 characters) from which session API keys are derived, so `attachSession()` can
+     * re-attach by session id after a host restart without a stored handle. Never logged or serialized.
+     * @default unset (random keys; re-attach only with a handle)
+     */
+    sessionKeySecret: z
+      .string()
+      .min(32, "must be at least 32 characters")
+      .transform((value) => new HiddenValue(value))
+      .optional(),
+    /** An extra CA (PEM) to trust for tunnel URLs, e.g. modal-emulator's `caCertPem`. @default none */
+    caCertPem: z.string().includes("BEGIN CERTIFICATE", { message: "must be a PEM certificate" }).optional(),
+    /** A port inside the sandbox where a VS Code server listens (tunnelled, `VSCODE_PORT` set). @default none */
+    vscodePort: z.number().int().min(1).max(65535).optional(),
+    /** Whether the image has Python for `run_ipython`. @default true for OpenHands images, else false */
+    ipython: z.boolean().optional(),
+    /** Hard timeout for actions without one, in ms. @default 120000 */
+    defaultActionTimeoutMs: z.number().int().positive().default(120_000),
+    /** The server's no-change timeout (`NO_CHANGE_TIMEOUT_SECONDS`). @default 10 */
+    noChangeTimeoutSeconds: z.number().positive().default(10),
+    /** How often a connected runtime asks Modal whether its sandbox still runs, in ms. @default 5000 */
+    livenessIntervalMs: z.number().int().min(100).default(5000),
+    /**
+     * Retries of transient Modal failures (UNAVAILABLE, RESOURCE_EXHAUSTED) on top of the SDK's own quick
+     * retries, with exponential backoff. Only idempotent calls, and creates guarded by the sandbox's unique name.
+     * @default { maxAttempts: 3, initialDelayMs: 500, maxDelayMs: 8000 }
+     */
+    retry: z
+      .object({
+        maxAttempts: z.number().int().min(1).max(10).default(3),
+        initialDelayMs: z.number().int().min(1).default(500),
+        maxDelayMs: z.number().int().min(1).default(8000),
+      })
+      .strict()
+      .default({ maxAttempts: 3, initialDelayMs: 500, maxDelayMs: 8000 }),
+    /** Level of the SDK's own log lines passed to the host logger. @default "warn" */
+    sdkLogLevel: z.enum(["debug", "info", "warn", "error"]).default("warn"),
+  })
+  .strict()
+  .superRefine((o, ctx) => {
+    if (o.idleTimeoutMs > o.timeoutMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["idleTimeoutMs"],
+        message: `must not exceed timeoutMs (${o.timeoutMs})`,
+      });
+    }
+    if (o.cpuLimitCores !== undefined && o.cpuLimitCores < o.cpuCores) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["cpuLimitCores"],
+        message: `must be at least cpuCores (${o.cpuCores})`,
+      });
+    }
+    if (o.memoryLimitMiB !== undefined && o.memoryLimitMiB < o.memoryMiB) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["memoryLimitMiB"],
+        message: `must be at least memoryMiB (${o.memoryMiB})`,
+      });
+    }
+    if (o.credentials !== undefined && o.profile !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["profile"],
+        message: "give either credentials or a profile, not both",
+      });
+    }
+  });
+
+/** What users write. */
+export type ModalRuntimeOptions = z.input<typeof ModalRuntimeOptionsSchema>;
+/** Options after parsing, defaults filled. */
+export type ResolvedModalRuntimeOptions = z.output<typeof ModalRuntimeOptionsSchema>;
+
+/** Old or guessed option names and their replacements (an error names the new one). */
+export const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+  cpu: "cpuCores",
+  cpuLimit: "cpuLimitCores",
+  memory: "memoryMiB",
+  memoryMb: "memoryMiB",
+  memoryLimit: "memoryLimitMiB",
+  timeout: "timeoutMs",
+  idleTimeout: "idleTimeoutMs",
+  startupTimeout: "startupTimeoutMs",
+  regions: "region",
+  app: "appName",
+  tokenId: "credentials.tokenId",
+  tokenSecret: "credentials.tokenSecret",
+  poolSize: "pool.size",
+  endpoint: "serverUrl",
+};

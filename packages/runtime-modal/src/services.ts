@@ -1,0 +1,119 @@
+import { toModalImage } from "@agent-runtime/image-builder/modal";
+import type { Logger } from "@agent-runtime/runtime-core";
+import type { App, Image, ModalClient } from "modal";
+import { withRetry } from "./errors.js";
+import type { ResolvedImage } from "./image.js";
+import type { ResolvedModalRuntimeOptions } from "./options.js";
+
+/** A sandbox as Modal's list call reports it (tags included). */
+export interface ListedSandbox {
+  sandboxId: string;
+  name: string;
+  tags: Record<string, string>;
+  /** Epoch ms. */
+  createdAtMs: number;
+}
+
+/**
+ * What every runtime of one provider shares: the Modal client, options, the resolved image, and the App and
+ * built Image (each looked up or built once, then cached; a failure is not cached).
+ */
+export class ModalServices {
+  readonly client: ModalClient;
+  readonly options: ResolvedModalRuntimeOptions;
+  readonly image: ResolvedImage;
+  readonly logger: Logger;
+  #app: Promise<App> | undefined;
+  #built: Promise<Image> | undefined;
+
+  constructor(init: {
+    client: ModalClient;
+    options: ResolvedModalRuntimeOptions;
+    image: ResolvedImage;
+    logger: Logger;
+  }) {
+    this.client = init.client;
+    this.options = init.options;
+    this.image = init.image;
+    this.logger = init.logger;
+  }
+
+  /** The provider's App (created if missing). */
+  app(): Promise<App> {
+    this.#app ??= withRetry(
+      () =>
+        this.client.apps.fromName(this.options.appName, {
+          createIfMissing: true,
+          ...(this.options.environment ? { environment: this.options.environment } : {}),
+        }),
+      {
+        step: "app",
+        what: `Looking up the Modal App "${this.options.appName}" failed`,
+        retry: this.options.retry,
+      },
+    ).catch((err: unknown) => {
+      this.#app = undefined;
+      throw err;
+    });
+    return this.#app;
+  }
+
+  /** True once the image was built (or found built) in this process. */
+  get imageReady(): boolean {
+    return this.#built !== undefined;
+  }
+
+  /** The provider's image, built in `app` once (Modal reuses a build with the same layers). */
+  builtImage(app: App): Promise<Image> {
+    this.#built ??= (async () => {
+      const image = toModalImage(this.image.spec, this.client);
+      await withRetry(() => image.build(app), {
+        step: "image",
+        what: "Building the Modal image failed",
+        retry: this.options.retry,
+      });
+      return image;
+    })().catch((err: unknown) => {
+      this.#built = undefined;
+      throw err;
+    });
+    return this.#built;
+  }
+
+  /**
+   * Running sandboxes of the App whose tags include `tags` (every one when empty), newest first. Uses the SDK's
+   * typed control-plane client, because `sandboxes.list()` drops the tags and creation times Modal returns.
+   */
+  async listSandboxes(tags: Record<string, string> = {}): Promise<ListedSandbox[]> {
+    const app = await this.app();
+    const out: ListedSandbox[] = [];
+    let beforeTimestamp: number | undefined;
+    for (;;) {
+      const resp = await withRetry(
+        () =>
+          this.client.cpClient.sandboxListV2({
+            appId: app.appId,
+            includeFinished: false,
+            tags: Object.entries(tags).map(([tagName, tagValue]) => ({ tagName, tagValue })),
+            ...(beforeTimestamp !== undefined ? { beforeTimestamp } : {}),
+          }),
+        {
+          step: "list",
+          what: `Listing the sandboxes of the Modal App "${this.options.appName}" failed`,
+          retry: this.options.retry,
+        },
+      );
+      const page = resp.sandboxes;
+      if (page.length === 0) return out;
+      for (const info of page) {
+        out.push({
+          sandboxId: info.id,
+          name: info.name,
+          tags: Object.fromEntries(info.tags.map((t) => [t.tagName, t.tagValue])),
+          createdAtMs: Math.round(info.createdAt * 1000),
+        });
+      }
+      beforeTimestamp = page[page.length - 1]?.createdAt;
+    }
+  }
+}

@@ -1,0 +1,83 @@
+import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
+import type { RuntimeCapabilities } from "@agent-runtime/runtime-core";
+import { runRuntimeConformance } from "@agent-runtime/runtime-core/testing";
+import { afterAll, beforeAll, describe } from "vitest";
+import { type ModalRuntimeProvider, modalRuntime } from "../src/index.js";
+import { emulatorOptions, realModalCredentials } from "./helpers.js";
+
+const CAPABILITIES: RuntimeCapabilities = {
+  persistentShell: true,
+  stdin: true,
+  ipython: false,
+  gpu: true,
+  pause: false,
+  attach: true,
+  tunnels: true,
+  vscode: false,
+  fileTransfer: true,
+  networkIsolation: false,
+};
+
+describe("against modal-emulator through the real SDK", () => {
+  let emulator: ModalEmulator;
+  const providers: ModalRuntimeProvider[] = [];
+  const provider = (options: Parameters<typeof modalRuntime>[1], noChange?: number) => {
+    const p = modalRuntime(
+      emulatorOptions(emulator, {
+        appName: "conformance",
+        ...(noChange ? { noChangeTimeoutSeconds: noChange } : {}),
+      }),
+      options,
+    );
+    providers.push(p);
+    return p;
+  };
+  beforeAll(async () => {
+    emulator = await startModalEmulator();
+  });
+  afterAll(async () => {
+    for (const p of providers) await p.close();
+    await emulator?.close();
+  });
+
+  runRuntimeConformance({
+    name: "runtime-modal on modal-emulator",
+    capabilities: CAPABILITIES,
+    create: ({ sessionId, context, noChangeTimeoutSeconds }) =>
+      provider(context, noChangeTimeoutSeconds).create({ sessionId }),
+    attach: (handle, { context }) => provider(context).attach(handle),
+  });
+});
+
+const real = realModalCredentials();
+describe.skipIf(!real)("against real Modal (MODAL_TOKEN_ID / MODAL_TOKEN_SECRET set)", () => {
+  const providers: ModalRuntimeProvider[] = [];
+  const provider = (context: Parameters<typeof modalRuntime>[1], noChange?: number) => {
+    const p = modalRuntime(
+      {
+        credentials: real,
+        appName: "agent-runtime-conformance",
+        cpuCores: 0.25,
+        cpuLimitCores: 1,
+        memoryMiB: 512,
+        timeoutMs: 900_000,
+        idleTimeoutMs: 300_000,
+        ...(noChange ? { noChangeTimeoutSeconds: noChange } : {}),
+      },
+      context,
+    );
+    providers.push(p);
+    return p;
+  };
+  afterAll(async () => {
+    for (const p of providers) await p.close();
+  });
+  runRuntimeConformance({
+    name: "runtime-modal on real Modal",
+    capabilities: CAPABILITIES,
+    testTimeoutMs: 300_000,
+    create: ({ sessionId, context, noChangeTimeoutSeconds }) =>
+      provider(context, noChangeTimeoutSeconds).create({ sessionId }),
+    attach: (handle, { context }) => provider(context).attach(handle),
+  });
+});
