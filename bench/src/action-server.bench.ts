@@ -16,28 +16,50 @@ const KEY = "bench-key";
 const root = mkdtempSync(join(tmpdir(), "ar-bench-as-"));
 const workDir = join(root, "work");
 mkdirSync(join(root, "home"), { recursive: true });
-const env = { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(root, "home"), SHLVL: "1", SESSION_API_KEY: KEY, ACTION_SERVER_LOG_LEVEL: "warn" };
+const env = {
+  PATH: process.env.PATH ?? "/usr/bin:/bin",
+  HOME: join(root, "home"),
+  SHLVL: "1",
+  SESSION_API_KEY: KEY,
+  ACTION_SERVER_LOG_LEVEL: "warn",
+};
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 function startServer(): Promise<{ proc: ChildProcess; port: number }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [actionServerBinPath(), "0", "--working-dir", workDir, "--host", "127.0.0.1"], {
-      env,
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    proc.stdout!.once("data", (d: Buffer) => resolve({ proc, port: (JSON.parse(d.toString()) as { port: number }).port }));
+    const proc = spawn(
+      process.execPath,
+      [actionServerBinPath(), "0", "--working-dir", workDir, "--host", "127.0.0.1"],
+      {
+        env,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    proc.stdout!.once("data", (d: Buffer) =>
+      resolve({ proc, port: (JSON.parse(d.toString()) as { port: number }).port }),
+    );
     proc.once("error", reject);
   });
 }
 
-function http(port: number, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<Buffer> {
+function http(
+  port: number,
+  method: string,
+  path: string,
+  body?: Buffer | string,
+  headers: Record<string, string> = {},
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const req = request(
       { host: "127.0.0.1", port, method, path, agent, headers: { "x-session-api-key": KEY, ...headers } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`HTTP ${res.statusCode}`))));
+        res.on("end", () =>
+          res.statusCode === 200
+            ? resolve(Buffer.concat(chunks))
+            : reject(new Error(`HTTP ${res.statusCode}`)),
+        );
       },
     );
     req.on("error", reject);
@@ -47,7 +69,9 @@ function http(port: number, method: string, path: string, body?: Buffer | string
 
 function runCommand(port: number, command: string): Promise<{ content: string }> {
   const body = JSON.stringify({ action: { action: "run", args: { command, blocking: true }, timeout: 300 } });
-  return http(port, "POST", "/execute_action", body, { "content-type": "application/json" }).then((b) => JSON.parse(b.toString()));
+  return http(port, "POST", "/execute_action", body, { "content-type": "application/json" }).then((b) =>
+    JSON.parse(b.toString()),
+  );
 }
 
 function spawnBash(command: string): Promise<number> {
@@ -64,8 +88,13 @@ function spawnBash(command: string): Promise<number> {
 
 function multipart(filename: string, data: Buffer): { body: Buffer; type: string } {
   const boundary = `----bench${Date.now()}`;
-  const head = Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`);
-  return { body: Buffer.concat([head, data, Buffer.from(`\r\n--${boundary}--\r\n`)]), type: `multipart/form-data; boundary=${boundary}` };
+  const head = Buffer.from(
+    `--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="${filename}"\r\ncontent-type: application/octet-stream\r\n\r\n`,
+  );
+  return {
+    body: Buffer.concat([head, data, Buffer.from(`\r\n--${boundary}--\r\n`)]),
+    type: `multipart/form-data; boundary=${boundary}`,
+  };
 }
 
 const ms = (t0: number) => performance.now() - t0;
@@ -117,13 +146,23 @@ try {
     rmSync(join(root, `copy${i}.bin`));
     const form = multipart("big.bin", data);
     t0 = performance.now();
-    await http(port, "POST", `/upload_file?destination=${encodeURIComponent(join(workDir, "up"))}&recursive=false`, form.body, {
-      "content-type": form.type,
-    });
+    await http(
+      port,
+      "POST",
+      `/upload_file?destination=${encodeURIComponent(join(workDir, "up"))}&recursive=false`,
+      form.body,
+      {
+        "content-type": form.type,
+      },
+    );
     upTimes.push(ms(t0));
     if (statSync(join(workDir, "up", "big.bin")).size !== size) throw new Error("upload size mismatch");
     t0 = performance.now();
-    const zip = await http(port, "GET", `/download_files?path=${encodeURIComponent(join(workDir, "up", "big.bin"))}`);
+    const zip = await http(
+      port,
+      "GET",
+      `/download_files?path=${encodeURIComponent(join(workDir, "up", "big.bin"))}`,
+    );
     downTimes.push(ms(t0));
     if (zip.length < size) throw new Error("download too small");
   }

@@ -40,6 +40,8 @@ export interface CommandRunnerOptions {
 export class CommandRunner {
   readonly #options: CommandRunnerOptions;
   #session: BashSession | undefined;
+  /** `which python` per PATH and cwd, re-checked at most once a second (it costs ~20 syscalls). */
+  #pythonCache = new Map<string, { at: number; path: string }>();
   /** Set when the shell exited: the next command starts a new one and says so. */
   #restartNote: string | undefined;
 
@@ -185,7 +187,7 @@ export class CommandRunner {
           username: this.#options.username,
           hostname: this.#options.hostname,
           working_dir: cwd,
-          py_interpreter_path: which("python", m?.pathEnv ?? session?.pathEnv ?? "", cwd),
+          py_interpreter_path: this.#python(m?.pathEnv ?? session?.pathEnv ?? "", cwd),
           prefix: ctx.prefix,
           suffix: ctx.key ? completedAfterKeySuffix(exitCode, ctx.key) : completedSuffix(exitCode),
         };
@@ -212,6 +214,17 @@ export class CommandRunner {
     }
     if (ctx.inputNote) metadata.suffix = ctx.inputNote + metadata.suffix;
     return cmdOutput(command, content, metadata, ctx.hidden);
+  }
+
+  #python(pathEnv: string, cwd: string): string {
+    const key = `${pathEnv}\0${cwd}`;
+    const now = Date.now();
+    const hit = this.#pythonCache.get(key);
+    if (hit && now - hit.at < 1000) return hit.path;
+    const path = which("python", pathEnv, cwd);
+    if (this.#pythonCache.size > 64) this.#pythonCache.clear();
+    this.#pythonCache.set(key, { at: now, path });
+    return path;
   }
 
   #errorOutput(message: string, note: string): WireObservation {
