@@ -9,12 +9,14 @@
  *    aggregate (`COUNT(*), SUM(...)`) over the same table.
  */
 import { mkdtempSync, rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildReport, costGuard, Ledger, type ReportGroup } from "@agent-runtime/cost-guard";
-import Database from "better-sqlite3";
 import { report, round, sample, summarize } from "./harness.js";
 
+// The bench package has no @types/better-sqlite3: take the constructor's type from the ledger's connection.
+const Database = createRequire(import.meta.url)("better-sqlite3") as new (path: string) => Ledger["db"];
 const dir = mkdtempSync(join(tmpdir(), "cg-bench-"));
 const PAIRS_PER_SAMPLE = 5_000;
 const SAMPLES = 7;
@@ -30,28 +32,40 @@ raw.pragma("journal_mode = WAL");
 raw.pragma("synchronous = NORMAL");
 raw.exec(`CREATE TABLE t (id TEXT PRIMARY KEY, status TEXT NOT NULL, user_id TEXT, spec_json TEXT NOT NULL,
   reserved INTEGER NOT NULL, created_at_ms INTEGER NOT NULL, charged INTEGER, settled_at_ms INTEGER)`);
-const insert = raw.prepare("INSERT INTO t (id, status, user_id, spec_json, reserved, created_at_ms) VALUES (?, 'open', ?, ?, ?, ?)");
+const insert = raw.prepare(
+  "INSERT INTO t (id, status, user_id, spec_json, reserved, created_at_ms) VALUES (?, 'open', ?, ?, ?, ?)",
+);
 const update = raw.prepare("UPDATE t SET status = 'settled', charged = ?, settled_at_ms = ? WHERE id = ?");
 let n = 0;
-const baselineMs = await sample(() => {
-  for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
-    const id = `lease-${n++}-${Math.random().toString(36).slice(2)}`;
-    insert.run(id, "alice", JSON.stringify(SPEC), 2_460_528_000, Date.now());
-    update.run(1_000_000, Date.now(), id);
-  }
-}, SAMPLES, 1);
-const batchedBaselineMs = await sample(() => {
-  raw.transaction(() => {
+const baselineMs = await sample(
+  () => {
     for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
       const id = `lease-${n++}-${Math.random().toString(36).slice(2)}`;
       insert.run(id, "alice", JSON.stringify(SPEC), 2_460_528_000, Date.now());
       update.run(1_000_000, Date.now(), id);
-      if (i % 64 === 63) {
-        raw.exec("COMMIT; BEGIN IMMEDIATE");
-      }
     }
-  }).immediate();
-}, SAMPLES, 1);
+  },
+  SAMPLES,
+  1,
+);
+const batchedBaselineMs = await sample(
+  () => {
+    raw
+      .transaction(() => {
+        for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
+          const id = `lease-${n++}-${Math.random().toString(36).slice(2)}`;
+          insert.run(id, "alice", JSON.stringify(SPEC), 2_460_528_000, Date.now());
+          update.run(1_000_000, Date.now(), id);
+          if (i % 64 === 63) {
+            raw.exec("COMMIT; BEGIN IMMEDIATE");
+          }
+        }
+      })
+      .immediate();
+  },
+  SAMPLES,
+  1,
+);
 raw.close();
 
 // cost-guard: reserve + settle through the guard on a file ledger with a global and a per-user daily budget.
@@ -63,30 +77,46 @@ const guard = costGuard({
     { scope: "user", period: "daily", limitUsd: 1e9 },
   ],
 });
-const guardSyncMs = await sample(() => {
-  for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
-    const lease = guard.reserveSync({ spec: SPEC, scope: { userId: "alice" }, lifetimeMs: 600_000 });
-    guard.settleSync(lease.leaseId);
-  }
-}, SAMPLES, 1);
-const guardAsyncMs = await sample(async () => {
-  for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
-    const lease = await guard.reserve({ spec: SPEC, scope: { userId: "alice" }, lifetimeMs: 600_000 });
-    await guard.settle(lease.leaseId);
-  }
-}, SAMPLES, 1);
+const guardSyncMs = await sample(
+  () => {
+    for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
+      const lease = guard.reserveSync({ spec: SPEC, scope: { userId: "alice" }, lifetimeMs: 600_000 });
+      guard.settleSync(lease.leaseId);
+    }
+  },
+  SAMPLES,
+  1,
+);
+const guardAsyncMs = await sample(
+  async () => {
+    for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
+      const lease = await guard.reserve({ spec: SPEC, scope: { userId: "alice" }, lifetimeMs: 600_000 });
+      await guard.settle(lease.leaseId);
+    }
+  },
+  SAMPLES,
+  1,
+);
 const WORKERS = 64;
-const guardConcurrentMs = await sample(async () => {
-  const perWorker = PAIRS_PER_SAMPLE / WORKERS;
-  await Promise.all(
-    Array.from({ length: WORKERS }, async (_, w) => {
-      for (let i = 0; i < perWorker; i++) {
-        const lease = await guard.reserve({ spec: SPEC, scope: { userId: `user-${w}` }, lifetimeMs: 600_000 });
-        await guard.settle(lease.leaseId);
-      }
-    }),
-  );
-}, SAMPLES, 1);
+const guardConcurrentMs = await sample(
+  async () => {
+    const perWorker = PAIRS_PER_SAMPLE / WORKERS;
+    await Promise.all(
+      Array.from({ length: WORKERS }, async (_, w) => {
+        for (let i = 0; i < perWorker; i++) {
+          const lease = await guard.reserve({
+            spec: SPEC,
+            scope: { userId: `user-${w}` },
+            lifetimeMs: 600_000,
+          });
+          await guard.settle(lease.leaseId);
+        }
+      }),
+    );
+  },
+  SAMPLES,
+  1,
+);
 guard.close();
 
 const base = pairsPerSecond(baselineMs);
@@ -96,10 +126,22 @@ const concurrent = pairsPerSecond(guardConcurrentMs);
 const batchedBase = pairsPerSecond(batchedBaselineMs);
 report("cost-guard-pairs", [
   { case: "baseline: better-sqlite3 INSERT + UPDATE, autocommit", pairsPerSec: Math.round(base), ratio: 1 },
-  { case: "baseline: same, 64 pairs per transaction", pairsPerSec: Math.round(batchedBase), ratio: round(batchedBase / base) },
+  {
+    case: "baseline: same, 64 pairs per transaction",
+    pairsPerSec: Math.round(batchedBase),
+    ratio: round(batchedBase / base),
+  },
   { case: "cost-guard reserveSync + settleSync", pairsPerSec: Math.round(sync), ratio: round(sync / base) },
-  { case: "cost-guard await reserve + settle, 1 caller", pairsPerSec: Math.round(async), ratio: round(async / base) },
-  { case: `cost-guard await reserve + settle, ${WORKERS} callers`, pairsPerSec: Math.round(concurrent), ratio: round(concurrent / base) },
+  {
+    case: "cost-guard await reserve + settle, 1 caller",
+    pairsPerSec: Math.round(async),
+    ratio: round(async / base),
+  },
+  {
+    case: `cost-guard await reserve + settle, ${WORKERS} callers`,
+    pairsPerSec: Math.round(concurrent),
+    ratio: round(concurrent / base),
+  },
 ]);
 console.log(
   `reserve+settle target >= 20,000/s on a file ledger: ${concurrent >= 20_000 ? "met" : "NOT met"} with ${WORKERS} ` +
@@ -127,25 +169,50 @@ ledger.db.transaction(() => {
     const iso = new Date(created).toISOString();
     const gpu = gpus[i % gpus.length] ?? null;
     const durationMs = 60_000 + (i % 3_600) * 1000;
-    seed.run(`cg-bench-${i}`, spec, gpu, gpu ? 1 : 0, `user-${i % 1000}`, `session-${i % 20_000}`, created,
-      iso.slice(0, 10), iso.slice(0, 7), created + durationMs, created + durationMs, durationMs * 200, durationMs);
+    seed.run(
+      `cg-bench-${i}`,
+      spec,
+      gpu,
+      gpu ? 1 : 0,
+      `user-${i % 1000}`,
+      `session-${i % 20_000}`,
+      created,
+      iso.slice(0, 10),
+      iso.slice(0, 7),
+      created + durationMs,
+      created + durationMs,
+      durationMs * 200,
+      durationMs,
+    );
   }
 })();
 const seedMs = performance.now() - seedStart;
 
 const scanMs = await sample(
-  () => ledger.db.prepare("SELECT COUNT(*) AS n, SUM(charged_nusd) AS s, SUM(duration_ms) AS d FROM leases").get(),
+  () =>
+    ledger.db
+      .prepare("SELECT COUNT(*) AS n, SUM(charged_nusd) AS s, SUM(duration_ms) AS d FROM leases")
+      .get(),
   3,
   1,
 );
 const rows: Record<string, unknown>[] = [
-  { case: "baseline: COUNT/SUM full scan", entries: ENTRIES, p50Ms: round(summarize(scanMs).p50, 1), ratio: 1 },
+  {
+    case: "baseline: COUNT/SUM full scan",
+    entries: ENTRIES,
+    p50Ms: round(summarize(scanMs).p50, 1),
+    ratio: 1,
+  },
 ];
 for (const by of ["user", "session", "day", "gpu"] as ReportGroup[]) {
   let groups = 0;
-  const ms = await sample(() => {
-    groups = buildReport(ledger, { by }).length;
-  }, 3, 1);
+  const ms = await sample(
+    () => {
+      groups = buildReport(ledger, { by }).length;
+    },
+    3,
+    1,
+  );
   rows.push({
     case: `report --by ${by}`,
     entries: ENTRIES,
@@ -163,6 +230,8 @@ rows.push({
   ratio: round(summarize(recentMs).p50 / summarize(scanMs).p50),
 });
 report("cost-guard-report", rows);
-console.log(`(seeding ${ENTRIES.toLocaleString()} entries took ${Math.round(seedMs)} ms, not measured above)`);
+console.log(
+  `(seeding ${ENTRIES.toLocaleString()} entries took ${Math.round(seedMs)} ms, not measured above)`,
+);
 ledger.close();
 rmSync(dir, { recursive: true, force: true });
