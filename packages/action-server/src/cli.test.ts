@@ -43,3 +43,12 @@ describe("parseCliArgs", () => {
     );
   });
 });
+
+describe("startActionServer options", () => {
+  it("rejects unknown and invalid options, naming each", async () => {
+    const { startActionServer } = await import("./start-server.js");
+    await expect(
+      startActionServer({ workingDir: "/tmp/x", port: 70_000, timeoutMs: 5 } as never),
+    ).rejects.toThrow(/Invalid action-server options:[\s\S]*port: [\s\S]*Unrecognized key: "timeoutMs"/);
+  });
+});

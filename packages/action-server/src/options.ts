@@ -12,7 +12,7 @@ const loggerSchema = z.custom<Logger>(
 );
 
 /** Options of {@link startActionServer}, validated once with zod. */
-export const ActionServerOptionsSchema = z.object({
+export const ActionServerOptionsSchema = z.strictObject({
   /**
    * Absolute or relative directory the shell starts in and relative paths resolve against; created when missing.
    * (CLI: `--working-dir`.)

@@ -4,6 +4,9 @@ import type { FileReadAction, FileWriteAction } from "@agent-runtime/runtime-cor
 import { isBinaryBuffer, MEDIA_TYPES } from "./file-utils.js";
 import { errorObservation, readObservation, type WireObservation, writeObservation } from "./observations.js";
 
+/** `read` refuses larger files (they would not fit an observation anyway). */
+export const MAX_READ_BYTES = 64 * 1024 * 1024;
+
 /** Where relative paths resolve and who owns new files. */
 export interface FileActionContext {
   /** The shell's current working directory. */
@@ -29,6 +32,11 @@ export function readFileAction(action: FileReadAction, ctx: FileActionContext): 
     return errorObservation(`Cannot read ${path}: ${messageOf(err)}`);
   }
   if (stat.isDirectory()) return errorObservation(`Path is a directory: ${path}. You can only read files`);
+  if (stat.size > MAX_READ_BYTES) {
+    return errorObservation(
+      `File too large to read: ${path} is ${stat.size} bytes (limit ${MAX_READ_BYTES}). Read parts of it with a run action (head, tail, sed -n '10,20p').`,
+    );
+  }
   let buf: Buffer;
   try {
     buf = readFileSync(path);
