@@ -5,13 +5,13 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isRuntimeError, type LogFields, type Logger, toRuntimeError } from "@agent-runtime/runtime-core";
 import { runDemo } from "./cli/demo.js";
+import { startEmulatedModal } from "./cli/emulator.js";
 import type { ProgressStream } from "./cli/progress.js";
 import { loadScript, runScript } from "./cli/script.js";
 import { type ComposedPlugins, composePlugins } from "./compose.js";
 import { type ConfigOverrides, loadHostConfig, parseHostConfig } from "./config.js";
 import { AgentHost } from "./host.js";
 import type { HostConfig, ResolvedHostConfig } from "./options.js";
-import { builtinRegistry, ensurePlugin } from "./plugins.js";
 import { startServer } from "./server.js";
 import { VERSION } from "./version.js";
 
@@ -26,7 +26,7 @@ const USAGE = `agent-host ${VERSION}: run agent actions in sandboxes
 
 Usage:
   agent-host demo  [--runtime local|modal] [--emulator] [--isolation auto|none|bubblewrap] [--config file]
-  agent-host run   <script.yaml> [--runtime name] [--config file] [--verbose]
+  agent-host run   <script.yaml> [--runtime name] [--emulator] [--config file] [--verbose]
   agent-host serve [--config file] [--host 127.0.0.1] [--port 8787] [--db agent-host.db]
   agent-host --help | --version
 
@@ -40,7 +40,7 @@ Commands:
 Options:
   --config <file>    Host configuration (YAML or JSON): runtime plugin and options, secrets, cost, server.
   --runtime <name>   Runtime plugin: local (default), modal, or a module exporting a runtime plugin.
-  --emulator         With --runtime modal: start modal-emulator in-process (offline Modal).
+  --emulator         Start modal-emulator in-process and run on the modal runtime against it (offline).
   --isolation <mode> Local sandboxes: auto (bubblewrap when it works here), none, bubblewrap.
   --verbose          run: print whole observations.
 
@@ -134,37 +134,6 @@ function demoConfig(flags: Flags): ResolvedHostConfig {
   return parseHostConfig({ ...base, runtime: { ...base.runtime, options } } satisfies HostConfig);
 }
 
-/**
- * Starts modal-emulator in-process and points the Modal SDK at it (environment variables it reads). The
- * runtime plugin is resolved first, so a missing plugin fails before anything starts.
- */
-async function startEmulator(io: CliIo, config: ResolvedHostConfig): Promise<{ close(): Promise<void> }> {
-  await ensurePlugin(builtinRegistry(), "runtime", config.runtime.plugin);
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import("@agent-runtime/modal-emulator")) as Record<string, unknown>;
-  } catch (cause) {
-    throw toRuntimeError(
-      cause,
-      "UNSUPPORTED",
-      `--emulator: @agent-runtime/modal-emulator cannot be loaded (${(cause as Error).message}).`,
-    );
-  }
-  const start = mod.startModalEmulator as
-    | undefined
-    | ((o?: object) => Promise<{ env(): Record<string, string>; close(): Promise<void>; serverUrl: string }>);
-  if (typeof start !== "function")
-    throw toRuntimeError(
-      new Error("no startModalEmulator export"),
-      "UNSUPPORTED",
-      "--emulator: this build of @agent-runtime/modal-emulator has no startModalEmulator().",
-    );
-  const emulator = await start({});
-  Object.assign(process.env, emulator.env());
-  io.stdout.write(`modal-emulator listening at ${emulator.serverUrl} (offline Modal)\n`);
-  return emulator;
-}
-
 /** Warnings as one line each on stderr; runtime status changes are left out (demo and run show them). */
 function cliLogger(stderr: ProgressStream): Logger {
   const line = (level: string) => (message: string) => {
@@ -196,8 +165,8 @@ async function withPlugins<T>(
 }
 
 async function demo(flags: Flags, io: CliIo): Promise<number> {
-  const config = demoConfig(flags);
-  const emulator = flags.emulator ? await startEmulator(io, config) : undefined;
+  const emulator = flags.emulator ? await startEmulatedModal(demoConfig(flags), io.stdout) : undefined;
+  const config = emulator?.config ?? demoConfig(flags);
   try {
     await withPlugins(config, io, (plugins, signal) => runDemo(plugins, { out: io.stdout, signal }));
     return 0;
@@ -212,8 +181,12 @@ async function run(positionals: string[], flags: Flags, io: CliIo): Promise<numb
   if (positionals.length > 1)
     throw new UsageError(`run: one script at a time (got ${positionals.join(", ")})`);
   const script = loadScript(file);
-  const config = loadHostConfig(flags.config, flags.runtime !== undefined ? { runtime: flags.runtime } : {});
-  const emulator = flags.emulator ? await startEmulator(io, config) : undefined;
+  const fileConfig = loadHostConfig(
+    flags.config,
+    flags.runtime !== undefined ? { runtime: flags.runtime } : {},
+  );
+  const emulator = flags.emulator ? await startEmulatedModal(fileConfig, io.stdout) : undefined;
+  const config = emulator?.config ?? fileConfig;
   try {
     const report = await withPlugins(config, io, (plugins, signal) =>
       runScript(plugins, script, { out: io.stdout, verbose: flags.verbose ?? false, source: file, signal }),

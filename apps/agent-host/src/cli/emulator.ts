@@ -1,0 +1,62 @@
+import { actionServerBinPath } from "@agent-runtime/action-server";
+import type { ModalEmulator } from "@agent-runtime/modal-emulator";
+import { RuntimeError, toRuntimeError } from "@agent-runtime/runtime-core";
+import { parseHostConfig } from "../config.js";
+import type { ResolvedHostConfig } from "../options.js";
+import { builtinRegistry, ensurePlugin } from "../plugins.js";
+import type { ProgressStream } from "./progress.js";
+
+/** A started emulator and the host configuration that points the modal runtime at it. */
+export interface EmulatedModal {
+  config: ResolvedHostConfig;
+  serverUrl: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts modal-emulator in-process (loaded on demand) and returns `config` with the modal runtime pointed at
+ * it: its URL, token and CA, and the host's action-server bundle as the sandbox's server (the emulator runs
+ * sandboxes as local processes that see the host read-only, so image build steps do not apply). Options in the
+ * config file win, except the connection. The runtime plugin is resolved first: a missing plugin fails before
+ * anything starts.
+ */
+export async function startEmulatedModal(
+  config: ResolvedHostConfig,
+  out: ProgressStream,
+): Promise<EmulatedModal> {
+  if (config.runtime.plugin !== "modal") {
+    throw new RuntimeError(
+      "INVALID_ARGUMENT",
+      `--emulator emulates Modal; it needs runtime.plugin "modal", not "${config.runtime.plugin}".`,
+    );
+  }
+  await ensurePlugin(builtinRegistry(), "runtime", "modal");
+  let start: (options?: object) => Promise<ModalEmulator>;
+  try {
+    ({ startModalEmulator: start } = await import("@agent-runtime/modal-emulator"));
+  } catch (cause) {
+    throw toRuntimeError(
+      cause,
+      "UNSUPPORTED",
+      `--emulator: @agent-runtime/modal-emulator cannot be loaded (${(cause as Error).message}).`,
+    );
+  }
+  const emulator = await start({});
+  try {
+    const options = {
+      image: "node:20-bookworm-slim",
+      serverCommand: [process.execPath, actionServerBinPath()],
+      appName: "agent-host",
+      ...config.runtime.options,
+      serverUrl: emulator.serverUrl,
+      credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
+      caCertPem: emulator.caCertPem,
+    };
+    const emulated = parseHostConfig({ ...config, runtime: { plugin: "modal", options } });
+    out.write(`modal-emulator: offline Modal on ${emulator.serverUrl}\n`);
+    return { config: emulated, serverUrl: emulator.serverUrl, close: () => emulator.close() };
+  } catch (err) {
+    await emulator.close();
+    throw err;
+  }
+}
