@@ -168,8 +168,8 @@ export class ControlPlane {
         SandboxGetTaskIdV2: async (req) => this.#getTaskId(req as SandboxIdMsg),
         TaskGetCommandRouterAccess: async (req) => this.#routerAccess(req as RouterAccessMsg),
         SandboxGetCommandRouterAccess: async (req) => this.#routerAccess(req as RouterAccessMsg),
-        SandboxGetTunnels: async (req, ctx) => this.#getTunnels(req as SandboxIdMsg, ctx),
-        SandboxGetTunnelsV2: async (req, ctx) => this.#getTunnels(req as SandboxIdMsg, ctx),
+        SandboxGetTunnels: async (req) => this.#getTunnels(req as SandboxIdMsg),
+        SandboxGetTunnelsV2: async (req) => this.#getTunnels(req as SandboxIdMsg),
         SandboxWait: async (req, ctx) => this.#wait(req as SandboxIdMsg, ctx),
         SandboxWaitV2: async (req, ctx) => this.#wait(req as SandboxIdMsg, ctx),
         SandboxTerminate: async (req) => this.#terminate(req as SandboxIdMsg),
@@ -198,12 +198,12 @@ export class ControlPlane {
 
   /** Signs a router JWT for `sandbox`. */
   routerJwt(sandbox: SandboxRecord): string {
-    const now = Math.floor(Date.now() / 1000);
+    // Rounded up: a token lives at least routerJwtTtlMs (exp has whole-second resolution).
     const claims: JwtClaims = {
       sub: sandbox.spec.taskId,
       sandbox_id: sandbox.spec.sandboxId,
-      iat: now,
-      exp: now + Math.floor(this.#s.routerJwtTtlMs / 1000),
+      iat: Math.floor(Date.now() / 1000),
+      exp: Math.ceil((Date.now() + this.#s.routerJwtTtlMs) / 1000),
     };
     return signJwt(claims, this.#s.jwtKey);
   }
@@ -217,9 +217,12 @@ export class ControlPlane {
   }
 
   #authTokenGet(): object {
-    const now = Math.floor(Date.now() / 1000);
     const token = signJwt(
-      { sub: this.#s.tokenId, iat: now, exp: now + Math.floor(this.#s.authTokenTtlMs / 1000) },
+      {
+        sub: this.#s.tokenId,
+        iat: Math.floor(Date.now() / 1000),
+        exp: Math.ceil((Date.now() + this.#s.authTokenTtlMs) / 1000),
+      },
       this.#s.jwtKey,
     );
     return { token };
@@ -478,9 +481,9 @@ export class ControlPlane {
     return { jwt: this.routerJwt(sb), url: this.#s.routerUrl() };
   }
 
-  async #getTunnels(req: SandboxIdMsg, ctx: CallContext): Promise<object> {
+  // Tunnels exist from creation on, so there is nothing to long-poll for.
+  #getTunnels(req: SandboxIdMsg): object {
     const sb = this.#registry.get(req.sandbox_id);
-    void ctx;
     if (sb.result) return { result: sb.result, tunnels: [] };
     return { tunnels: sb.tunnels.map(tunnelMsg) };
   }

@@ -335,7 +335,8 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
     const close = (): Promise<void> => {
       closing ??= (async () => {
         for (const cleanup of cleanups) await cleanup();
-        if (ownStateDir && !opts.keepStateDir) await rm(stateDir, { recursive: true, force: true });
+        if (ownStateDir && !opts.keepStateDir)
+          await rm(stateDir, { recursive: true, force: true, maxRetries: 3 });
         logger.info("modal-emulator: stopped", { serverUrl });
       })();
       return closing;

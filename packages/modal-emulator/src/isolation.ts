@@ -6,6 +6,7 @@ import {
   lstatSync,
   mkdirSync,
   readdirSync,
+  readFileSync,
   readlinkSync,
   statSync,
 } from "node:fs";
@@ -263,13 +264,34 @@ async function probeBwrapAndNsenter(
     infoStream?.on("data", (d: Buffer) => {
       info += d.toString();
       const pid = parseChildPid(info);
-      if (pid === undefined) return;
-      void run(nsenter, ["-t", String(pid), "-m", "-n", "-p", "-r", "--", "true"]).then((r) =>
-        finish(r.code === 0, r.output.trim() || `exit ${r.code}`),
+      if (pid === undefined || settled) return;
+      void waitForNamespaceSetup(pid).then(() =>
+        run(nsenter, ["-t", String(pid), "-m", "-n", "-p", "-r", "--", "true"]).then((r) =>
+          finish(r.code === 0, r.output.trim() || `exit ${r.code}`),
+        ),
       );
     });
     setTimeout(() => finish(false, "timed out"), 5000).unref();
   });
+}
+
+/**
+ * bwrap reports the namespace's pid 1 (`--info-fd`) before it has built the mount namespace; it forks the
+ * command only once the root is in place. An exec that joins earlier would see a half-built filesystem, so
+ * wait until pid 1 has a child.
+ */
+export async function waitForNamespaceSetup(pid: number, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      if (readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim() !== "") return;
+    } catch {
+      // No CONFIG_PROC_CHILDREN (or pid gone): give bwrap a moment instead.
+      await new Promise((r) => setTimeout(r, 100));
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
 }
 
 /** Extracts `child-pid` from bwrap's `--info-fd` JSON once it is complete. */

@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import type { Logger } from "@agent-runtime/runtime-core";
+import { status } from "@grpc/grpc-js";
 import type { EvictionStatus, SandboxFaultTarget } from "./faults.js";
-import { notFound } from "./grpc-errors.js";
+import { GrpcError, notFound } from "./grpc-errors.js";
 import type { HostView } from "./isolation.js";
 import { GenericStatus, SandboxRecord, type SandboxSpec } from "./sandbox.js";
 
@@ -27,6 +28,7 @@ export class SandboxRegistry implements SandboxFaultTarget {
   readonly #finishedOrder: string[] = [];
   #lastCreatedAt = 0;
   #counter = 0;
+  #closed = false;
 
   constructor(settings: RegistrySettings) {
     this.#settings = settings;
@@ -41,6 +43,7 @@ export class SandboxRegistry implements SandboxFaultTarget {
 
   /** Creates and starts a sandbox. */
   async create(spec: SandboxSpec): Promise<SandboxRecord> {
+    if (this.#closed) throw new GrpcError(status.UNAVAILABLE, "the modal emulator is shutting down");
     const n = ++this.#counter;
     const s = this.#settings;
     const sandbox = new SandboxRecord(spec, {
@@ -108,11 +111,13 @@ export class SandboxRegistry implements SandboxFaultTarget {
     return true;
   }
 
-  /** Stops every running sandbox and waits until they have exited. */
+  /** Refuses new sandboxes, stops every running one, and waits until they have exited and been cleaned up. */
   async stopAll(): Promise<void> {
+    this.#closed = true;
     const running = this.all().filter((sb) => sb.running);
     for (const sb of running) sb.stop({ status: GenericStatus.TERMINATED, exitcode: 137 });
-    await Promise.all(running.map((sb) => sb.wait(10_000)));
+    const cap = new Promise<void>((resolve) => setTimeout(resolve, 10_000).unref());
+    await Promise.race([Promise.all(running.map((sb) => sb.finalized)), cap]);
   }
 
   #onFinished(sb: SandboxRecord): void {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { constants as osConstants } from "node:os";
 import type { Logger } from "@agent-runtime/runtime-core";
@@ -12,7 +12,7 @@ import {
   type StdinWriteResult,
 } from "./exec.js";
 import { isFsToolCommand, startFsToolExec } from "./fs-tool.js";
-import { type HostView, parseChildPid } from "./isolation.js";
+import { type HostView, parseChildPid, waitForNamespaceSetup } from "./isolation.js";
 import { OutputBuffer } from "./output-buffer.js";
 import {
   type PortRequest,
@@ -100,25 +100,6 @@ export interface ExecOptions {
 /** Exit code reported for an exec killed by its own `timeoutMs` (as coreutils `timeout` does). */
 export const EXEC_TIMEOUT_EXIT_CODE = 124;
 
-/**
- * bwrap reports the namespace's pid 1 (`--info-fd`) before it has built the mount namespace; it forks the
- * command only once the root is in place. An exec that joins earlier would see a half-built filesystem, so
- * wait until pid 1 has a child.
- */
-async function waitForNamespaceSetup(pid: number, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      if (readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim() !== "") return;
-    } catch {
-      // No CONFIG_PROC_CHILDREN (or pid gone): give bwrap a moment instead.
-      await new Promise((r) => setTimeout(r, 100));
-      return;
-    }
-    await new Promise((r) => setTimeout(r, 2));
-  }
-}
-
 function signalNumber(signal: NodeJS.Signals | null): number | undefined {
   if (signal === null) return undefined;
   return (osConstants.signals as Record<string, number>)[signal] ?? 9;
@@ -155,6 +136,10 @@ export class SandboxRecord {
   #tunnelConnections = 0;
   readonly #finishWaiters = new Set<() => void>();
   #finalizing = false;
+  #markFinalized: () => void = () => {};
+  readonly #finalized = new Promise<void>((resolve) => {
+    this.#markFinalized = resolve;
+  });
 
   constructor(spec: SandboxSpec, ctx: SandboxContext) {
     this.spec = spec;
@@ -193,8 +178,15 @@ export class SandboxRecord {
     return this.#child?.pid;
   }
 
+  /** Resolves once the sandbox finished and its root was removed. */
+  get finalized(): Promise<void> {
+    return this.#finalized;
+  }
+
   /** Starts the main process and opens the tunnels. */
   async start(): Promise<void> {
+    // Stopped before it started (the emulator is closing): never spawn.
+    if (!this.accepting) return;
     const { view, root } = this.#ctx;
     view.prepareRoot(root, this.#ctx.privateDirs);
     const workdir = this.spec.workdir;
@@ -482,8 +474,9 @@ export class SandboxRecord {
     for (const w of [...this.#finishWaiters]) w();
     this.#ctx.onFinished(this);
     if (!this.#ctx.keepRoot) {
-      await rm(this.#ctx.root, { recursive: true, force: true }).catch(() => {});
+      await rm(this.#ctx.root, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
       await rm(this.#ctx.socketDir, { recursive: true, force: true }).catch(() => {});
     }
+    this.#markFinalized();
   }
 }

@@ -87,6 +87,8 @@ export class TunnelSet {
     return new Promise((resolve, reject) => {
       server.once("error", reject);
       server.listen(0, this.bindHost, () => {
+        // Closed while listening (the sandbox ended during create): do not leak the listener.
+        if (this.#closed) server.close();
         const addr = server.address();
         resolve(typeof addr === "object" && addr ? addr.port : 0);
       });

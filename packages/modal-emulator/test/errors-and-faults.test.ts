@@ -173,6 +173,14 @@ describe("auth", () => {
     ).toEqual({
       app_id: expect.stringMatching(/^ap-/),
     });
+    // Server-streaming calls fail with precise statuses too.
+    const stream = (raw as unknown as Record<string, (r: object, m: Metadata) => NodeJS.EventEmitter>)[
+      "ImageJoinStreaming"
+    ]!.call(raw, { image_id: "im-missing" }, authMetadata());
+    stream.on("data", () => {});
+    await expect(new Promise((_, reject) => stream.on("error", reject))).rejects.toMatchObject({
+      code: status.NOT_FOUND,
+    });
     raw.close();
 
     process.env["MODAL_SERVER_URL"] = emu.serverUrl;
@@ -216,8 +224,9 @@ describe("auth", () => {
     await expect(rawCall(router, "TaskExecPoll", req, bearer(access.jwt))).rejects.toMatchObject({
       code: status.NOT_FOUND,
     });
-    // routerJwtTtlMs is 1 s here: after it the old token is rejected, and the SDK fetches a new one.
-    await new Promise((r) => setTimeout(r, 1100));
+    // routerJwtTtlMs is 1 s here (exp rounds up to the next second): after it the old token is rejected, and
+    // the SDK fetches a new one.
+    await new Promise((r) => setTimeout(r, 2050));
     await expect(rawCall(router, "TaskExecPoll", req, bearer(access.jwt))).rejects.toMatchObject({
       code: status.UNAUTHENTICATED,
     });
