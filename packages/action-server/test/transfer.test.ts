@@ -12,6 +12,7 @@ import {
 import { join } from "node:path";
 import { strToU8, unzipSync, type Zippable, zipSync } from "fflate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { readZipEntries } from "../src/zip/zip-reader.js";
 import { startTestServer, type TestServer } from "./helpers.js";
 
 const KEY = "transfer-key";
@@ -176,6 +177,29 @@ describe("download_files", () => {
     const { res, body } = await download(join(w, "dl/tree/a.txt"));
     expect(res.headers.get("content-disposition")).toBe('attachment; filename="a.txt.zip"');
     expect(Object.keys(unzipSync(body))).toEqual(["a.txt"]);
+  });
+
+  it("deflates with zipLevel > 0, except already-compressed files", async () => {
+    const z = await startTestServer({ zipLevel: 6 });
+    try {
+      const dir = join(z.workDir, "mixed");
+      mkdirSync(dir, { recursive: true });
+      const text = "compress me\n".repeat(10_000);
+      writeFileSync(join(dir, "a.txt"), text);
+      writeFileSync(join(dir, "img.png"), Buffer.alloc(1000, 1));
+      const res = await fetch(`${z.server.url}/download_files?${new URLSearchParams({ path: dir })}`);
+      const body = new Uint8Array(await res.arrayBuffer());
+      expect(body.length).toBeLessThan(text.length / 10);
+      const entries = unzipSync(body);
+      expect(Buffer.from(entries["a.txt"]!).toString()).toBe(text);
+      expect(entries["img.png"]!.length).toBe(1000);
+      const zipPath = join(z.root, "mixed.zip");
+      writeFileSync(zipPath, body);
+      const methods = Object.fromEntries(readZipEntries(zipPath).map((e) => [e.name, e.method]));
+      expect(methods).toEqual({ "a.txt": 8, "img.png": 0 });
+    } finally {
+      await z.stop();
+    }
   });
 
   it("answers 400 for a relative path and 404 for a missing one", async () => {

@@ -1,7 +1,9 @@
 import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from "node:fs";
 import { basename, extname, join } from "node:path";
 import type { Writable } from "node:stream";
-import { Zip, ZipDeflate, ZipPassThrough } from "fflate";
+import { createDeflateRaw, type DeflateRaw } from "node:zlib";
+import { type AsyncFlateStreamHandler, Zip, type ZipInputFile } from "fflate";
+import { Crc32 } from "./crc32.js";
 
 /** Zip files without zip64 cannot hold files of 4 GiB or more. */
 export const MAX_ZIP_FILE_BYTES = 0xffffffff;
@@ -80,6 +82,60 @@ export function collectZipSources(root: string): ZipSource[] {
 }
 
 /**
+ * One streamed zip entry fed through fflate's public `ZipInputFile` interface: the checksum is our
+ * slicing-by-8 CRC (about 3x faster than fflate's) and compression is Node's native zlib.
+ */
+class StreamedEntry implements ZipInputFile {
+  readonly filename: string;
+  size = 0;
+  crc = 0;
+  readonly compression: number;
+  readonly os = 3;
+  readonly attrs: number;
+  readonly mtime: Date;
+  ondata?: AsyncFlateStreamHandler;
+  readonly #crc = new Crc32();
+  readonly #deflate: DeflateRaw | undefined;
+  #ended: Promise<void> | undefined;
+
+  constructor(src: ZipSource, level: number) {
+    this.filename = src.name;
+    this.attrs = (src.mode & 0xffff) * 0x10000 + (src.kind === "directory" ? 0x10 : 0);
+    this.mtime = src.mtime;
+    const deflate = level > 0 && src.kind === "file" && !COMPRESSED.has(extname(src.name).toLowerCase());
+    this.compression = deflate ? 8 : 0;
+    if (deflate) {
+      const z = createDeflateRaw({ level });
+      z.on("data", (out: Buffer) => this.ondata?.(null, bytes(out), false));
+      this.#ended = new Promise((res, rej) => {
+        z.once("end", res);
+        z.once("error", rej);
+      });
+      this.#deflate = z;
+    }
+  }
+
+  /** Adds uncompressed bytes. */
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    this.#crc.update(chunk);
+    this.size += chunk.length;
+    if (this.#deflate) this.#deflate.write(chunk);
+    else this.ondata?.(null, bytes(chunk), false);
+  }
+
+  /** Flushes the compressor and closes the entry (sizes and CRC go into its data descriptor). */
+  async finish(): Promise<void> {
+    if (this.#deflate) {
+      this.#deflate.end();
+      await this.#ended;
+    }
+    this.crc = this.#crc.digest();
+    this.ondata?.(null, new Uint8Array(0), true);
+  }
+}
+
+/**
  * Streams a zip of `sources` into `out`, respecting backpressure. `level` 0 stores entries; otherwise
  * entries are deflated at that level, except already-compressed types. Unix modes and symlinks are kept.
  */
@@ -90,23 +146,17 @@ export async function writeZip(sources: ZipSource[], out: Writable, level: numbe
     else if (chunk.length > 0) out.write(chunk);
   });
   for (const src of sources) {
-    const deflate = level > 0 && src.kind === "file" && !COMPRESSED.has(extname(src.name).toLowerCase());
-    const entry = deflate ? new ZipDeflate(src.name, { level: level as 1 }) : new ZipPassThrough(src.name);
-    entry.os = 3;
-    entry.attrs = (src.mode & 0xffff) * 0x10000 + (src.kind === "directory" ? 0x10 : 0);
-    entry.mtime = src.mtime;
+    const entry = new StreamedEntry(src, level);
     zip.add(entry);
-    if (src.kind === "directory") entry.push(new Uint8Array(0), true);
-    else if (src.kind === "symlink") entry.push(Buffer.from(readlinkSync(src.path)), true);
-    else {
-      const stream = createReadStream(src.path, { highWaterMark: 1 << 20 });
-      for await (const chunk of stream) {
+    if (src.kind === "symlink") entry.push(Buffer.from(readlinkSync(src.path)));
+    else if (src.kind === "file") {
+      for await (const chunk of createReadStream(src.path, { highWaterMark: 1 << 20 })) {
         entry.push(chunk as Buffer);
         if (failure) throw failure;
         if (out.writableNeedDrain) await drained(out);
       }
-      entry.push(new Uint8Array(0), true);
     }
+    await entry.finish();
     if (failure) throw failure;
     if (out.writableNeedDrain) await drained(out);
   }
@@ -130,4 +180,9 @@ function drained(out: Writable): Promise<void> {
     out.on("close", onClose);
     out.on("error", done);
   });
+}
+
+/** fflate's handler types want a plain ArrayBuffer-backed view; Node's buffers are compatible at runtime. */
+function bytes(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  return b as Uint8Array<ArrayBuffer>;
 }
