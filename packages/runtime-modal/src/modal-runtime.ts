@@ -52,6 +52,7 @@ export class ModalRuntime extends BaseRuntime {
   #destroying = false;
   #retag: Promise<void> | undefined;
   #everReady = false;
+  #warmed = false;
 
   constructor(init: {
     sessionId: string;
@@ -89,6 +90,18 @@ export class ModalRuntime extends BaseRuntime {
   /** Settles when the tags of a pooled sandbox handed to a session are updated. */
   get pendingRetag(): Promise<void> | undefined {
     return this.#retag;
+  }
+
+  /**
+   * Connects; a warm-pool sandbox also runs one hidden no-op command, so the server's shell is started before
+   * the sandbox is handed out and the session's first action does not pay for it.
+   */
+  override async connect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    await super.connect(options);
+    if (this.#poolId !== undefined && !this.#warmed) {
+      this.#warmed = true;
+      await this.runCommand("true", { hidden: true });
+    }
   }
 
   protected override costSpec(): SandboxCostSpec {
