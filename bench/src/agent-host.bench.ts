@@ -30,7 +30,9 @@ const server = await startServer(host, { port: 0, env: {} });
 async function api(method: string, path: string, body?: unknown): Promise<{ id: string; status: string }> {
   const res = await fetch(`${server.url}${path}`, {
     method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+    ...(body === undefined
+      ? {}
+      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
   });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as { id: string; status: string };
@@ -73,16 +75,35 @@ try {
   const h = summarize(viaHost);
   const a = summarize(viaApi);
   rows.push(
-    { case: "sequential: direct runtime.run", tasksPerSec: round(1000 / d.mean, 1), p50Ms: round(d.p50), p99Ms: round(d.p99), ratio: 1 },
-    { case: "sequential: host in-process (SQLite, no HTTP)", tasksPerSec: round(1000 / h.mean, 1), p50Ms: round(h.p50), p99Ms: round(h.p99), ratio: round(h.mean / d.mean, 2) },
-    { case: "sequential: API submit + long-poll", tasksPerSec: round(1000 / a.mean, 1), p50Ms: round(a.p50), p99Ms: round(a.p99), ratio: round(a.mean / d.mean, 2) },
+    {
+      case: "sequential: direct runtime.run",
+      tasksPerSec: round(1000 / d.mean, 1),
+      p50Ms: round(d.p50),
+      p99Ms: round(d.p99),
+      ratio: 1,
+    },
+    {
+      case: "sequential: host in-process (SQLite, no HTTP)",
+      tasksPerSec: round(1000 / h.mean, 1),
+      p50Ms: round(h.p50),
+      p99Ms: round(h.p99),
+      ratio: round(h.mean / d.mean, 2),
+    },
+    {
+      case: "sequential: API submit + long-poll",
+      tasksPerSec: round(1000 / a.mean, 1),
+      p50Ms: round(a.p50),
+      p99Ms: round(a.p99),
+      ratio: round(a.mean / d.mean, 2),
+    },
   );
   await host.deleteSession(inProc.id);
 
   // ---- pipelined: submit everything, then wait for the last one
   const t0 = performance.now();
   const ids: string[] = [];
-  for (let i = 0; i < TASKS; i++) ids.push((await api("POST", `/v1/sessions/${session.id}/actions`, action)).id);
+  for (let i = 0; i < TASKS; i++)
+    ids.push((await api("POST", `/v1/sessions/${session.id}/actions`, action)).id);
   const last = await api("GET", `/v1/tasks/${ids.at(-1)}?waitMs=60000`);
   if (last.status !== "completed") throw new Error(`last pipelined task ended ${last.status}`);
   const pipelinedMs = performance.now() - t0;
@@ -122,7 +143,10 @@ try {
         const s = await api("POST", "/v1/sessions", {});
         const ready = await api("GET", `/v1/sessions/${s.id}?waitMs=60000`);
         if (ready.status !== "ready") throw new Error(`session ${s.id} is ${ready.status}`);
-        const task = await api("POST", `/v1/sessions/${s.id}/actions`, { action: "run", args: { command: "echo hi" } });
+        const task = await api("POST", `/v1/sessions/${s.id}/actions`, {
+          action: "run",
+          args: { command: "echo hi" },
+        });
         const done = await api("GET", `/v1/tasks/${task.id}?waitMs=60000`);
         if (done.status !== "completed") throw new Error(`task ${task.id} ended ${done.status}`);
         times.push(performance.now() - s0);
@@ -150,7 +174,9 @@ try {
     },
   );
   report("agent-host", rows);
-  console.log(`isolation: ${isolation}; ratio = time through the API / time of direct runtime calls (lower is better, 1 = no overhead)`);
+  console.log(
+    `isolation: ${isolation}; ratio = time through the API / time of direct runtime calls (lower is better, 1 = no overhead)`,
+  );
 } finally {
   await server.close();
   await host.close({ closeSessions: true });
