@@ -176,6 +176,22 @@ describe("ActionExecutionClient against a real HTTP server", () => {
     await expectCode(client.waitUntilAlive({ deadlineMs: 5000, isDead: () => "exit code 1" }), "DISCONNECTED");
   });
 
+  it("closes idle keep-alive sockets after idleSocketTimeoutMs (an open tunnel connection counts as activity on Modal)", async () => {
+    const { server, client } = await setup({ idleSocketTimeoutMs: 50 });
+    server.handler = (_req, _body, res) => json(res, 200, ["x"]);
+    let closed = 0;
+    server.handler = (req, _body, res) => {
+      req.socket.once("close", () => closed++);
+      json(res, 200, ["x"]);
+    };
+    await client.listFiles();
+    await client.listFiles();
+    expect(closed).toBe(0);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(closed).toBe(1);
+    expect(await client.listFiles()).toEqual(["x"]);
+  });
+
   it("rejects an invalid base URL clearly", () => {
     expect(() => new ActionExecutionClient({ baseUrl: "not a url" })).toThrow(/baseUrl: not a URL/);
     expect(() => new ActionExecutionClient({ baseUrl: "ftp://x" })).toThrow(/expected http/);

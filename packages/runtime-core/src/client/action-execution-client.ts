@@ -34,6 +34,11 @@ export interface ActionExecutionClientOptions {
   httpGraceMs?: number;
   /** @default { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 5000 } */
   retry?: Partial<RetryPolicy>;
+  /**
+   * Idle keep-alive connections are closed after this many ms. Keep it short: Modal counts an open tunnel
+   * connection as activity, so a long-lived idle socket would delay the sandbox's idle timeout. @default 5000
+   */
+  idleSocketTimeoutMs?: number;
   /** @default quietLogger */
   logger?: Logger;
 }
@@ -143,6 +148,9 @@ export class ActionExecutionClient {
   readonly #logger: Logger;
   readonly #defaultActionTimeoutMs: number;
   readonly #graceMs: number;
+  readonly #idleSocketMs: number;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #inFlight = 0;
   #ready = false;
 
   constructor(options: ActionExecutionClientOptions) {
@@ -163,6 +171,23 @@ export class ActionExecutionClient {
     this.#logger = options.logger ?? quietLogger;
     this.#defaultActionTimeoutMs = options.defaultActionTimeoutMs ?? 120_000;
     this.#graceMs = options.httpGraceMs ?? 5000;
+    this.#idleSocketMs = options.idleSocketTimeoutMs ?? 5000;
+  }
+
+  /** Tracks requests in flight; once none is left for `idleSocketTimeoutMs`, pooled sockets are closed. */
+  async #tracked<T>(fn: () => Promise<T>): Promise<T> {
+    this.#inFlight++;
+    clearTimeout(this.#idleTimer);
+    try {
+      return await fn();
+    } finally {
+      if (--this.#inFlight === 0) {
+        this.#idleTimer = setTimeout(() => {
+          if (this.#inFlight === 0) this.#agent.destroy();
+        }, this.#idleSocketMs);
+        this.#idleTimer.unref();
+      }
+    }
   }
 
   /** True once the server answered `/alive` with `ok` (refusals then map to DISCONNECTED). */
@@ -199,7 +224,7 @@ export class ActionExecutionClient {
     for (let attempt = 1; ; attempt++) {
       let res: HttpResponse;
       try {
-        res = await httpCall({
+        res = await this.#tracked(() => httpCall({
           method: init.method,
           url: this.#url(endpoint, init.query),
           headers: this.#headers(init.contentType ? { "content-type": init.contentType } : undefined),
@@ -208,7 +233,7 @@ export class ActionExecutionClient {
           agent: this.#agent,
           ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
           ...(init.signal ? { signal: init.signal } : {}),
-        });
+        }));
       } catch (err) {
         if (!(err instanceof TransportError)) throw err;
         const retryable = err.kind === "protocol" && init.retryProtocol !== false;
@@ -270,7 +295,7 @@ export class ActionExecutionClient {
         );
       }
       try {
-        const res = await httpCall({ method: "GET", url: this.#url("/alive"), headers: this.#headers(), timeoutMs: Math.min(5000, remaining), agent: this.#agent, ...(this.#socketPath ? { socketPath: this.#socketPath } : {}), ...(options.signal ? { signal: options.signal } : {}) });
+        const res = await this.#tracked(() => httpCall({ method: "GET", url: this.#url("/alive"), headers: this.#headers(), timeoutMs: Math.min(5000, remaining), agent: this.#agent, ...(this.#socketPath ? { socketPath: this.#socketPath } : {}), ...(options.signal ? { signal: options.signal } : {}) }));
         if (res.status === 200) {
           let status = "ok";
           try {
@@ -294,7 +319,7 @@ export class ActionExecutionClient {
         lastReason = err instanceof Error ? err.message : String(err);
       }
       await sleep(Math.min(interval, Math.max(0, options.deadlineMs - (Date.now() - start))), options.signal);
-      interval = Math.min(250, Math.ceil(interval * 1.5));
+      interval = Math.min(100, Math.ceil(interval * 1.5));
     }
   }
 
@@ -353,6 +378,7 @@ export class ActionExecutionClient {
 
   /** Closes pooled connections. */
   close(): void {
+    clearTimeout(this.#idleTimer);
     this.#agent.destroy();
   }
 }
