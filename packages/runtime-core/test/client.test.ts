@@ -178,17 +178,18 @@ describe("ActionExecutionClient against a real HTTP server", () => {
 
   it("closes idle keep-alive sockets after idleSocketTimeoutMs (an open tunnel connection counts as activity on Modal)", async () => {
     const { server, client } = await setup({ idleSocketTimeoutMs: 50 });
-    server.handler = (_req, _body, res) => json(res, 200, ["x"]);
-    let closed = 0;
+    const sockets = new Set<import("node:net").Socket>();
     server.handler = (req, _body, res) => {
-      req.socket.once("close", () => closed++);
+      sockets.add(req.socket);
       json(res, 200, ["x"]);
     };
     await client.listFiles();
     await client.listFiles();
-    expect(closed).toBe(0);
+    expect(sockets.size).toBe(1);
+    const [socket] = [...sockets];
+    expect(socket!.destroyed).toBe(false);
     await new Promise((r) => setTimeout(r, 300));
-    expect(closed).toBe(1);
+    expect(socket!.destroyed || socket!.readableEnded).toBe(true);
     expect(await client.listFiles()).toEqual(["x"]);
   });
 
