@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -36,6 +36,9 @@ async function exercise(lib: Library): Promise<void> {
 
 describe("the built library entries (same tsup config as dist/)", () => {
   const dir = inject("libraryDir");
+  // The built entries import their peer runtime-core from its dist/ (turbo builds it first).
+  const core = createRequire(import.meta.url).resolve("@agent-runtime/runtime-core");
+  if (!existsSync(core)) throw new Error(`${core} is missing: run \`pnpm build\` for runtime-core first`);
 
   it("ESM: index.js starts a working server", async () => {
     await exercise((await import(join(dir, "index.js"))) as Library);
