@@ -23,6 +23,31 @@ export {
   TASK_STATUSES,
   TaskSchema,
 } from "./api/schemas.js";
+export type { DemoOptions, DemoReport, DemoStep, TestSummary } from "./cli/demo.js";
+// CLI building blocks: the demo, scripted agents, progress output
+export { DEMO_FIX, DEMO_PROJECT, DEMO_TEST_COMMAND, parseTestOutput, runDemo } from "./cli/demo.js";
+export type { EmulatedModal } from "./cli/emulator.js";
+export { startEmulatedModal } from "./cli/emulator.js";
+export type { ProgressStream, StepHandle } from "./cli/progress.js";
+export { formatDuration, Progress } from "./cli/progress.js";
+export type {
+  RunScriptOptions,
+  Script,
+  ScriptInput,
+  ScriptReport,
+  ScriptStep,
+  StepResult,
+} from "./cli/script.js";
+export {
+  checkExpectations,
+  ExpectSchema,
+  loadScript,
+  parseScript,
+  runScript,
+  ScriptSchema,
+  StepSchema,
+  stepAction,
+} from "./cli/script.js";
 export type { ComposedPlugins, ComposeOptions, CostReporting } from "./compose.js";
 export { composePlugins } from "./compose.js";
 export type { ConfigOverrides } from "./config.js";
