@@ -97,6 +97,17 @@ describe("run: completed commands", () => {
     expect(later.content).toMatch(/^later\n\[1\]\+\s+Done\s+sleep 0\.2$/);
   });
 
+  it("passes quotes, backslashes, tabs, control characters and UTF-8 through unchanged", async () => {
+    const obs = await run(t, `printf '%s|' "héllo 🎉" 'it'"'"'s' "back\\slash" $'tab\there' '$HOME-not'`);
+    expect(obs.content).toBe("héllo 🎉|it's|back\\slash|tab\there|$HOME-not|");
+  });
+
+  it("runs commands that start with a dash as commands (not options of eval)", async () => {
+    const obs = await run(t, "-n hi");
+    expect(obs.extras.metadata.exit_code).toBe(127);
+    expect(obs.content).toContain("-n: command not found");
+  });
+
   it("syntax errors come back as bash's message with exit code 2", async () => {
     const obs = await run(t, "echo 'unterminated");
     expect(obs.extras.metadata.exit_code).toBe(2);

@@ -241,7 +241,7 @@ export class BashSession {
       this.#openStdin();
       redirect = `<${ansiC(this.#fifo)}`;
     }
-    this.#proc.stdin.write(`eval ${ansiC(command)} ${redirect}\n{ __ar_m ${this.#seq}; } 2>/dev/null\n`);
+    this.#proc.stdin.write(`eval -- ${ansiC(command)} ${redirect}\n{ __ar_m ${this.#seq}; } 2>/dev/null\n`);
   }
 
   /**
