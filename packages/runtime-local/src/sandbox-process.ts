@@ -98,7 +98,6 @@ export function buildArgv(spec: LaunchSpec): string[] {
       "--remount-ro", "/",
       "--unshare-pid",
       "--unshare-ipc",
-      "--die-with-parent",
       "--chdir", spec.sandboxWorkspace,
     ];
     if (!spec.options.network) bwrap.push("--unshare-net");

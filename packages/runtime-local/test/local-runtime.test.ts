@@ -50,20 +50,26 @@ describe("runtime-local", () => {
     expect(Date.now() - t1).toBeLessThan(2000);
   });
 
-  it("close stops the whole process group and removes the temporary workspace", async () => {
-    const runtime = await started();
-    const ws = runtime.hostWorkspaceDir!;
-    const obs = await runtime.runCommand("sleep 300 & echo $!");
-    const bgPid = Number(obs.content.trim().split("\n").pop());
-    expect(processAlive(bgPid)).toBe(true);
-    expect(existsSync(ws)).toBe(true);
-    const pid = runtime.pid!;
-    await runtime.close();
-    expect(processAlive(pid)).toBe(false);
-    await new Promise((r) => setTimeout(r, 100));
-    expect(processAlive(bgPid)).toBe(false);
-    expect(existsSync(ws)).toBe(false);
-  });
+  it.each(bubblewrapUsable() ? (["none", "bubblewrap"] as const) : (["none"] as const))(
+    "close stops every process of the sandbox and removes the temporary workspace (isolation %s)",
+    async (isolation) => {
+      const runtime = await started({ isolation });
+      const ws = runtime.hostWorkspaceDir!;
+      const marker = `${300 + Math.floor(Math.random() * 1000)}.${process.pid}`;
+      await runtime.runCommand(`sleep ${marker} &`);
+      await runtime.runCommand(`(sleep ${marker}; echo never) > /dev/null 2>&1 &`);
+      const running = () => spawnSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+      expect(running().length).toBeGreaterThanOrEqual(2);
+      expect(existsSync(ws)).toBe(true);
+      const pid = runtime.pid!;
+      await runtime.close();
+      expect(processAlive(pid)).toBe(false);
+      const deadline = Date.now() + 2000;
+      while (running().length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(running()).toEqual([]);
+      expect(existsSync(ws)).toBe(false);
+    },
+  );
 
   it("keeps a given workspace (and a temporary one with keepWorkspace)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "ar-given-"));
@@ -90,15 +96,15 @@ describe("runtime-local", () => {
     expect(obs.content).toBe("plain [redacted]");
   });
 
-  it("re-attaches after the host process exits, and gives NOT_FOUND once the sandbox is gone", async () => {
-    const out = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures", "keep-alive-host.ts"), "none"], {
+  it.each(bubblewrapUsable() ? (["none", "bubblewrap"] as const) : (["none"] as const))("re-attaches after the host process exits, and gives NOT_FOUND once the sandbox is gone (isolation %s)", async (isolation) => {
+    const out = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures", "keep-alive-host.ts"), isolation], {
       encoding: "utf8",
       timeout: 30_000,
       env: { ...process.env, SHLVL: "1" },
     });
     expect(out.status, out.stderr).toBe(0);
     const handle = JSON.parse(out.stdout.trim().split("\n").pop()!) as RuntimeHandle;
-    const provider = localRuntime({ isolation: "none" });
+    const provider = localRuntime({ isolation });
     opened.push(provider);
     const runtime = await provider.attach(handle);
     await runtime.connect();
