@@ -56,7 +56,9 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
-  process.stdout.write(`${JSON.stringify({ event: "listening", port: server.port, pid: process.pid })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ event: "listening", port: server.port, ...(server.socketPath ? { socket: server.socketPath } : {}), pid: process.pid })}\n`,
+  );
 }
 
 void main();

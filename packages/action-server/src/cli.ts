@@ -2,11 +2,12 @@ import { InvalidArgumentError } from "@agent-runtime/runtime-core";
 import type { ActionServerOptions } from "./options.js";
 
 /** Usage text printed on bad arguments. */
-export const USAGE = `Usage: agent-runtime-action-server <port> --working-dir <dir> [--host <addr>] [--username <name>] [--user-id <uid>]
+export const USAGE = `Usage: agent-runtime-action-server <port> --working-dir <dir> [--host <addr>] [--socket <path>] [--username <name>] [--user-id <uid>]
 
   <port>                 TCP port; 0 picks a free one
   --working-dir <dir>    where the shell starts (created if missing)
   --host <addr>          address to listen on (default 0.0.0.0)
+  --socket <path>        listen on this unix socket instead of TCP
   --username <name>      user name reported in command metadata
   --user-id <uid>        uid shells run as (honoured when started as root)
   --plugins ..., --enable-browser, --no-enable-browser, --browsergym-eval-env <x>
@@ -17,7 +18,7 @@ ACTION_SERVER_MAX_UPLOAD_BYTES (default 1073741824), ACTION_SERVER_ZIP_LEVEL (0-
 ACTION_SERVER_SHELL (default bash), ACTION_SERVER_PYTHON (default python3),
 ACTION_SERVER_LOG_LEVEL (debug|info|warn|error, default info).
 
-Prints {"event":"listening","port":<n>,"pid":<n>} on stdout once ready.`;
+Prints {"event":"listening","port":<n>,"pid":<n>} on stdout once ready (with "socket":<path> for --socket).`;
 
 /**
  * Turns the command line and environment into server options. Throws INVALID_ARGUMENT listing every problem
@@ -44,7 +45,7 @@ export function parseCliArgs(
       while (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) i++;
       continue;
     }
-    if (!["working-dir", "host", "username", "user-id", "browsergym-eval-env"].includes(name)) {
+    if (!["working-dir", "host", "socket", "username", "user-id", "browsergym-eval-env"].includes(name)) {
       issues.push(`--${name}: unknown option`);
       continue;
     }
@@ -65,6 +66,7 @@ export function parseCliArgs(
   if (!flags["working-dir"]) issues.push("--working-dir: required (the directory the shell starts in)");
   const options: ActionServerOptions = { workingDir: flags["working-dir"] ?? "", port };
   if (flags.host) options.host = flags.host;
+  if (flags.socket) options.socketPath = flags.socket;
   if (flags.username) options.username = flags.username;
   if (flags["user-id"] !== undefined) {
     const uid = Number(flags["user-id"]);

@@ -20,6 +20,11 @@ export const ActionServerOptionsSchema = z.strictObject({
   workingDir: z.string().min(1, "workingDir must not be empty (pass --working-dir /workspace)"),
   /** TCP port; 0 picks a free one (read it back from the handle). @default 0 */
   port: z.number().int().min(0).max(65_535).default(0),
+  /**
+   * Listen on this unix socket instead of TCP (`port` and `host` are then ignored). Used when the sandbox has no
+   * network of its own (runtime-local with `network: false`). (CLI: `--socket`.) @default undefined
+   */
+  socketPath: z.string().min(1).optional(),
   /** Address to listen on. The CLI default is `0.0.0.0`; runtime-local passes `127.0.0.1`. @default "0.0.0.0" */
   host: z.string().min(1).default("0.0.0.0"),
   /**

@@ -1,4 +1,4 @@
-import { chownSync, mkdirSync, readFileSync } from "node:fs";
+import { chownSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { hostname, userInfo } from "node:os";
@@ -15,6 +15,8 @@ export interface ActionServerHandle {
   readonly port: number;
   /** A base URL to reach it (`http://127.0.0.1:<port>` when listening on all interfaces). */
   readonly url: string;
+  /** The unix socket it listens on, when started with `socketPath` (then `port` is 0). */
+  readonly socketPath?: string;
   /** Pid of the main shell (diagnostics). */
   readonly shellPid: number | undefined;
   /** Stops accepting connections, drops open ones and kills every shell process group. Idempotent. */
@@ -89,25 +91,33 @@ export async function startActionServer(options: ActionServerOptions): Promise<A
   try {
     await new Promise<void>((res, rej) => {
       server.once("error", rej);
-      server.listen(opts.port, opts.host, () => {
+      const onListening = () => {
         server.off("error", rej);
         res();
-      });
+      };
+      if (opts.socketPath) {
+        rmSync(opts.socketPath, { force: true });
+        server.listen(opts.socketPath, onListening);
+      } else server.listen(opts.port, opts.host, onListening);
     });
   } catch (cause) {
     executor.close();
-    throw new RuntimeError("UNAVAILABLE", `Cannot listen on ${opts.host}:${opts.port}: ${String(cause)}`, {
+    const where = opts.socketPath ?? `${opts.host}:${opts.port}`;
+    throw new RuntimeError("UNAVAILABLE", `Cannot listen on ${where}: ${String(cause)}`, {
       cause,
     });
   }
-  const port = (server.address() as AddressInfo).port;
+  const port = opts.socketPath ? 0 : (server.address() as AddressInfo).port;
   const host = opts.host === "0.0.0.0" || opts.host === "::" ? "127.0.0.1" : opts.host;
-  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  const url = opts.socketPath
+    ? "http://localhost"
+    : `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   logger.info("action server listening", { port, workingDir, auth: opts.sessionApiKey !== undefined });
   let closing: Promise<void> | undefined;
   return {
     port,
     url,
+    ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
     get shellPid() {
       return executor.shellPid;
     },

@@ -207,3 +207,49 @@ describe("bin contract", () => {
     expect(err).toContain('Could not start the shell "/nonexistent/bash"');
   });
 });
+
+describe("the bundled bin with --socket", () => {
+  it("serves the protocol over a unix socket and reports it in the listening line", async () => {
+    const { request } = await import("node:http");
+    const socket = join(root, "server.sock");
+    const proc = spawn(
+      process.execPath,
+      [BIN, "0", "--working-dir", join(root, "sock-work"), "--socket", socket],
+      {
+        env: env(),
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    try {
+      let out = "";
+      proc.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+      });
+      const deadline = Date.now() + 15_000;
+      while (!out.includes("\n") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect(JSON.parse(out.split("\n")[0]!)).toEqual({ event: "listening", port: 0, socket, pid: proc.pid });
+      const body = await new Promise<string>((resolve, reject) => {
+        const req = request(
+          {
+            socketPath: socket,
+            path: "/execute_action",
+            method: "POST",
+            headers: { "content-type": "application/json", "x-session-api-key": KEY },
+          },
+          (res) => {
+            let text = "";
+            res.on("data", (c: Buffer) => {
+              text += c.toString();
+            });
+            res.on("end", () => resolve(text));
+          },
+        );
+        req.on("error", reject);
+        req.end(JSON.stringify({ action: { action: "run", args: { command: "echo over-socket" } } }));
+      });
+      expect(JSON.parse(body).content).toBe("over-socket");
+    } finally {
+      proc.kill("SIGTERM");
+    }
+  });
+});

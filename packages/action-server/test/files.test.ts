@@ -57,11 +57,16 @@ describe("read", () => {
     const missing = await read({ path: "nope.txt" });
     expect(missing.observation).toBe("error");
     expect(missing.content).toBe(`File not found: ${w}/nope.txt. Your current working directory is ${w}.`);
-    expect((await read({ path: w })).content).toBe(`Path is a directory: ${w}. You can only read files`);
+    // Error ids let clients branch without reading message text.
+    expect(binary.extras).toEqual({ error_id: "ERROR_BINARY_FILE" });
+    expect(missing.extras).toEqual({ error_id: "FILE_NOT_FOUND" });
+    const dir = await read({ path: w });
+    expect(dir.content).toBe(`Path is a directory: ${w}. You can only read files`);
+    expect(dir.extras).toEqual({ error_id: "IS_DIRECTORY" });
     writeFileSync(join(w, "latin1.txt"), Buffer.from([0x63, 0x61, 0x66, 0xe9]));
-    expect((await read({ path: "latin1.txt" })).content).toBe(
-      `File could not be decoded as utf-8: ${w}/latin1.txt.`,
-    );
+    const latin = await read({ path: "latin1.txt" });
+    expect(latin.content).toBe(`File could not be decoded as utf-8: ${w}/latin1.txt.`);
+    expect(latin.extras).toEqual({ error_id: "DECODE_ERROR" });
   });
 
   it("impl_source oh_aci views like `cat -n`, honours view_range, and reports errors in content", async () => {

@@ -109,6 +109,7 @@ export {
   NO_PREVIOUS_COMMAND_INPUT,
   MULTIPLE_COMMANDS_ERROR,
   BROWSER_UNSUPPORTED,
+  FileErrorId,
   completedSuffix,
   completedAfterKeySuffix,
   noChangeTimeoutSuffix,

@@ -1,6 +1,6 @@
 import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
-import type { FileReadAction, FileWriteAction } from "@agent-runtime/runtime-core";
+import { FileErrorId, type FileReadAction, type FileWriteAction } from "@agent-runtime/runtime-core";
 import { isBinaryBuffer, MEDIA_TYPES } from "./file-utils.js";
 import { errorObservation, readObservation, type WireObservation, writeObservation } from "./observations.js";
 
@@ -27,11 +27,18 @@ export function readFileAction(action: FileReadAction, ctx: FileActionContext): 
     stat = statSync(path);
   } catch (err) {
     if (isCode(err, "ENOENT") || isCode(err, "ENOTDIR")) {
-      return errorObservation(`File not found: ${path}. Your current working directory is ${ctx.cwd}.`);
+      return errorObservation(
+        `File not found: ${path}. Your current working directory is ${ctx.cwd}.`,
+        FileErrorId.NOT_FOUND,
+      );
     }
-    return errorObservation(`Cannot read ${path}: ${messageOf(err)}`);
+    return errorObservation(`Cannot read ${path}: ${messageOf(err)}`, FileErrorId.IO);
   }
-  if (stat.isDirectory()) return errorObservation(`Path is a directory: ${path}. You can only read files`);
+  if (stat.isDirectory())
+    return errorObservation(
+      `Path is a directory: ${path}. You can only read files`,
+      FileErrorId.IS_DIRECTORY,
+    );
   if (stat.size > MAX_READ_BYTES) {
     return errorObservation(
       `File too large to read: ${path} is ${stat.size} bytes (limit ${MAX_READ_BYTES}). Read parts of it with a run action (head, tail, sed -n '10,20p').`,
@@ -42,17 +49,17 @@ export function readFileAction(action: FileReadAction, ctx: FileActionContext): 
     buf = readFileSync(path);
   } catch (err) {
     if (isCode(err, "EACCES") || isCode(err, "EPERM"))
-      return errorObservation(`Permission error on ${path}: ${messageOf(err)}`);
-    return errorObservation(`Cannot read ${path}: ${messageOf(err)}`);
+      return errorObservation(`Permission error on ${path}: ${messageOf(err)}`, FileErrorId.PERMISSION);
+    return errorObservation(`Cannot read ${path}: ${messageOf(err)}`, FileErrorId.IO);
   }
   const media = MEDIA_TYPES[extname(path).toLowerCase()];
   if (media) return readObservation(path, `data:${media};base64,${buf.toString("base64")}`, "default");
-  if (isBinaryBuffer(buf)) return errorObservation("ERROR_BINARY_FILE", "ERROR_BINARY_FILE");
+  if (isBinaryBuffer(buf)) return errorObservation("ERROR_BINARY_FILE", FileErrorId.BINARY);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(buf);
   } catch {
-    return errorObservation(`File could not be decoded as utf-8: ${path}.`);
+    return errorObservation(`File could not be decoded as utf-8: ${path}.`, FileErrorId.DECODE);
   }
   return readObservation(path, sliceLines(text, action.args.start, action.args.end), "default");
 }
@@ -71,10 +78,14 @@ export function writeFileAction(action: FileWriteAction, ctx: FileActionContext)
     let existing: string | undefined;
     try {
       if (statSync(path).isDirectory())
-        return errorObservation(`Path is a directory: ${path}. You can only write to files`);
+        return errorObservation(
+          `Path is a directory: ${path}. You can only write to files`,
+          FileErrorId.IS_DIRECTORY,
+        );
       existing = new TextDecoder("utf-8", { fatal: true }).decode(readFileSync(path));
     } catch (err) {
-      if (err instanceof TypeError) return errorObservation(`File could not be decoded as utf-8: ${path}`);
+      if (err instanceof TypeError)
+        return errorObservation(`File could not be decoded as utf-8: ${path}`, FileErrorId.DECODE);
       if (!isCode(err, "ENOENT")) throw err;
     }
     if (existing === undefined) {
@@ -90,12 +101,15 @@ export function writeFileAction(action: FileWriteAction, ctx: FileActionContext)
     }
   } catch (err) {
     if (isCode(err, "EACCES") || isCode(err, "EPERM"))
-      return errorObservation(`Permission error on ${path}: ${messageOf(err)}`);
+      return errorObservation(`Permission error on ${path}: ${messageOf(err)}`, FileErrorId.PERMISSION);
     if (isCode(err, "ENOTDIR"))
-      return errorObservation(`File not found: ${path} (a parent is not a directory)`);
+      return errorObservation(`File not found: ${path} (a parent is not a directory)`, FileErrorId.NOT_FOUND);
     if (isCode(err, "EISDIR"))
-      return errorObservation(`Path is a directory: ${path}. You can only write to files`);
-    return errorObservation(`Cannot write ${path}: ${messageOf(err)}`);
+      return errorObservation(
+        `Path is a directory: ${path}. You can only write to files`,
+        FileErrorId.IS_DIRECTORY,
+      );
+    return errorObservation(`Cannot write ${path}: ${messageOf(err)}`, FileErrorId.IO);
   }
   return writeObservation(path);
 }

@@ -12,7 +12,7 @@ export const OUTPUT_TRUNCATION_MARKER = "\n[... Observation truncated due to len
 export const MAX_EDITOR_RESPONSE_CHARS = 16_000;
 /** Appended to clipped editor output. */
 export const EDITOR_CLIPPED_NOTICE =
-  "<response clipped><NOTE>To save on context only part of this file has been shown to you. You should retry this tool after you have searched inside the file with `grep -n` in order to find the line numbers of what you are looking for.</NOTE>";
+  "<response clipped><NOTE>Due to the max output limit, only part of this file has been shown to you. You should retry this tool after you have searched inside the file with `grep -n` in order to find the line numbers of what you are looking for.</NOTE>";
 
 /** Default no-change timeout of the server, in seconds (`NO_CHANGE_TIMEOUT_SECONDS`). */
 export const DEFAULT_NO_CHANGE_TIMEOUT_SECONDS = 10;
@@ -50,6 +50,19 @@ export const NO_PREVIOUS_COMMAND_LOGS = "ERROR: No previous running command to r
 export const NO_PREVIOUS_COMMAND_INPUT = "ERROR: No previous running command to interact with.";
 export const MULTIPLE_COMMANDS_ERROR =
   "ERROR: Cannot execute multiple commands at once.\nPlease run each command separately OR chain them into a single command via && or ;";
+/**
+ * `extras.error_id` values of file errors. OpenHands only sets ERROR_BINARY_FILE; our server sets all of them
+ * (an empty id stays valid on the wire), so clients branch on ids, never on message text.
+ */
+export const FileErrorId = {
+  BINARY: "ERROR_BINARY_FILE",
+  NOT_FOUND: "FILE_NOT_FOUND",
+  IS_DIRECTORY: "IS_DIRECTORY",
+  DECODE: "DECODE_ERROR",
+  PERMISSION: "PERMISSION_DENIED",
+  IO: "IO_ERROR",
+} as const;
+
 export const BROWSER_UNSUPPORTED = "Browser functionality is not supported or disabled.";
 
 /** Truncates command output to the first and last half of {@link MAX_CMD_OUTPUT_CHARS}. */
@@ -63,5 +76,5 @@ function formatFloat(n: number): string {
   return Number.isInteger(n) ? `${n}.0` : String(n);
 }
 function formatSeconds(n: number): string {
-  return Number.isInteger(n) ? String(n) : String(n);
+  return String(n);
 }

@@ -6,6 +6,7 @@ import type { CostScope, LeaseInfo, PluginContext, Redactor, ResolvedSecrets, Sa
 import { isRuntimeError, RuntimeError, toRuntimeError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Action, ActionInput } from "../protocol/actions.js";
+import { FileErrorId } from "../protocol/constants.js";
 import { cmdRun, type CmdRunOptions, type EditRequest, fileEdit, fileRead, fileWrite, parseAction } from "../protocol/codec.js";
 import type { CmdOutputObservation, ErrorObservation, FileEditObservation, Observation } from "../protocol/observations.js";
 import { createZip, type ZipEntry } from "../util/zip.js";
@@ -399,11 +400,12 @@ export abstract class BaseRuntime implements Runtime {
   #throwFileError(obs: Observation, path: string): never {
     const errorId = obs.observation === "error" ? obs.extras.error_id : "";
     const byId: Record<string, RuntimeError["code"]> = {
-      FILE_NOT_FOUND: "NOT_FOUND",
-      ERROR_BINARY_FILE: "INVALID_ARGUMENT",
-      IS_DIRECTORY: "INVALID_ARGUMENT",
-      DECODE_ERROR: "INVALID_ARGUMENT",
-      PERMISSION_DENIED: "UNAUTHORIZED",
+      [FileErrorId.NOT_FOUND]: "NOT_FOUND",
+      [FileErrorId.BINARY]: "INVALID_ARGUMENT",
+      [FileErrorId.IS_DIRECTORY]: "INVALID_ARGUMENT",
+      [FileErrorId.DECODE]: "INVALID_ARGUMENT",
+      [FileErrorId.PERMISSION]: "UNAUTHORIZED",
+      [FileErrorId.IO]: "INTERNAL",
     };
     const code = byId[errorId] ?? "INVALID_ARGUMENT";
     const redact = (text: string) => this.#redactor.redact(text);
