@@ -10,7 +10,11 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 /** Times `fn` `iterations` times (after `warmup` runs) and returns each duration in ms. */
-export async function sample(fn: () => unknown | Promise<unknown>, iterations: number, warmup = 3): Promise<number[]> {
+export async function sample(
+  fn: () => unknown | Promise<unknown>,
+  iterations: number,
+  warmup = 3,
+): Promise<number[]> {
   for (let i = 0; i < warmup; i++) await fn();
   const out: number[] = [];
   for (let i = 0; i < iterations; i++) {
@@ -32,7 +36,10 @@ export function report(name: string, rows: Record<string, unknown>[]): void {
   console.table(rows);
   const outDir = join(import.meta.dirname, "..", ".bench-results");
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(join(outDir, `${name}.json`), JSON.stringify({ name, at: new Date().toISOString(), rows }, null, 2));
+  writeFileSync(
+    join(outDir, `${name}.json`),
+    JSON.stringify({ name, at: new Date().toISOString(), rows }, null, 2),
+  );
 }
 
 /** Rounds to `digits` significant decimals for display. */

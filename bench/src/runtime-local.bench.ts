@@ -12,7 +12,11 @@ const isolation = (process.env.BENCH_ISOLATION as "none" | "bubblewrap" | undefi
 
 function spawnNodeServer(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", "require('http').createServer().listen(0,'127.0.0.1',()=>{console.log('up');process.exit(0)})"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(
+      process.execPath,
+      ["-e", "require('http').createServer().listen(0,'127.0.0.1',()=>{console.log('up');process.exit(0)})"],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
     child.stdout.once("data", () => resolve());
     child.once("error", reject);
   });
@@ -20,7 +24,10 @@ function spawnNodeServer(): Promise<void> {
 
 function bashEcho(): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-c", "echo hi"], { stdio: ["ignore", "pipe", "ignore"], env: { PATH: process.env.PATH ?? "", SHLVL: "1", HOME: "/tmp" } });
+    const child = spawn("bash", ["-c", "echo hi"], {
+      stdio: ["ignore", "pipe", "ignore"],
+      env: { PATH: process.env.PATH ?? "", SHLVL: "1", HOME: "/tmp" },
+    });
     child.stdout.resume();
     child.once("exit", () => resolve());
     child.once("error", reject);
@@ -78,7 +85,12 @@ for (let i = 0; i < 15; i++) {
   await runtime.close();
 }
 rows.push({ case: "baseline: spawn bare node http server", p50Ms: round(percentile(baseStart, 50), 1) });
-rows.push({ case: `cold start connect->ready (${isolation})`, p50Ms: round(percentile(cold, 50), 1), ratioVsBaseline: round(percentile(cold, 50) / percentile(baseStart, 50), 2), target: "<= 150 ms" });
+rows.push({
+  case: `cold start connect->ready (${isolation})`,
+  p50Ms: round(percentile(cold, 50), 1),
+  ratioVsBaseline: round(percentile(cold, 50) / percentile(baseStart, 50), 2),
+  target: "<= 150 ms",
+});
 rows.push({ case: "idle sandbox RSS (server + shell)", mb: round(idleRss, 1), target: "<= 45 MB" });
 
 // Pool acquire.
@@ -93,12 +105,18 @@ for (let i = 0; i < 12; i++) {
   void runtime.close();
 }
 await pooled.close();
-rows.push({ case: "warm pool acquire (create+connect)", p50Ms: round(percentile(acquire, 50), 3), target: "<= 5 ms" });
+rows.push({
+  case: "warm pool acquire (create+connect)",
+  p50Ms: round(percentile(acquire, 50), 3),
+  target: "<= 5 ms",
+});
 
 // 100 concurrent sessions x 20 actions.
 const sessions = 100;
 const actions = 20;
-const runtimes = await Promise.all(Array.from({ length: sessions }, (_, i) => provider.create({ sessionId: `load-${i}` })));
+const runtimes = await Promise.all(
+  Array.from({ length: sessions }, (_, i) => provider.create({ sessionId: `load-${i}` })),
+);
 await Promise.all(runtimes.map((r) => r.connect()));
 const latencies: number[] = [];
 const t0 = performance.now();
@@ -126,7 +144,17 @@ await Promise.all(
 );
 const bashElapsed = (performance.now() - b0) / 1000;
 const s = summarize(latencies);
-rows.push({ case: "baseline: 100 x 20 `bash -c echo` spawns", actionsPerSec: round((sessions * actions) / bashElapsed, 0), p99Ms: round(percentile(bashLat, 99), 1) });
-rows.push({ case: "100 sessions x 20 actions", actionsPerSec: round((sessions * actions) / elapsed, 0), p50Ms: round(s.p50, 1), p99Ms: round(s.p99, 1), throughputVsBaseline: round(bashElapsed / elapsed, 2) });
+rows.push({
+  case: "baseline: 100 x 20 `bash -c echo` spawns",
+  actionsPerSec: round((sessions * actions) / bashElapsed, 0),
+  p99Ms: round(percentile(bashLat, 99), 1),
+});
+rows.push({
+  case: "100 sessions x 20 actions",
+  actionsPerSec: round((sessions * actions) / elapsed, 0),
+  p50Ms: round(s.p50, 1),
+  p99Ms: round(s.p99, 1),
+  throughputVsBaseline: round(bashElapsed / elapsed, 2),
+});
 await provider.close();
 report("runtime-local", rows);

@@ -90,7 +90,11 @@ export function isRuntimeError(err: unknown, code?: ErrorCode): err is RuntimeEr
 }
 
 /** Wraps any thrown value as a RuntimeError with `fallback` code, keeping RuntimeErrors as they are. */
-export function toRuntimeError(err: unknown, fallback: ErrorCode = "INTERNAL", message?: string): RuntimeError {
+export function toRuntimeError(
+  err: unknown,
+  fallback: ErrorCode = "INTERNAL",
+  message?: string,
+): RuntimeError {
   if (err instanceof RuntimeError) return err;
   const text = message ?? (err instanceof Error ? err.message : String(err));
   return new RuntimeError(fallback, text, { cause: err });

@@ -1,6 +1,6 @@
 import type { z } from "zod";
-import { InvalidArgumentError, RuntimeError } from "./errors.js";
 import type { PluginContext } from "./context.js";
+import { InvalidArgumentError, RuntimeError } from "./errors.js";
 import { parseOrThrow } from "./validation.js";
 
 /** Plugin kinds a registry holds. */
@@ -10,7 +10,11 @@ export type PluginKind = "runtime" | "secrets" | "cost";
  * A plugin: a name, a kind, an options schema, and a factory that receives parsed options and the
  * shared context. `TOptions` is the schema's input (what users write); `TInstance` is what `create` returns.
  */
-export interface Plugin<TKind extends PluginKind = PluginKind, TSchema extends z.ZodType = z.ZodType, TInstance = unknown> {
+export interface Plugin<
+  TKind extends PluginKind = PluginKind,
+  TSchema extends z.ZodType = z.ZodType,
+  TInstance = unknown,
+> {
   readonly name: string;
   readonly kind: TKind;
   readonly optionsSchema: TSchema;
@@ -33,15 +37,17 @@ export function definePlugin<const TKind extends PluginKind, TSchema extends z.Z
   plugin: Plugin<TKind, TSchema, TInstance>,
 ): Plugin<TKind, TSchema, TInstance> {
   if (!/^[a-z0-9][a-z0-9._/@-]*$/i.test(plugin.name)) {
-    throw new InvalidArgumentError(`Invalid plugin name ${JSON.stringify(plugin.name)}: use letters, digits, . _ - / @`, [
-      `name: invalid`,
-    ]);
+    throw new InvalidArgumentError(
+      `Invalid plugin name ${JSON.stringify(plugin.name)}: use letters, digits, . _ - / @`,
+      [`name: invalid`],
+    );
   }
   return Object.freeze({ ...plugin });
 }
 
 /** The options type users write for a plugin. */
-export type PluginOptions<TPlugin> = TPlugin extends Plugin<PluginKind, infer S, unknown> ? z.input<S> : never;
+export type PluginOptions<TPlugin> =
+  TPlugin extends Plugin<PluginKind, infer S, unknown> ? z.input<S> : never;
 /** The instance type a plugin creates. */
 export type PluginInstance<TPlugin> = TPlugin extends Plugin<PluginKind, z.ZodType, infer I> ? I : never;
 
@@ -56,7 +62,10 @@ export class PluginRegistry {
   register(plugin: Plugin): this {
     const key = `${plugin.kind}:${plugin.name}`;
     if (this.#plugins.has(key)) {
-      throw new RuntimeError("ALREADY_EXISTS", `A ${plugin.kind} plugin named "${plugin.name}" is already registered.`);
+      throw new RuntimeError(
+        "ALREADY_EXISTS",
+        `A ${plugin.kind} plugin named "${plugin.name}" is already registered.`,
+      );
     }
     this.#plugins.set(key, plugin);
     return this;

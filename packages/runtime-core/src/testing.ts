@@ -15,5 +15,6 @@
  *
  * A capability the backend lacks shows as skipped, never as passed.
  */
-export { runRuntimeConformance, conformanceContext } from "./testing/conformance.js";
-export type { ConformanceOptions, ConformanceCreateInput, CapturedLog } from "./testing/conformance.js";
+
+export type { CapturedLog, ConformanceCreateInput, ConformanceOptions } from "./testing/conformance.js";
+export { conformanceContext, runRuntimeConformance } from "./testing/conformance.js";

@@ -39,7 +39,11 @@ export function parseOrThrow<TSchema extends z.ZodType>(
  * Throws INVALID_ARGUMENT when `input` uses a renamed or misplaced option, naming the new one
  * (e.g. `memory` -> `memoryMiB`). `renamed` maps old keys to their replacements.
  */
-export function checkRenamedOptions(input: unknown, renamed: Readonly<Record<string, string>>, what: string): void {
+export function checkRenamedOptions(
+  input: unknown,
+  renamed: Readonly<Record<string, string>>,
+  what: string,
+): void {
   if (typeof input !== "object" || input === null) return;
   const issues = Object.keys(input)
     .filter((key) => Object.hasOwn(renamed, key))

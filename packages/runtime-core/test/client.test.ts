@@ -13,7 +13,12 @@ afterEach(async () => {
 async function setup(opts: Partial<ConstructorParameters<typeof ActionExecutionClient>[0]> = {}) {
   const server = await startFakeServer();
   servers.push(server);
-  const client = new ActionExecutionClient({ baseUrl: server.url, sessionApiKey: "k-123", retry: { baseDelayMs: 5, maxDelayMs: 20 }, ...opts });
+  const client = new ActionExecutionClient({
+    baseUrl: server.url,
+    sessionApiKey: "k-123",
+    retry: { baseDelayMs: 5, maxDelayMs: 20 },
+    ...opts,
+  });
   clients.push(client);
   return { server, client };
 }
@@ -40,7 +45,8 @@ async function freePort(): Promise<number> {
 describe("ActionExecutionClient against a real HTTP server", () => {
   it("sends the session key and the action in the wire envelope, with a default timeout", async () => {
     const { server, client } = await setup();
-    server.handler = (_req, body, res) => json(res, 200, runObservation(JSON.parse(body).action.args.command));
+    server.handler = (_req, body, res) =>
+      json(res, 200, runObservation(JSON.parse(body).action.args.command));
     const obs = await client.executeAction(cmdRun("echo hi"));
     expect(obs.content).toBe("echo hi");
     const req = server.requests[0]!;
@@ -60,14 +66,24 @@ describe("ActionExecutionClient against a real HTTP server", () => {
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
       const cmd = JSON.parse(body).action.args.command as string;
-      setTimeout(() => {
-        inFlight--;
-        json(res, 200, runObservation(cmd));
-      }, cmd === "first" ? 80 : 5);
+      setTimeout(
+        () => {
+          inFlight--;
+          json(res, 200, runObservation(cmd));
+        },
+        cmd === "first" ? 80 : 5,
+      );
     };
-    const results = await Promise.all(["first", "second", "third", "fourth"].map((c) => client.executeAction(cmdRun(c))));
+    const results = await Promise.all(
+      ["first", "second", "third", "fourth"].map((c) => client.executeAction(cmdRun(c))),
+    );
     expect(results.map((r) => r.content)).toEqual(["first", "second", "third", "fourth"]);
-    expect(server.requests.map((r) => JSON.parse(r.body).action.args.command)).toEqual(["first", "second", "third", "fourth"]);
+    expect(server.requests.map((r) => JSON.parse(r.body).action.args.command)).toEqual([
+      "first",
+      "second",
+      "third",
+      "fourth",
+    ]);
     expect(maxInFlight).toBe(1);
   });
 
@@ -78,7 +94,10 @@ describe("ActionExecutionClient against a real HTTP server", () => {
       if (cmd === "bad") json(res, 500, { detail: "Internal server error: boom" });
       else json(res, 200, runObservation(cmd));
     };
-    const [a, b] = await Promise.allSettled([client.executeAction(cmdRun("bad")), client.executeAction(cmdRun("good"))]);
+    const [a, b] = await Promise.allSettled([
+      client.executeAction(cmdRun("bad")),
+      client.executeAction(cmdRun("good")),
+    ]);
     expect(a.status).toBe("rejected");
     expect((a as PromiseRejectedResult).reason.message).toContain("boom");
     expect(b.status === "fulfilled" && b.value.content).toBe("good");
@@ -98,7 +117,8 @@ describe("ActionExecutionClient against a real HTTP server", () => {
   it("retries 429 with back-off, then succeeds", async () => {
     const { server, client } = await setup();
     let n = 0;
-    server.handler = (_req, _body, res) => (++n < 3 ? json(res, 429, { detail: "slow down" }) : json(res, 200, ["a/", "b"]));
+    server.handler = (_req, _body, res) =>
+      ++n < 3 ? json(res, 429, { detail: "slow down" }) : json(res, 200, ["a/", "b"]);
     expect(await client.listFiles()).toEqual(["a/", "b"]);
     expect(server.requests).toHaveLength(3);
   });
@@ -135,7 +155,8 @@ describe("ActionExecutionClient against a real HTTP server", () => {
     const e = await expectCode(client.executeAction(cmdRun("x")), "UNAUTHORIZED");
     expect(e.message).toContain("Invalid API Key");
     expect(e.message).not.toContain("k-123");
-    server.handler = (_req, _body, res) => json(res, 422, { detail: "Invalid request parameters", errors: "action.args.command: required" });
+    server.handler = (_req, _body, res) =>
+      json(res, 422, { detail: "Invalid request parameters", errors: "action.args.command: required" });
     const e2 = await expectCode(client.executeAction(cmdRun("x")), "INVALID_ARGUMENT");
     expect(e2.message).toContain("action.args.command");
   });
@@ -173,7 +194,10 @@ describe("ActionExecutionClient against a real HTTP server", () => {
     server.handler = (_req, _body, res) => json(res, 200, { status: "not initialized" });
     const e = await expectCode(client.waitUntilAlive({ deadlineMs: 200, intervalMs: 10 }), "TIMEOUT");
     expect(e.message).toContain('status "not initialized"');
-    await expectCode(client.waitUntilAlive({ deadlineMs: 5000, isDead: () => "exit code 1" }), "DISCONNECTED");
+    await expectCode(
+      client.waitUntilAlive({ deadlineMs: 5000, isDead: () => "exit code 1" }),
+      "DISCONNECTED",
+    );
   });
 
   it("closes idle keep-alive sockets after idleSocketTimeoutMs (an open tunnel connection counts as activity on Modal)", async () => {

@@ -29,7 +29,13 @@ export async function startFakeServer(port = 0): Promise<FakeServer> {
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const body = Buffer.concat(chunks).toString("utf8");
-      fake.requests.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body, at: Date.now() });
+      fake.requests.push({
+        method: req.method ?? "",
+        path: req.url ?? "",
+        headers: req.headers,
+        body,
+        at: Date.now(),
+      });
       void fake.handler(req, body, res);
     });
   });
@@ -52,5 +58,18 @@ export const runObservation = (content: string) => ({
   content,
   message: "ok",
   success: true,
-  extras: { command: content, hidden: false, metadata: { exit_code: 0, pid: -1, username: "u", hostname: "h", working_dir: "/w", py_interpreter_path: "", prefix: "", suffix: "" } },
+  extras: {
+    command: content,
+    hidden: false,
+    metadata: {
+      exit_code: 0,
+      pid: -1,
+      username: "u",
+      hostname: "h",
+      working_dir: "/w",
+      py_interpreter_path: "",
+      prefix: "",
+      suffix: "",
+    },
+  },
 });

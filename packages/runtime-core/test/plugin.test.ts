@@ -23,7 +23,10 @@ const echo = definePlugin({
 describe("plugins", () => {
   it("infers options and instance types", () => {
     expectTypeOf(echo.kind).toEqualTypeOf<"runtime">();
-    expectTypeOf<PluginOptions<typeof echo>>().toEqualTypeOf<{ greeting?: string | undefined; repeat: number }>();
+    expectTypeOf<PluginOptions<typeof echo>>().toEqualTypeOf<{
+      greeting?: string | undefined;
+      repeat: number;
+    }>();
     expectTypeOf<PluginInstance<typeof echo>>().toEqualTypeOf<{ say: () => string }>();
     definePlugin({
       name: "typed",
@@ -65,8 +68,8 @@ describe("plugins", () => {
   });
 
   it("rejects invalid plugin names", () => {
-    expect(() => definePlugin({ name: "has space", kind: "runtime", optionsSchema: z.object({}), create: () => 1 })).toThrow(
-      /Invalid plugin name/,
-    );
+    expect(() =>
+      definePlugin({ name: "has space", kind: "runtime", optionsSchema: z.object({}), create: () => 1 }),
+    ).toThrow(/Invalid plugin name/);
   });
 });

@@ -4,14 +4,14 @@ import {
   fileEdit,
   fileRead,
   fileWrite,
+  hardTimeoutSuffix,
+  type InvalidArgumentError,
   isRuntimeError,
   parseAction,
   parseObservation,
   serializeAction,
   serializeObservation,
   truncateOutput,
-  hardTimeoutSuffix,
-  InvalidArgumentError,
 } from "../src/index.js";
 
 // The documented example of shared/notes/openhands-protocol.md §3.3.
@@ -81,12 +81,20 @@ describe("wire protocol", () => {
     const a = parseAction({ action: "run", args: { command: "pwd" } });
     expect(a.action).toBe("run");
     if (a.action !== "run") throw new Error("narrowing");
-    expect(a.args).toMatchObject({ is_input: false, blocking: false, is_static: false, cwd: null, security_risk: -1 });
+    expect(a.args).toMatchObject({
+      is_input: false,
+      blocking: false,
+      is_static: false,
+      cwd: null,
+      security_risk: -1,
+    });
   });
 
   it("rejects an unknown action type naming the path and the known types", () => {
     const issues = issuesOf(() => parseAction({ action: "teleport", args: {} }));
-    expect(issues[0]).toMatch(/^action\.action: unknown action type "teleport"; expected one of run, run_ipython/);
+    expect(issues[0]).toMatch(
+      /^action\.action: unknown action type "teleport"; expected one of run, run_ipython/,
+    );
   });
 
   it("rejects malformed fields with every path", () => {
@@ -94,13 +102,15 @@ describe("wire protocol", () => {
     expect(issues.some((i) => i.startsWith("action.args.path:"))).toBe(true);
     expect(issues.some((i) => i.startsWith("action.args.start:"))).toBe(true);
     expect(issuesOf(() => parseAction(null))[0]).toMatch(/^action: expected object/);
-    expect(issuesOf(() => parseAction({ action: "edit", args: { path: "/a", command: "explode" } }))[0]).toMatch(
-      /^action\.args\.command:/,
-    );
+    expect(
+      issuesOf(() => parseAction({ action: "edit", args: { path: "/a", command: "explode" } }))[0],
+    ).toMatch(/^action\.args\.command:/);
   });
 
   it("rejects a malformed observation naming the path", () => {
-    const issues = issuesOf(() => parseObservation({ observation: "run", content: 1, extras: { command: "x", metadata: {} } }));
+    const issues = issuesOf(() =>
+      parseObservation({ observation: "run", content: 1, extras: { command: "x", metadata: {} } }),
+    );
     expect(issues[0]).toMatch(/^observation\.content:/);
   });
 
@@ -116,10 +126,20 @@ describe("wire protocol", () => {
     expect(run.timeout).toBe(2.5);
     expect(run.args.blocking).toBe(true);
     expect(cmdRun("C-c", { isInput: true }).args.is_input).toBe(true);
-    expect(fileRead("/a", { start: 1, end: 2 }).args).toMatchObject({ path: "/a", start: 1, end: 2, impl_source: "default" });
+    expect(fileRead("/a", { start: 1, end: 2 }).args).toMatchObject({
+      path: "/a",
+      start: 1,
+      end: 2,
+      impl_source: "default",
+    });
     expect(fileWrite("/a", "x").args).toMatchObject({ path: "/a", content: "x", start: 0, end: -1 });
     const edit = fileEdit("/a.py", { command: "str_replace", oldStr: "a", newStr: "b" });
-    expect(edit.args).toMatchObject({ command: "str_replace", old_str: "a", new_str: "b", impl_source: "oh_aci" });
+    expect(edit.args).toMatchObject({
+      command: "str_replace",
+      old_str: "a",
+      new_str: "b",
+      impl_source: "oh_aci",
+    });
     expect(fileEdit("/a.py", { command: "insert", insertLine: 3, newStr: "z" }).args.insert_line).toBe(3);
   });
 

@@ -3,10 +3,10 @@
  * local child process group (optionally inside bubblewrap), reached over 127.0.0.1 with a fresh session key.
  */
 
-// Provider and plugin
-export { localRuntime, localRuntimePlugin, LocalRuntimeProvider } from "./provider.js";
 export { LocalRuntime } from "./local-runtime.js";
+export type { LocalRuntimeOptions, ResolvedLocalRuntimeOptions } from "./options.js";
 
 // Options
-export { LocalRuntimeOptionsSchema, LocalLimitsSchema } from "./options.js";
-export type { LocalRuntimeOptions, ResolvedLocalRuntimeOptions } from "./options.js";
+export { LocalLimitsSchema, LocalRuntimeOptionsSchema } from "./options.js";
+// Provider and plugin
+export { LocalRuntimeProvider, localRuntime, localRuntimePlugin } from "./provider.js";

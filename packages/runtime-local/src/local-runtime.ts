@@ -90,7 +90,8 @@ export class LocalRuntime extends BaseRuntime {
     const hostWorkspace = this.#options.workspaceDir ?? mkdtempSync(join(tmpdir(), "ar-workspace-"));
     mkdirSync(hostWorkspace, { recursive: true });
     const sessionApiKey = randomBytes(24).toString("base64url");
-    const socketPath = this.#isolation === "bubblewrap" && !this.#options.network ? join(stateDir, "server.sock") : undefined;
+    const socketPath =
+      this.#isolation === "bubblewrap" && !this.#options.network ? join(stateDir, "server.sock") : undefined;
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       LANG: process.env.LANG ?? "C.UTF-8",
@@ -142,16 +143,26 @@ export class LocalRuntime extends BaseRuntime {
     };
   }
 
-  async #waitListening(logPath: string, deadline: number, signal?: AbortSignal): Promise<{ port?: number; socket?: string }> {
+  async #waitListening(
+    logPath: string,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<{ port?: number; socket?: string }> {
     for (;;) {
       const listening = readListeningLine(logPath);
       if (listening) return listening;
       if (this.#exit) {
-        throw new RuntimeError("UNAVAILABLE", `The local sandbox failed to start: ${this.#exit}. Server log: ${logTail(logPath)}`);
+        throw new RuntimeError(
+          "UNAVAILABLE",
+          `The local sandbox failed to start: ${this.#exit}. Server log: ${logTail(logPath)}`,
+        );
       }
       if (signal?.aborted) throw new RuntimeError("CANCELLED", "connect() was aborted");
       if (Date.now() > deadline) {
-        throw new RuntimeError("TIMEOUT", `The local action server did not start within ${this.#options.startupTimeoutMs} ms (startupTimeoutMs). Server log: ${logTail(logPath)}`);
+        throw new RuntimeError(
+          "TIMEOUT",
+          `The local action server did not start within ${this.#options.startupTimeoutMs} ms (startupTimeoutMs). Server log: ${logTail(logPath)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 3));
     }
@@ -160,10 +171,16 @@ export class LocalRuntime extends BaseRuntime {
   protected override async reattach(handle: RuntimeHandle): Promise<ProvisionedSandbox> {
     const data = handle.data as unknown as LocalHandleData;
     if (typeof data.pid !== "number" || typeof data.stateDir !== "string") {
-      throw new RuntimeError("INVALID_ARGUMENT", "handle.data: not a runtime-local handle (pid and stateDir are missing)");
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        "handle.data: not a runtime-local handle (pid and stateDir are missing)",
+      );
     }
     if (!processAlive(data.pid)) {
-      throw new RuntimeError("NOT_FOUND", `The local sandbox of session ${handle.sessionId} (pid ${data.pid}) is not running any more; create a new runtime.`);
+      throw new RuntimeError(
+        "NOT_FOUND",
+        `The local sandbox of session ${handle.sessionId} (pid ${data.pid}) is not running any more; create a new runtime.`,
+      );
     }
     const sandbox = await super.reattach(handle);
     this.#local = { ...data };
@@ -189,7 +206,8 @@ export class LocalRuntime extends BaseRuntime {
     const local = this.#local;
     if (!local) return;
     if (local.pid > 0) await stopGroup(local.pid);
-    if (local.ownsWorkspace && !this.#options.keepWorkspace) rmSync(local.hostWorkspace, { recursive: true, force: true });
+    if (local.ownsWorkspace && !this.#options.keepWorkspace)
+      rmSync(local.hostWorkspace, { recursive: true, force: true });
     rmSync(local.stateDir, { recursive: true, force: true });
   }
 }

@@ -36,7 +36,9 @@ export const LocalRuntimeOptionsSchema = z
     /** Keep the temporary workspace after close. @default false */
     keepWorkspace: z.boolean().default(false),
     /** Environment variables for the sandbox (added to a minimal PATH/LANG/HOME environment). @default {} */
-    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid variable name"), z.string()).default({}),
+    env: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid variable name"), z.string())
+      .default({}),
     /** Deadline for the server to become ready, in ms. @default 15000 */
     startupTimeoutMs: z.number().int().positive().default(15_000),
     /** Hard timeout for actions without one, in ms. @default 120000 */
@@ -46,7 +48,10 @@ export const LocalRuntimeOptionsSchema = z
     /** Best-effort resource limits. @default {} */
     limits: LocalLimitsSchema.default({}),
     /** Warm pool: `size` sandboxes kept ready; `create()` hands one out at once. @default { size: 0 } */
-    pool: z.object({ size: z.number().int().min(0).max(64).default(0) }).strict().default({ size: 0 }),
+    pool: z
+      .object({ size: z.number().int().min(0).max(64).default(0) })
+      .strict()
+      .default({ size: 0 }),
     /** Keep the sandbox running after `close()` (re-attach with its handle). @default false */
     keepAlive: z.boolean().default(false),
     /** Node.js binary that runs the action server. @default process.execPath */

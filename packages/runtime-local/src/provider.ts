@@ -13,7 +13,11 @@ import {
   WarmPool,
 } from "@agent-runtime/runtime-core";
 import { LocalRuntime } from "./local-runtime.js";
-import { type LocalRuntimeOptions, LocalRuntimeOptionsSchema, type ResolvedLocalRuntimeOptions } from "./options.js";
+import {
+  type LocalRuntimeOptions,
+  LocalRuntimeOptionsSchema,
+  type ResolvedLocalRuntimeOptions,
+} from "./options.js";
 import { bubblewrapUsable, which } from "./sandbox-process.js";
 
 const RENAMED: Record<string, string> = {
@@ -50,14 +54,22 @@ export class LocalRuntimeProvider implements RuntimeProvider {
       );
     }
     if (options.isolation === "auto" && !bwrap) {
-      context.logger.warn('bubblewrap is not available: local sandboxes run with isolation "none" (no filesystem or network isolation).');
+      context.logger.warn(
+        'bubblewrap is not available: local sandboxes run with isolation "none" (no filesystem or network isolation).',
+      );
     }
     this.isolation = bwrap ? "bubblewrap" : "none";
     if (!options.network && this.isolation !== "bubblewrap") {
-      throw new RuntimeError("UNSUPPORTED", "network: false needs bubblewrap isolation (a private network namespace); install bwrap or drop network: false.");
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        "network: false needs bubblewrap isolation (a private network namespace); install bwrap or drop network: false.",
+      );
     }
     if (options.workspaceDir !== undefined && options.pool.size > 0) {
-      throw new RuntimeError("INVALID_ARGUMENT", "pool.size: a warm pool needs a fresh workspace per sandbox; remove workspaceDir or set pool.size to 0.");
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        "pool.size: a warm pool needs a fresh workspace per sandbox; remove workspaceDir or set pool.size to 0.",
+      );
     }
     this.capabilities = {
       persistentShell: true,
@@ -72,7 +84,11 @@ export class LocalRuntimeProvider implements RuntimeProvider {
       networkIsolation: this.isolation === "bubblewrap",
     };
     if (options.pool.size > 0) {
-      this.#pool = new WarmPool({ size: options.pool.size, logger: context.logger, create: (id) => this.#newRuntime(id) });
+      this.#pool = new WarmPool({
+        size: options.pool.size,
+        logger: context.logger,
+        create: (id) => this.#newRuntime(id),
+      });
       this.#pool.fill();
     }
   }
@@ -105,7 +121,10 @@ export class LocalRuntimeProvider implements RuntimeProvider {
   async attach(handle: RuntimeHandle): Promise<LocalRuntime> {
     this.#assertOpen();
     if (handle?.backend !== "local") {
-      throw new RuntimeError("INVALID_ARGUMENT", `handle.backend: expected "local", got ${JSON.stringify(handle?.backend)}`);
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        `handle.backend: expected "local", got ${JSON.stringify(handle?.backend)}`,
+      );
     }
     return this.#newRuntime(handle.sessionId, handle);
   }
@@ -130,11 +149,17 @@ export class LocalRuntimeProvider implements RuntimeProvider {
  * await local.close();
  * ```
  */
-export function localRuntime(options: LocalRuntimeOptions = {}, context: Partial<PluginContext> = {}): LocalRuntimeProvider {
+export function localRuntime(
+  options: LocalRuntimeOptions = {},
+  context: Partial<PluginContext> = {},
+): LocalRuntimeProvider {
   checkRenamedOptions(options, RENAMED, "local runtime options");
   const parsed = parseOrThrow(LocalRuntimeOptionsSchema, options, "local runtime options");
   if (parsed.workspaceDir !== undefined && !existsSync(parsed.workspaceDir)) {
-    throw new RuntimeError("INVALID_ARGUMENT", `workspaceDir: ${parsed.workspaceDir} does not exist; create it first or omit workspaceDir for a temporary one.`);
+    throw new RuntimeError(
+      "INVALID_ARGUMENT",
+      `workspaceDir: ${parsed.workspaceDir} does not exist; create it first or omit workspaceDir for a temporary one.`,
+    );
   }
   return new LocalRuntimeProvider(parsed, { logger: quietLogger, redactor: noopRedactor, ...context });
 }

@@ -56,10 +56,14 @@ export function bubblewrapUsable(): boolean {
     const bwrap = which("bwrap");
     bwrapWorks =
       bwrap !== undefined &&
-      spawnSync(bwrap, ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-net", "true"], {
-        stdio: "ignore",
-        timeout: 5000,
-      }).status === 0;
+      spawnSync(
+        bwrap,
+        ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-pid", "--unshare-net", "true"],
+        {
+          stdio: "ignore",
+          timeout: 5000,
+        },
+      ).status === 0;
   }
   return bwrapWorks;
 }
@@ -89,16 +93,26 @@ export function buildArgv(spec: LaunchSpec): string[] {
     const bwrap = [
       which("bwrap") ?? "bwrap",
       ...readOnlyRootArgs(),
-      "--dev", "/dev",
-      "--proc", "/proc",
-      "--tmpfs", "/tmp",
-      "--dir", spec.sandboxWorkspace,
-      "--bind", spec.hostWorkspace, spec.sandboxWorkspace,
-      "--bind", spec.stateDir, spec.stateDir,
-      "--remount-ro", "/",
+      "--dev",
+      "/dev",
+      "--proc",
+      "/proc",
+      "--tmpfs",
+      "/tmp",
+      "--dir",
+      spec.sandboxWorkspace,
+      "--bind",
+      spec.hostWorkspace,
+      spec.sandboxWorkspace,
+      "--bind",
+      spec.stateDir,
+      spec.stateDir,
+      "--remount-ro",
+      "/",
       "--unshare-pid",
       "--unshare-ipc",
-      "--chdir", spec.sandboxWorkspace,
+      "--chdir",
+      spec.sandboxWorkspace,
     ];
     if (!spec.options.network) bwrap.push("--unshare-net");
     argv = [...bwrap, "--", ...server];
@@ -112,7 +126,10 @@ export function buildArgv(spec: LaunchSpec): string[] {
   if (rl.length > 0) {
     const prlimit = which("prlimit");
     if (!prlimit) {
-      throw new RuntimeError("UNSUPPORTED", "limits: `prlimit` (util-linux) is not installed; install it or remove `limits`.");
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        "limits: `prlimit` (util-linux) is not installed; install it or remove `limits`.",
+      );
     }
     argv = [prlimit, ...rl, "--", ...argv];
   }

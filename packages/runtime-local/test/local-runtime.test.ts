@@ -3,7 +3,13 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { isRuntimeError, type RuntimeError, type RuntimeHandle, RuntimeStatus, type StatusEvent } from "@agent-runtime/runtime-core";
+import {
+  isRuntimeError,
+  type RuntimeError,
+  type RuntimeHandle,
+  RuntimeStatus,
+  type StatusEvent,
+} from "@agent-runtime/runtime-core";
 import { conformanceContext } from "@agent-runtime/runtime-core/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { type LocalRuntime, localRuntime } from "../src/index.js";
@@ -14,7 +20,10 @@ afterEach(async () => {
   for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
 });
 
-async function started(options: Parameters<typeof localRuntime>[0] = {}, sessionId = "t"): Promise<LocalRuntime> {
+async function started(
+  options: Parameters<typeof localRuntime>[0] = {},
+  sessionId = "t",
+): Promise<LocalRuntime> {
   const provider = localRuntime({ isolation: "none", ...options });
   opened.push(provider);
   const runtime = await provider.create({ sessionId });
@@ -58,7 +67,11 @@ describe("runtime-local", () => {
       const marker = `${300 + Math.floor(Math.random() * 1000)}.${process.pid}`;
       await runtime.runCommand(`sleep ${marker} &`);
       await runtime.runCommand(`(sleep ${marker}; echo never) > /dev/null 2>&1 &`);
-      const running = () => spawnSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" }).stdout.trim().split("\n").filter(Boolean);
+      const running = () =>
+        spawnSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" })
+          .stdout.trim()
+          .split("\n")
+          .filter(Boolean);
       expect(running().length).toBeGreaterThanOrEqual(2);
       expect(existsSync(ws)).toBe(true);
       const pid = runtime.pid!;
@@ -96,25 +109,32 @@ describe("runtime-local", () => {
     expect(obs.content).toBe("plain [redacted]");
   });
 
-  it.each(bubblewrapUsable() ? (["none", "bubblewrap"] as const) : (["none"] as const))("re-attaches after the host process exits, and gives NOT_FOUND once the sandbox is gone (isolation %s)", async (isolation) => {
-    const out = spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "fixtures", "keep-alive-host.ts"), isolation], {
-      encoding: "utf8",
-      timeout: 30_000,
-      env: { ...process.env, SHLVL: "1" },
-    });
-    expect(out.status, out.stderr).toBe(0);
-    const handle = JSON.parse(out.stdout.trim().split("\n").pop()!) as RuntimeHandle;
-    const provider = localRuntime({ isolation });
-    opened.push(provider);
-    const runtime = await provider.attach(handle);
-    await runtime.connect();
-    const obs = await runtime.runCommand("echo $FROM_FIRST_HOST $(pwd)");
-    expect(obs.content.trim()).toBe("yes /tmp");
-    await runtime.close();
-    expect(processAlive(Number(handle.data.pid))).toBe(false);
-    const again = await provider.attach(handle);
-    expect(await codeOf(again.connect())).toBe("NOT_FOUND");
-  });
+  it.each(bubblewrapUsable() ? (["none", "bubblewrap"] as const) : (["none"] as const))(
+    "re-attaches after the host process exits, and gives NOT_FOUND once the sandbox is gone (isolation %s)",
+    async (isolation) => {
+      const out = spawnSync(
+        process.execPath,
+        ["--import", "tsx", join(import.meta.dirname, "fixtures", "keep-alive-host.ts"), isolation],
+        {
+          encoding: "utf8",
+          timeout: 30_000,
+          env: { ...process.env, SHLVL: "1" },
+        },
+      );
+      expect(out.status, out.stderr).toBe(0);
+      const handle = JSON.parse(out.stdout.trim().split("\n").pop()!) as RuntimeHandle;
+      const provider = localRuntime({ isolation });
+      opened.push(provider);
+      const runtime = await provider.attach(handle);
+      await runtime.connect();
+      const obs = await runtime.runCommand("echo $FROM_FIRST_HOST $(pwd)");
+      expect(obs.content.trim()).toBe("yes /tmp");
+      await runtime.close();
+      expect(processAlive(Number(handle.data.pid))).toBe(false);
+      const again = await provider.attach(handle);
+      expect(await codeOf(again.connect())).toBe("NOT_FOUND");
+    },
+  );
 
   it("a warm pool hands out a connected sandbox at once, refills, and drains on close", async () => {
     const provider = localRuntime({ isolation: "none", pool: { size: 2 } });
@@ -130,7 +150,8 @@ describe("runtime-local", () => {
     expect(runtime.sessionId).toBe("pooled");
     expect(acquireMs).toBeLessThan(1000);
     expect((await runtime.runCommand("echo pooled")).content.trim()).toBe("pooled");
-    while (provider.poolReady < 2 && Date.now() < deadline + 15_000) await new Promise((r) => setTimeout(r, 20));
+    while (provider.poolReady < 2 && Date.now() < deadline + 15_000)
+      await new Promise((r) => setTimeout(r, 20));
     expect(provider.poolReady).toBe(2);
     const pooledPid = (await provider.create({ sessionId: "second" })) as LocalRuntime;
     opened.push(pooledPid);
@@ -150,15 +171,21 @@ describe("runtime-local", () => {
       expect(msg).toContain("startupTimeoutMs:");
       expect(msg).toContain("env.bad name:");
     }
-    expect(() => localRuntime({ workdir: "/tmp" } as never)).toThrow(/workdir: this option is now called "workspaceDir"/);
-    expect(() => localRuntime({ workspaceDir: "/nonexistent/ar-dir" })).toThrow(/workspaceDir: .* does not exist/);
+    expect(() => localRuntime({ workdir: "/tmp" } as never)).toThrow(
+      /workdir: this option is now called "workspaceDir"/,
+    );
+    expect(() => localRuntime({ workspaceDir: "/nonexistent/ar-dir" })).toThrow(
+      /workspaceDir: .* does not exist/,
+    );
   });
 
   it("applies best-effort resource limits (file size and data segment)", async () => {
     const runtime = await started({ limits: { maxFileMiB: 1, memoryMiB: 256 } });
     const big = await runtime.runCommand("head -c 3000000 /dev/zero > big.bin; echo status=$?");
     expect(big.content).toMatch(/File size limit exceeded|status=1\d\d|status=1/);
-    const mem = await runtime.runCommand(`python3 -c "x = bytearray(600*1024*1024)" 2>&1 | tail -1; echo done`);
+    const mem = await runtime.runCommand(
+      `python3 -c "x = bytearray(600*1024*1024)" 2>&1 | tail -1; echo done`,
+    );
     expect(mem.content).toMatch(/MemoryError|Cannot allocate/);
   });
 });

@@ -1,11 +1,11 @@
 import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
-import { RuntimeError, type ErrorCode } from "../errors.js";
+import { type ErrorCode, RuntimeError } from "../errors.js";
 import { type Logger, quietLogger } from "../logger.js";
-import { parseAction, parseObservation, serializeAction } from "../protocol/codec.js";
 import type { Action, ActionInput } from "../protocol/actions.js";
+import { parseAction, parseObservation, serializeAction } from "../protocol/codec.js";
 import type { Observation } from "../protocol/observations.js";
-import { createAgent, httpCall, type HttpResponse, multipartFile, TransportError } from "./http.js";
+import { createAgent, type HttpResponse, httpCall, multipartFile, TransportError } from "./http.js";
 import { SerialQueue } from "./queue.js";
 
 /** Retry policy for protocol errors and HTTP 429. */
@@ -77,7 +77,9 @@ function detailOf(body: Buffer): string {
   try {
     const json = JSON.parse(text) as { detail?: unknown; errors?: unknown };
     const detail = typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail ?? json);
-    return json.errors !== undefined ? `${detail}: ${typeof json.errors === "string" ? json.errors : JSON.stringify(json.errors)}` : detail;
+    return json.errors !== undefined
+      ? `${detail}: ${typeof json.errors === "string" ? json.errors : JSON.stringify(json.errors)}`
+      : detail;
   } catch {
     return text.slice(0, 500);
   }
@@ -107,7 +109,9 @@ export function mapActionServerFailure(
         : failure.kind === "refused" || failure.kind === "reset" || failure.kind === "protocol"
           ? " The sandbox may have stopped; reconnect or create a new runtime."
           : "";
-    return new RuntimeError(codes[failure.kind], `${where} failed: ${failure.message}.${hint}`, { cause: failure });
+    return new RuntimeError(codes[failure.kind], `${where} failed: ${failure.message}.${hint}`, {
+      cause: failure,
+    });
   }
   const detail = detailOf(failure.body);
   const status = failure.status;
@@ -158,10 +162,15 @@ export class ActionExecutionClient {
     try {
       url = new URL(options.baseUrl);
     } catch (cause) {
-      throw new RuntimeError("INVALID_ARGUMENT", `baseUrl: not a URL (${JSON.stringify(options.baseUrl)})`, { cause });
+      throw new RuntimeError("INVALID_ARGUMENT", `baseUrl: not a URL (${JSON.stringify(options.baseUrl)})`, {
+        cause,
+      });
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-      throw new RuntimeError("INVALID_ARGUMENT", `baseUrl: expected http:// or https://, got ${url.protocol}`);
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        `baseUrl: expected http:// or https://, got ${url.protocol}`,
+      );
     }
     this.baseUrl = url;
     this.#key = options.sessionApiKey;
@@ -218,22 +227,32 @@ export class ActionExecutionClient {
   /** One request with bounded retries (429 and protocol errors); non-2xx becomes a mapped RuntimeError. */
   async #send(
     endpoint: string,
-    init: { method: "GET" | "POST"; body?: Buffer | string; contentType?: string; query?: Record<string, string>; timeoutMs: number; signal?: AbortSignal; retryProtocol?: boolean },
+    init: {
+      method: "GET" | "POST";
+      body?: Buffer | string;
+      contentType?: string;
+      query?: Record<string, string>;
+      timeoutMs: number;
+      signal?: AbortSignal;
+      retryProtocol?: boolean;
+    },
   ): Promise<HttpResponse> {
     const ctx = { endpoint, ready: this.#ready, timeoutMs: init.timeoutMs };
     for (let attempt = 1; ; attempt++) {
       let res: HttpResponse;
       try {
-        res = await this.#tracked(() => httpCall({
-          method: init.method,
-          url: this.#url(endpoint, init.query),
-          headers: this.#headers(init.contentType ? { "content-type": init.contentType } : undefined),
-          ...(init.body !== undefined ? { body: init.body } : {}),
-          timeoutMs: init.timeoutMs,
-          agent: this.#agent,
-          ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
-          ...(init.signal ? { signal: init.signal } : {}),
-        }));
+        res = await this.#tracked(() =>
+          httpCall({
+            method: init.method,
+            url: this.#url(endpoint, init.query),
+            headers: this.#headers(init.contentType ? { "content-type": init.contentType } : undefined),
+            ...(init.body !== undefined ? { body: init.body } : {}),
+            timeoutMs: init.timeoutMs,
+            agent: this.#agent,
+            ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
+            ...(init.signal ? { signal: init.signal } : {}),
+          }),
+        );
       } catch (err) {
         if (!(err instanceof TransportError)) throw err;
         const retryable = err.kind === "protocol" && init.retryProtocol !== false;
@@ -246,7 +265,13 @@ export class ActionExecutionClient {
       if (res.status >= 200 && res.status < 300) return res;
       if (res.status === 429 && attempt < this.#retry.maxAttempts) {
         const retryAfter = Number(res.headers["retry-after"]);
-        await this.#backoff(attempt, endpoint, "429", init.signal, Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined);
+        await this.#backoff(
+          attempt,
+          endpoint,
+          "429",
+          init.signal,
+          Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
+        );
         continue;
       }
       throw mapActionServerFailure(res, ctx);
@@ -255,8 +280,14 @@ export class ActionExecutionClient {
 
   async #backoff(attempt: number, endpoint: string, reason: string, signal?: AbortSignal, hintMs?: number) {
     const exp = Math.min(this.#retry.maxDelayMs, this.#retry.baseDelayMs * 2 ** (attempt - 1));
-    const delay = hintMs !== undefined ? Math.min(this.#retry.maxDelayMs, hintMs) : exp / 2 + Math.random() * (exp / 2);
-    this.#logger.debug("action server request retried", { endpoint, attempt, reason, delayMs: Math.round(delay) });
+    const delay =
+      hintMs !== undefined ? Math.min(this.#retry.maxDelayMs, hintMs) : exp / 2 + Math.random() * (exp / 2);
+    this.#logger.debug("action server request retried", {
+      endpoint,
+      attempt,
+      reason,
+      delayMs: Math.round(delay),
+    });
     await sleep(delay, signal);
   }
 
@@ -264,13 +295,20 @@ export class ActionExecutionClient {
     try {
       return JSON.parse(res.body.toString("utf8")) as T;
     } catch (cause) {
-      throw new RuntimeError("INTERNAL", `action server ${endpoint} returned a body that is not JSON`, { cause });
+      throw new RuntimeError("INTERNAL", `action server ${endpoint} returned a body that is not JSON`, {
+        cause,
+      });
     }
   }
 
   /** `GET /alive` once: `"ok"`, `"not initialized"`, or a thrown mapped error. */
   async alive(options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<string> {
-    const res = await this.#send("/alive", { method: "GET", timeoutMs: options.timeoutMs ?? 5000, retryProtocol: false, ...(options.signal ? { signal: options.signal } : {}) });
+    const res = await this.#send("/alive", {
+      method: "GET",
+      timeoutMs: options.timeoutMs ?? 5000,
+      retryProtocol: false,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
     const body = this.#json<{ status?: string }>(res, "/alive");
     return body.status ?? "ok";
   }
@@ -280,13 +318,19 @@ export class ActionExecutionClient {
    * protocol errors, 502/503/504 and `not initialized` all mean "not ready yet". Throws TIMEOUT with the
    * last reason, CANCELLED on abort, UNAUTHORIZED at once on 401/403.
    */
-  async waitUntilAlive(options: { deadlineMs: number; intervalMs?: number; signal?: AbortSignal; isDead?: () => string | undefined }): Promise<void> {
+  async waitUntilAlive(options: {
+    deadlineMs: number;
+    intervalMs?: number;
+    signal?: AbortSignal;
+    isDead?: () => string | undefined;
+  }): Promise<void> {
     const start = Date.now();
     let interval = options.intervalMs ?? 25;
     let lastReason = "no answer yet";
     for (;;) {
       const dead = options.isDead?.();
-      if (dead) throw new RuntimeError("DISCONNECTED", `The sandbox stopped before its server was ready: ${dead}`);
+      if (dead)
+        throw new RuntimeError("DISCONNECTED", `The sandbox stopped before its server was ready: ${dead}`);
       const remaining = options.deadlineMs - (Date.now() - start);
       if (remaining <= 0) {
         throw new RuntimeError(
@@ -295,7 +339,17 @@ export class ActionExecutionClient {
         );
       }
       try {
-        const res = await this.#tracked(() => httpCall({ method: "GET", url: this.#url("/alive"), headers: this.#headers(), timeoutMs: Math.min(5000, remaining), agent: this.#agent, ...(this.#socketPath ? { socketPath: this.#socketPath } : {}), ...(options.signal ? { signal: options.signal } : {}) }));
+        const res = await this.#tracked(() =>
+          httpCall({
+            method: "GET",
+            url: this.#url("/alive"),
+            headers: this.#headers(),
+            timeoutMs: Math.min(5000, remaining),
+            agent: this.#agent,
+            ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
+            ...(options.signal ? { signal: options.signal } : {}),
+          }),
+        );
         if (res.status === 200) {
           let status = "ok";
           try {
@@ -315,7 +369,8 @@ export class ActionExecutionClient {
         }
       } catch (err) {
         if (err instanceof RuntimeError) throw err;
-        if (err instanceof TransportError && err.kind === "aborted") throw new RuntimeError("CANCELLED", "Cancelled while waiting for the action server");
+        if (err instanceof TransportError && err.kind === "aborted")
+          throw new RuntimeError("CANCELLED", "Cancelled while waiting for the action server");
         lastReason = err instanceof Error ? err.message : String(err);
       }
       await sleep(Math.min(interval, Math.max(0, options.deadlineMs - (Date.now() - start))), options.signal);
@@ -329,26 +384,50 @@ export class ActionExecutionClient {
    */
   executeAction(action: Action | ActionInput, options: { signal?: AbortSignal } = {}): Promise<Observation> {
     const parsed = parseAction(action);
-    if (parsed.timeout === undefined || parsed.timeout === null) parsed.timeout = this.#defaultActionTimeoutMs / 1000;
+    if (parsed.timeout === undefined || parsed.timeout === null)
+      parsed.timeout = this.#defaultActionTimeoutMs / 1000;
     const timeoutMs = parsed.timeout * 1000 + this.#graceMs;
     const body = JSON.stringify({ action: serializeAction(parsed) });
     return this.#queue.run(async () => {
       // Actions are not idempotent: never resend after a protocol error.
-      const res = await this.#send("/execute_action", { method: "POST", body, contentType: "application/json", timeoutMs, retryProtocol: false, ...(options.signal ? { signal: options.signal } : {}) });
+      const res = await this.#send("/execute_action", {
+        method: "POST",
+        body,
+        contentType: "application/json",
+        timeoutMs,
+        retryProtocol: false,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
       return parseObservation(this.#json(res, "/execute_action"));
     });
   }
 
   /** `POST /list_files`: directories first with a trailing `/`. No path: the server's initial working dir. */
   async listFiles(path?: string): Promise<string[]> {
-    const res = await this.#send("/list_files", { method: "POST", body: JSON.stringify(path === undefined ? {} : { path }), contentType: "application/json", timeoutMs: 10_000 });
+    const res = await this.#send("/list_files", {
+      method: "POST",
+      body: JSON.stringify(path === undefined ? {} : { path }),
+      contentType: "application/json",
+      timeoutMs: 10_000,
+    });
     return this.#json<string[]>(res, "/list_files");
   }
 
   /** `POST /upload_file`: sends `content` as `filename`; a zip with `recursive` is extracted at `destination`. */
-  async uploadFile(content: Buffer, filename: string, destination: string, recursive: boolean): Promise<void> {
+  async uploadFile(
+    content: Buffer,
+    filename: string,
+    destination: string,
+    recursive: boolean,
+  ): Promise<void> {
     const { body, contentType } = multipartFile("file", filename, content);
-    await this.#send("/upload_file", { method: "POST", body, contentType, query: { destination, recursive: String(recursive) }, timeoutMs: 300_000 });
+    await this.#send("/upload_file", {
+      method: "POST",
+      body,
+      contentType,
+      query: { destination, recursive: String(recursive) },
+      timeoutMs: 300_000,
+    });
   }
 
   /** `GET /download_files`: a zip of `path` (entries relative to it). */
@@ -366,7 +445,12 @@ export class ActionExecutionClient {
   /** `POST /update_mcp_server` with the stdio servers sorted by name. */
   async updateMcpServers(servers: McpStdioServer[]): Promise<{ detail: string; router_error_log?: string }> {
     const sorted = [...servers].sort((a, b) => a.name.localeCompare(b.name));
-    const res = await this.#send("/update_mcp_server", { method: "POST", body: JSON.stringify(sorted), contentType: "application/json", timeoutMs: 60_000 });
+    const res = await this.#send("/update_mcp_server", {
+      method: "POST",
+      body: JSON.stringify(sorted),
+      contentType: "application/json",
+      timeoutMs: 60_000,
+    });
     return this.#json(res, "/update_mcp_server");
   }
 

@@ -41,7 +41,8 @@ function classify(err: NodeJS.ErrnoException): TransportError["kind"] {
   const code = err.code ?? "";
   if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EHOSTUNREACH") return "refused";
   if (code === "ECONNRESET" || code === "EPIPE" || err.message === "socket hang up") return "reset";
-  if (code.startsWith("HPE_") || code === "ERR_TLS_CERT_ALTNAME_INVALID" || code.startsWith("ERR_SSL")) return "protocol";
+  if (code.startsWith("HPE_") || code === "ERR_TLS_CERT_ALTNAME_INVALID" || code.startsWith("ERR_SSL"))
+    return "protocol";
   return "other";
 }
 
@@ -66,22 +67,37 @@ export function httpCall(opts: HttpCallOptions): Promise<HttpResponse> {
     };
     const headers: Record<string, string | number> = { ...opts.headers };
     if (opts.body !== undefined) headers["content-length"] = Buffer.byteLength(opts.body);
-    const req = doRequest(url, { method: opts.method, headers, agent: opts.agent, ...(opts.socketPath ? { socketPath: opts.socketPath } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBody) {
-          req.destroy();
-          finish(new TransportError("other", `Response body exceeds ${maxBody} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on("end", () => finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on("error", (err: NodeJS.ErrnoException) => finish(new TransportError(classify(err), err.message, { cause: err })));
-      res.on("aborted", () => finish(new TransportError("reset", "The server closed the connection mid-response")));
-    });
+    const req = doRequest(
+      url,
+      {
+        method: opts.method,
+        headers,
+        agent: opts.agent,
+        ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > maxBody) {
+            req.destroy();
+            finish(new TransportError("other", `Response body exceeds ${maxBody} bytes`));
+            return;
+          }
+          chunks.push(chunk);
+        });
+        res.on("end", () =>
+          finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+        );
+        res.on("error", (err: NodeJS.ErrnoException) =>
+          finish(new TransportError(classify(err), err.message, { cause: err })),
+        );
+        res.on("aborted", () =>
+          finish(new TransportError("reset", "The server closed the connection mid-response")),
+        );
+      },
+    );
     const timer = setTimeout(() => {
       req.destroy();
       finish(new TransportError("timeout", `No complete response within ${opts.timeoutMs} ms`));
@@ -113,13 +129,20 @@ export function multipartFile(
     `--${boundary}\r\nContent-Disposition: form-data; name="${field}"; filename="${safeName}"\r\nContent-Type: application/octet-stream\r\n\r\n`,
   );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return { body: Buffer.concat([head, content, tail]), contentType: `multipart/form-data; boundary=${boundary}` };
+  return {
+    body: Buffer.concat([head, content, tail]),
+    contentType: `multipart/form-data; boundary=${boundary}`,
+  };
 }
 
 /** Creates a keep-alive agent for `url`'s protocol, trusting `ca` (PEM) in addition to the defaults when given. */
 export function createAgent(url: URL, ca?: string | Buffer): HttpAgent | HttpsAgent {
   if (url.protocol === "https:") {
-    return new HttpsAgent({ keepAlive: true, maxSockets: 16, ...(ca ? { ca: [...rootCertificates, ca.toString()] } : {}) });
+    return new HttpsAgent({
+      keepAlive: true,
+      maxSockets: 16,
+      ...(ca ? { ca: [...rootCertificates, ca.toString()] } : {}),
+    });
   }
   return new HttpAgent({ keepAlive: true, maxSockets: 16 });
 }

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import type { z } from "zod";
 import { InvalidArgumentError } from "../errors.js";
 import { formatZodIssues } from "../validation.js";
 import {
@@ -6,12 +6,12 @@ import {
   type Action,
   type ActionInput,
   ActionSchema,
+  type BrowseUrlAction,
   type CmdRunAction,
   type FileEditAction,
   type FileReadAction,
   type FileWriteAction,
   type IPythonRunCellAction,
-  type BrowseUrlAction,
   type McpAction,
 } from "./actions.js";
 import { type Observation, type ObservationInput, ObservationSchema } from "./observations.js";
@@ -27,9 +27,10 @@ function fail(what: string, error: z.ZodError, prefix: string): never {
  */
 export function parseAction(input: unknown, pathPrefix = "action"): Action {
   if (typeof input !== "object" || input === null || Array.isArray(input)) {
-    throw new InvalidArgumentError(`Invalid action: ${pathPrefix}: expected an object like {"action":"run","args":{...}}`, [
-      `${pathPrefix}: expected object`,
-    ]);
+    throw new InvalidArgumentError(
+      `Invalid action: ${pathPrefix}: expected an object like {"action":"run","args":{...}}`,
+      [`${pathPrefix}: expected object`],
+    );
   }
   const type = (input as { action?: unknown }).action;
   if (typeof type !== "string" || !(ACTION_TYPES as readonly string[]).includes(type)) {
@@ -149,7 +150,10 @@ export function cmdRun(command: string, opts: CmdRunOptions = {}): CmdRunAction 
 }
 
 /** Builds a `run_ipython` action. */
-export function ipythonRun(code: string, opts: ActionBuilderOptions & { includeExtra?: boolean } = {}): IPythonRunCellAction {
+export function ipythonRun(
+  code: string,
+  opts: ActionBuilderOptions & { includeExtra?: boolean } = {},
+): IPythonRunCellAction {
   return parseAction({
     ...base(opts, `Running Python code interactively: ${code}`),
     action: "run_ipython",
@@ -160,7 +164,12 @@ export function ipythonRun(code: string, opts: ActionBuilderOptions & { includeE
 /** Builds a `read` action; `start`/`end` are 0-based lines with `end` exclusive (-1: to the end). */
 export function fileRead(
   path: string,
-  opts: ActionBuilderOptions & { start?: number; end?: number; implSource?: "default" | "oh_aci"; viewRange?: number[] } = {},
+  opts: ActionBuilderOptions & {
+    start?: number;
+    end?: number;
+    implSource?: "default" | "oh_aci";
+    viewRange?: number[];
+  } = {},
 ): FileReadAction {
   return parseAction({
     ...base(opts, `Reading file: ${path}`),
@@ -198,7 +207,11 @@ export type EditRequest =
   | { command: "undo_edit" };
 
 /** Builds an `edit` action (str_replace_editor semantics). `view` is sent as an `edit` with command view. */
-export function fileEdit(path: string, request: EditRequest, opts: ActionBuilderOptions = {}): FileEditAction {
+export function fileEdit(
+  path: string,
+  request: EditRequest,
+  opts: ActionBuilderOptions = {},
+): FileEditAction {
   return parseAction({
     ...base(opts, `Editing file: ${path}`),
     action: "edit",
@@ -207,7 +220,8 @@ export function fileEdit(path: string, request: EditRequest, opts: ActionBuilder
       command: request.command,
       file_text: request.command === "create" ? request.fileText : null,
       old_str: request.command === "str_replace" ? request.oldStr : null,
-      new_str: request.command === "str_replace" || request.command === "insert" ? (request.newStr ?? "") : null,
+      new_str:
+        request.command === "str_replace" || request.command === "insert" ? (request.newStr ?? "") : null,
       insert_line: request.command === "insert" ? request.insertLine : null,
       thought: opts.thought ?? "",
       impl_source: "oh_aci",
@@ -218,11 +232,19 @@ export function fileEdit(path: string, request: EditRequest, opts: ActionBuilder
 
 /** Builds a `browse` action. */
 export function browseUrl(url: string, opts: ActionBuilderOptions = {}): BrowseUrlAction {
-  return parseAction({ ...base(opts, `Browsing URL: ${url}`), action: "browse", args: { url } }) as BrowseUrlAction;
+  return parseAction({
+    ...base(opts, `Browsing URL: ${url}`),
+    action: "browse",
+    args: { url },
+  }) as BrowseUrlAction;
 }
 
 /** Builds a `call_tool_mcp` action (run by the host, never sent to a sandbox). */
-export function mcpCall(name: string, args: Record<string, unknown> = {}, opts: ActionBuilderOptions = {}): McpAction {
+export function mcpCall(
+  name: string,
+  args: Record<string, unknown> = {},
+  opts: ActionBuilderOptions = {},
+): McpAction {
   return parseAction({
     ...base(opts, `Calling MCP tool: ${name}`),
     action: "call_tool_mcp",

@@ -2,7 +2,7 @@
 
 /** Appended after a timeout to tell the agent what it can do next. */
 export const TIMEOUT_MESSAGE_TEMPLATE =
-  "You may wait longer to see additional output by sending empty command '', send other commands to interact with the current process, send keys (\"C-c\", \"C-z\", \"C-d\") to interrupt/kill the previous command before sending your new command, or use the timeout parameter in execute_bash for future commands.";
+  'You may wait longer to see additional output by sending empty command \'\', send other commands to interact with the current process, send keys ("C-c", "C-z", "C-d") to interrupt/kill the previous command before sending your new command, or use the timeout parameter in execute_bash for future commands.';
 
 /** Commands whose output exceeds this many characters keep only their head and tail. */
 export const MAX_CMD_OUTPUT_CHARS = 30_000;

@@ -2,13 +2,33 @@ import { readdir, readFile, stat } from "node:fs/promises";
 import { basename, join, relative } from "node:path";
 import { inspect } from "node:util";
 import { ActionExecutionClient } from "../client/action-execution-client.js";
-import type { CostScope, LeaseInfo, PluginContext, Redactor, ResolvedSecrets, SandboxCostSpec } from "../context.js";
+import type {
+  CostScope,
+  LeaseInfo,
+  PluginContext,
+  Redactor,
+  ResolvedSecrets,
+  SandboxCostSpec,
+} from "../context.js";
 import { isRuntimeError, RuntimeError, toRuntimeError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import type { Action, ActionInput } from "../protocol/actions.js";
+import {
+  type CmdRunOptions,
+  cmdRun,
+  type EditRequest,
+  fileEdit,
+  fileRead,
+  fileWrite,
+  parseAction,
+} from "../protocol/codec.js";
 import { FileErrorId } from "../protocol/constants.js";
-import { cmdRun, type CmdRunOptions, type EditRequest, fileEdit, fileRead, fileWrite, parseAction } from "../protocol/codec.js";
-import type { CmdOutputObservation, ErrorObservation, FileEditObservation, Observation } from "../protocol/observations.js";
+import type {
+  CmdOutputObservation,
+  ErrorObservation,
+  FileEditObservation,
+  Observation,
+} from "../protocol/observations.js";
 import { createZip, type ZipEntry } from "../util/zip.js";
 import {
   type RunOptions,
@@ -137,7 +157,11 @@ export abstract class BaseRuntime implements Runtime {
     try {
       await client.alive({ timeoutMs: 3000 });
     } catch (cause) {
-      throw new RuntimeError("NOT_FOUND", `The ${handle.backend} sandbox of session ${handle.sessionId} is not running any more; create a new runtime.`, { cause });
+      throw new RuntimeError(
+        "NOT_FOUND",
+        `The ${handle.backend} sandbox of session ${handle.sessionId} is not running any more; create a new runtime.`,
+        { cause },
+      );
     } finally {
       client.close();
     }
@@ -222,7 +246,9 @@ export abstract class BaseRuntime implements Runtime {
 
   connect(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.#closing) {
-      return Promise.reject(new RuntimeError("FAILED_PRECONDITION", "This runtime is closed; create a new one."));
+      return Promise.reject(
+        new RuntimeError("FAILED_PRECONDITION", "This runtime is closed; create a new one."),
+      );
     }
     this.#connecting ??= this.#connect(options.signal).catch((err: unknown) => {
       this.#connecting = undefined;
@@ -237,12 +263,20 @@ export abstract class BaseRuntime implements Runtime {
     try {
       if (attach) {
         if (attach.backend !== this.backend) {
-          throw new RuntimeError("INVALID_ARGUMENT", `handle.backend: this handle belongs to the "${attach.backend}" backend, not "${this.backend}"`);
+          throw new RuntimeError(
+            "INVALID_ARGUMENT",
+            `handle.backend: this handle belongs to the "${attach.backend}" backend, not "${this.backend}"`,
+          );
         }
         this.emitStatus(RuntimeStatus.STARTING_RUNTIME, "re-attaching");
         sandbox = await this.reattach(attach);
         const leaseId = attach.data.leaseId;
-        if (typeof leaseId === "string") this.#lease = { leaseId, reservedUsd: Number(attach.data.reservedUsd ?? 0), lifetimeMs: Number(attach.data.lifetimeMs ?? 0) };
+        if (typeof leaseId === "string")
+          this.#lease = {
+            leaseId,
+            reservedUsd: Number(attach.data.reservedUsd ?? 0),
+            lifetimeMs: Number(attach.data.lifetimeMs ?? 0),
+          };
       } else {
         const spec = this.costSpec();
         if (spec && this.context.cost) {
@@ -259,10 +293,15 @@ export abstract class BaseRuntime implements Runtime {
           this.#pendingSecretFiles = secrets.files;
         }
         this.emitStatus(RuntimeStatus.STARTING_RUNTIME);
-        sandbox = await this.provision({ ...(this.#lease ? { leaseId: this.#lease.leaseId } : {}), ...(secrets ? { secrets } : {}), ...(signal ? { signal } : {}) });
+        sandbox = await this.provision({
+          ...(this.#lease ? { leaseId: this.#lease.leaseId } : {}),
+          ...(secrets ? { secrets } : {}),
+          ...(signal ? { signal } : {}),
+        });
         this.#sandbox = sandbox;
         this.emitStatus(RuntimeStatus.RUNTIME_STARTED);
-        if (this.#lease && this.context.cost) await this.context.cost.activate(this.#lease.leaseId, sandbox.sandboxId);
+        if (this.#lease && this.context.cost)
+          await this.context.cost.activate(this.#lease.leaseId, sandbox.sandboxId);
         if (this.#lease && this.context.cost?.onTerminate) {
           this.context.cost.onTerminate(this.#lease.leaseId, async (reason) => {
             this.logger.warn("cost guard stops this sandbox", { sessionId: this.sessionId, reason });
@@ -278,7 +317,9 @@ export abstract class BaseRuntime implements Runtime {
         logger: this.logger,
         ...(sandbox.caCertPem ? { caCertPem: sandbox.caCertPem } : {}),
         ...(sandbox.socketPath ? { socketPath: sandbox.socketPath } : {}),
-        ...(this.init.defaultActionTimeoutMs ? { defaultActionTimeoutMs: this.init.defaultActionTimeoutMs } : {}),
+        ...(this.init.defaultActionTimeoutMs
+          ? { defaultActionTimeoutMs: this.init.defaultActionTimeoutMs }
+          : {}),
       });
       await this.#client.waitUntilAlive({
         deadlineMs: attach ? Math.min(this.init.startupTimeoutMs, 10_000) : this.init.startupTimeoutMs,
@@ -289,7 +330,11 @@ export abstract class BaseRuntime implements Runtime {
       this.emitStatus(RuntimeStatus.READY);
     } catch (err) {
       const error = this.#redactError(err);
-      this.emitStatus(isRuntimeError(error, "BUDGET_EXCEEDED") ? RuntimeStatus.BUDGET_EXCEEDED : RuntimeStatus.ERROR, error.message, "error");
+      this.emitStatus(
+        isRuntimeError(error, "BUDGET_EXCEEDED") ? RuntimeStatus.BUDGET_EXCEEDED : RuntimeStatus.ERROR,
+        error.message,
+        "error",
+      );
       // A failure at any step leaves nothing behind: stop what was created, settle the lease.
       if (!attach) await this.#teardown("connect failed");
       else {
@@ -327,16 +372,25 @@ export abstract class BaseRuntime implements Runtime {
     const e = toRuntimeError(err);
     const message = this.#redactor.redact(e.message);
     if (message === e.message) return e;
-    return new RuntimeError(e.code, message, { ...(e.details ? { details: this.#redactor.redactDeep(e.details) } : {}) });
+    return new RuntimeError(e.code, message, {
+      ...(e.details ? { details: this.#redactor.redactDeep(e.details) } : {}),
+    });
   }
 
   #requireClient(): ActionExecutionClient {
-    if (this.#closing) throw new RuntimeError("FAILED_PRECONDITION", "This runtime is closed; create a new one.");
+    if (this.#closing)
+      throw new RuntimeError("FAILED_PRECONDITION", "This runtime is closed; create a new one.");
     if (this.#disconnected) {
-      throw new RuntimeError("DISCONNECTED", `The ${this.backend} sandbox is gone (${this.#disconnected}); create a new runtime.`);
+      throw new RuntimeError(
+        "DISCONNECTED",
+        `The ${this.backend} sandbox is gone (${this.#disconnected}); create a new runtime.`,
+      );
     }
     if (!this.#client || this.#status !== RuntimeStatus.READY) {
-      throw new RuntimeError("FAILED_PRECONDITION", "The runtime is not connected; call connect() first and wait for it.");
+      throw new RuntimeError(
+        "FAILED_PRECONDITION",
+        "The runtime is not connected; call connect() first and wait for it.",
+      );
     }
     return this.#client;
   }
@@ -350,7 +404,11 @@ export abstract class BaseRuntime implements Runtime {
       const dead = this.#disconnected ?? this.deathReason();
       if (dead || isRuntimeError(err, "DISCONNECTED")) {
         this.markDisconnected(dead ?? (err as Error).message);
-        throw new RuntimeError("DISCONNECTED", `The ${this.backend} sandbox is gone (${this.#redactor.redact(dead ?? (err as Error).message)}); create a new runtime.`, { cause: err });
+        throw new RuntimeError(
+          "DISCONNECTED",
+          `The ${this.backend} sandbox is gone (${this.#redactor.redact(dead ?? (err as Error).message)}); create a new runtime.`,
+          { cause: err },
+        );
       }
       throw this.#redactError(err);
     } finally {
@@ -372,24 +430,35 @@ export abstract class BaseRuntime implements Runtime {
   #checkCapabilities(action: Action): void {
     const need = (cap: keyof RuntimeCapabilities, what: string) => {
       if (!this.capabilities[cap]) {
-        throw new RuntimeError("UNSUPPORTED", `The ${this.backend} backend does not support ${what} (capability "${cap}" is off).`);
+        throw new RuntimeError(
+          "UNSUPPORTED",
+          `The ${this.backend} backend does not support ${what} (capability "${cap}" is off).`,
+        );
       }
     };
     if (action.action === "run_ipython") need("ipython", "run_ipython");
     if (action.action === "run" && action.args.is_input) need("stdin", "input to a running command");
     if (action.action === "call_tool_mcp") {
-      throw new RuntimeError("UNSUPPORTED", "call_tool_mcp actions run on the host, not in the sandbox; call your MCP client directly.");
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        "call_tool_mcp actions run on the host, not in the sandbox; call your MCP client directly.",
+      );
     }
   }
 
   async run(action: Action | ActionInput, options: RunOptions = {}): Promise<Observation> {
     const parsed = parseAction(action);
     this.#checkCapabilities(parsed);
-    const obs = await this.#call((c) => c.executeAction(parsed, options.signal ? { signal: options.signal } : {}));
+    const obs = await this.#call((c) =>
+      c.executeAction(parsed, options.signal ? { signal: options.signal } : {}),
+    );
     return this.#redactor.redactDeep(obs);
   }
 
-  async runCommand(command: string, options: CmdRunOptions = {}): Promise<CmdOutputObservation | ErrorObservation> {
+  async runCommand(
+    command: string,
+    options: CmdRunOptions = {},
+  ): Promise<CmdOutputObservation | ErrorObservation> {
     const obs = await this.run(cmdRun(command, options));
     if (obs.observation !== "run" && obs.observation !== "error") {
       throw new RuntimeError("INTERNAL", `Expected a run observation, got ${obs.observation}`);
@@ -409,7 +478,9 @@ export abstract class BaseRuntime implements Runtime {
     };
     const code = byId[errorId] ?? "INVALID_ARGUMENT";
     const redact = (text: string) => this.#redactor.redact(text);
-    throw new RuntimeError(code, redact(`${path}: ${obs.content}`), { details: { errorId, path: redact(path) } });
+    throw new RuntimeError(code, redact(`${path}: ${obs.content}`), {
+      details: { errorId, path: redact(path) },
+    });
   }
 
   async readFile(path: string, options: { start?: number; end?: number } = {}): Promise<string> {
@@ -428,9 +499,13 @@ export abstract class BaseRuntime implements Runtime {
     if (obs.observation !== "edit") this.#throwFileError(obs, path);
     // The editor's protocol: errors come back as an edit observation whose content starts with "ERROR:".
     if (obs.content.startsWith("ERROR:")) {
-      throw new RuntimeError("INVALID_ARGUMENT", this.#redactor.redact(`edit ${request.command} ${path}: ${obs.content.slice(6).trim()}`), {
-        details: { path: this.#redactor.redact(path), command: request.command },
-      });
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        this.#redactor.redact(`edit ${request.command} ${path}: ${obs.content.slice(6).trim()}`),
+        {
+          details: { path: this.#redactor.redact(path), command: request.command },
+        },
+      );
     }
     return obs;
   }
@@ -440,9 +515,13 @@ export abstract class BaseRuntime implements Runtime {
   }
 
   async upload(localPath: string, sandboxDir: string): Promise<void> {
-    if (!this.capabilities.fileTransfer) throw new RuntimeError("UNSUPPORTED", `The ${this.backend} backend does not support file transfer.`);
+    if (!this.capabilities.fileTransfer)
+      throw new RuntimeError("UNSUPPORTED", `The ${this.backend} backend does not support file transfer.`);
     if (!sandboxDir.startsWith("/")) {
-      throw new RuntimeError("INVALID_ARGUMENT", `sandboxDir: must be an absolute path inside the sandbox, got ${JSON.stringify(sandboxDir)}`);
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        `sandboxDir: must be an absolute path inside the sandbox, got ${JSON.stringify(sandboxDir)}`,
+      );
     }
     let info: Awaited<ReturnType<typeof stat>>;
     try {
@@ -460,7 +539,12 @@ export abstract class BaseRuntime implements Runtime {
         for (const item of items) {
           const full = join(dir, item.name);
           if (item.isDirectory()) await walk(full);
-          else if (item.isFile()) entries.push({ path: relative(parent, full), data: await readFile(full), mode: (await stat(full)).mode });
+          else if (item.isFile())
+            entries.push({
+              path: relative(parent, full),
+              data: await readFile(full),
+              mode: (await stat(full)).mode,
+            });
         }
       };
       await walk(root);
@@ -473,7 +557,10 @@ export abstract class BaseRuntime implements Runtime {
   }
 
   download(sandboxPath: string): Promise<Uint8Array> {
-    if (!this.capabilities.fileTransfer) return Promise.reject(new RuntimeError("UNSUPPORTED", `The ${this.backend} backend does not support file transfer.`));
+    if (!this.capabilities.fileTransfer)
+      return Promise.reject(
+        new RuntimeError("UNSUPPORTED", `The ${this.backend} backend does not support file transfer.`),
+      );
     return this.#call((c) => c.downloadFiles(sandboxPath));
   }
 
@@ -489,7 +576,8 @@ export abstract class BaseRuntime implements Runtime {
 
   handle(): RuntimeHandle {
     const sandbox = this.#sandbox;
-    if (!sandbox) throw new RuntimeError("FAILED_PRECONDITION", "No sandbox yet: call connect() before handle().");
+    if (!sandbox)
+      throw new RuntimeError("FAILED_PRECONDITION", "No sandbox yet: call connect() before handle().");
     return {
       version: 1,
       backend: this.backend,
@@ -503,7 +591,13 @@ export abstract class BaseRuntime implements Runtime {
         ...(sandbox.socketPath ? { socketPath: sandbox.socketPath } : {}),
         ...(sandbox.vscodeBaseUrl ? { vscodeBaseUrl: sandbox.vscodeBaseUrl } : {}),
         ...(sandbox.workspaceDir ? { workspaceDir: sandbox.workspaceDir } : {}),
-        ...(this.#lease ? { leaseId: this.#lease.leaseId, reservedUsd: this.#lease.reservedUsd, lifetimeMs: this.#lease.lifetimeMs } : {}),
+        ...(this.#lease
+          ? {
+              leaseId: this.#lease.leaseId,
+              reservedUsd: this.#lease.reservedUsd,
+              lifetimeMs: this.#lease.lifetimeMs,
+            }
+          : {}),
       },
     };
   }
@@ -513,7 +607,10 @@ export abstract class BaseRuntime implements Runtime {
       if (this.#connecting) await this.#connecting.catch(() => undefined);
       if (this.init.keepAlive && this.#sandbox && !this.#disconnected) {
         this.#client?.close();
-        this.logger.info("runtime closed; sandbox kept alive", { backend: this.backend, sessionId: this.sessionId });
+        this.logger.info("runtime closed; sandbox kept alive", {
+          backend: this.backend,
+          sessionId: this.sessionId,
+        });
       } else {
         await this.#teardown("closed");
       }
@@ -531,7 +628,11 @@ export abstract class BaseRuntime implements Runtime {
       try {
         await this.destroy(sandbox, reason);
       } catch (err) {
-        this.logger.warn("destroying the sandbox failed", { backend: this.backend, sandboxId: sandbox.sandboxId, error: this.#redactor.redact(String(err)) });
+        this.logger.warn("destroying the sandbox failed", {
+          backend: this.backend,
+          sandboxId: sandbox.sandboxId,
+          error: this.#redactor.redact(String(err)),
+        });
       }
     }
     const lease = this.#lease;

@@ -1,11 +1,11 @@
 import type { Action, ActionInput } from "../protocol/actions.js";
+import type { CmdRunOptions, EditRequest } from "../protocol/codec.js";
 import type {
   CmdOutputObservation,
   ErrorObservation,
   FileEditObservation,
   Observation,
 } from "../protocol/observations.js";
-import type { CmdRunOptions, EditRequest } from "../protocol/codec.js";
 
 /** Runtime status values (OpenHands `RuntimeStatus`, same strings on the wire). */
 export const RuntimeStatus = {

@@ -65,18 +65,25 @@ export class WarmPool<TRuntime extends BaseRuntime> {
     } catch (err) {
       await runtime?.close().catch(() => undefined);
       this.#failures++;
-      this.#opts.logger.warn("warm pool could not start a sandbox; retrying", { error: String(err), failures: this.#failures });
-      const delay = Math.min(30_000, (this.#opts.retryDelayMs ?? 1000) * 2 ** Math.min(5, this.#failures - 1));
+      this.#opts.logger.warn("warm pool could not start a sandbox; retrying", {
+        error: String(err),
+        failures: this.#failures,
+      });
+      const delay = Math.min(
+        30_000,
+        (this.#opts.retryDelayMs ?? 1000) * 2 ** Math.min(5, this.#failures - 1),
+      );
       await new Promise((r) => setTimeout(r, delay).unref());
     }
   }
 
   /** Returns a ready runtime re-bound to `sessionId`, or undefined when none is ready. Refills in the background. */
   acquire(sessionId: string): TRuntime | undefined {
-    let runtime: TRuntime | undefined;
-    while ((runtime = this.#ready.shift())) {
-      if (runtime.status === RuntimeStatus.READY) break;
+    let runtime = this.#ready.shift();
+    // A pooled sandbox may have died while waiting: drop it and try the next one.
+    while (runtime && runtime.status !== RuntimeStatus.READY) {
       void runtime.close().catch(() => undefined);
+      runtime = this.#ready.shift();
     }
     this.fill();
     if (!runtime) return undefined;

@@ -1,12 +1,11 @@
-import { mkdtemp, mkdir, rm, writeFile as writeHostFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile as writeHostFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PluginContext, Redactor, ResolvedSecrets, SecretsResolver } from "../context.js";
-import { isRuntimeError, type ErrorCode } from "../errors.js";
-import type { Logger, LogFields } from "../logger.js";
-import { cmdRun } from "../protocol/codec.js";
+import { type ErrorCode, isRuntimeError } from "../errors.js";
+import type { LogFields, Logger } from "../logger.js";
 import type { CmdOutputObservation, Observation } from "../protocol/observations.js";
 import type { Runtime, RuntimeCapabilities, RuntimeHandle, StatusEvent } from "../runtime/types.js";
 import { RuntimeStatus } from "../runtime/types.js";
@@ -55,7 +54,12 @@ const SECRETS: Record<string, string> = {
 };
 
 function simpleRedactor(values: readonly string[]): Redactor {
-  const forms = values.flatMap((v) => [v, Buffer.from(v).toString("base64"), encodeURIComponent(v), JSON.stringify(v).slice(1, -1)]);
+  const forms = values.flatMap((v) => [
+    v,
+    Buffer.from(v).toString("base64"),
+    encodeURIComponent(v),
+    JSON.stringify(v).slice(1, -1),
+  ]);
   const uniq = [...new Set(forms)].filter((f) => f.length >= 6).sort((a, b) => b.length - a.length);
   const redact = (text: string) => uniq.reduce((t, f) => t.split(f).join("[redacted]"), text);
   const deep = <T>(value: T): T => {
@@ -73,14 +77,23 @@ function simpleRedactor(values: readonly string[]): Redactor {
  * Builds the kit's plugin context: a logger that captures every line, and a secrets resolver for the
  * kit's secret corpus (with a simple redactor). Exported for backends' own extra tests.
  */
-export function conformanceContext(): { context: PluginContext; logs: CapturedLog[]; secrets: Record<string, string> } {
+export function conformanceContext(): {
+  context: PluginContext;
+  logs: CapturedLog[];
+  secrets: Record<string, string>;
+} {
   const logs: CapturedLog[] = [];
   const capture =
     (level: keyof Logger) =>
     (message: string, fields?: LogFields): void => {
       logs.push({ level, message, ...(fields ? { fields } : {}) });
     };
-  const logger: Logger = { debug: capture("debug"), info: capture("info"), warn: capture("warn"), error: capture("error") };
+  const logger: Logger = {
+    debug: capture("debug"),
+    info: capture("info"),
+    warn: capture("warn"),
+    error: capture("error"),
+  };
   const redactor = simpleRedactor(Object.values(SECRETS));
   const env = { ...SECRETS };
   const resolved: ResolvedSecrets = {
@@ -90,7 +103,10 @@ export function conformanceContext(): { context: PluginContext; logs: CapturedLo
       return env;
     },
   };
-  Object.defineProperty(resolved, "toJSON", { value: () => ({ names: Object.keys(env) }), enumerable: false });
+  Object.defineProperty(resolved, "toJSON", {
+    value: () => ({ names: Object.keys(env) }),
+    enumerable: false,
+  });
   const secrets: SecretsResolver = { resolve: async () => resolved };
   return { context: { logger, redactor: simpleRedactor([]), secrets }, logs, secrets: SECRETS };
 }
@@ -131,7 +147,11 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
 
     beforeAll(async () => {
       hostDir = await mkdtemp(join(tmpdir(), "ar-conformance-"));
-      runtime = await options.create({ sessionId: sessionId(), context: kit.context, noChangeTimeoutSeconds: noChange });
+      runtime = await options.create({
+        sessionId: sessionId(),
+        context: kit.context,
+        noChangeTimeoutSeconds: noChange,
+      });
       runtime.onStatus((e) => events.push(e));
       await runtime.connect();
     }, timeout * 2);
@@ -146,7 +166,9 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
         expect(runtime.status).toBe(RuntimeStatus.READY);
         const statuses = events.map((e) => e.status);
         expect(statuses).toContain(RuntimeStatus.READY);
-        expect(statuses.indexOf(RuntimeStatus.STARTING_RUNTIME)).toBeLessThan(statuses.indexOf(RuntimeStatus.READY));
+        expect(statuses.indexOf(RuntimeStatus.STARTING_RUNTIME)).toBeLessThan(
+          statuses.indexOf(RuntimeStatus.READY),
+        );
         expect(runtime.capabilities).toEqual(caps);
       });
 
@@ -157,132 +179,212 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
     });
 
     describe("commands", () => {
-      it("runs a command and returns its output and exit code", async () => {
-        const obs = await runtime.runCommand("echo hello-conformance");
-        expect(isRun(obs) && obs.content.trim()).toBe("hello-conformance");
-        expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(0);
-        expect(isRun(obs) && obs.success).toBe(true);
-      }, timeout);
+      it(
+        "runs a command and returns its output and exit code",
+        async () => {
+          const obs = await runtime.runCommand("echo hello-conformance");
+          expect(isRun(obs) && obs.content.trim()).toBe("hello-conformance");
+          expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(0);
+          expect(isRun(obs) && obs.success).toBe(true);
+        },
+        timeout,
+      );
 
-      it("reports non-zero exit codes", async () => {
-        const obs = await runtime.runCommand("bash -c 'exit 3'");
-        expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(3);
-        expect(isRun(obs) && obs.success).toBe(false);
-        expect(isRun(obs) && obs.extras.metadata.suffix).toContain("exit code 3");
-      }, timeout);
+      it(
+        "reports non-zero exit codes",
+        async () => {
+          const obs = await runtime.runCommand("bash -c 'exit 3'");
+          expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(3);
+          expect(isRun(obs) && obs.success).toBe(false);
+          expect(isRun(obs) && obs.extras.metadata.suffix).toContain("exit code 3");
+        },
+        timeout,
+      );
 
-      it.skipIf(!caps.persistentShell)("keeps cwd, env and functions between commands", async () => {
-        await runtime.runCommand("mkdir -p /tmp/ar-conf-cwd && cd /tmp/ar-conf-cwd");
-        await runtime.runCommand("export AR_CONF_VAR=persisted");
-        await runtime.runCommand("ar_conf_fn() { echo fn-$1; }");
-        const pwd = await runtime.runCommand("pwd");
-        expect(pwd.content.trim()).toBe("/tmp/ar-conf-cwd");
-        expect(isRun(pwd) && pwd.extras.metadata.working_dir).toBe("/tmp/ar-conf-cwd");
-        expect((await runtime.runCommand("echo $AR_CONF_VAR")).content.trim()).toBe("persisted");
-        expect((await runtime.runCommand("ar_conf_fn ok")).content.trim()).toBe("fn-ok");
-        await runtime.runCommand("cd -");
-      }, timeout);
+      it.skipIf(!caps.persistentShell)(
+        "keeps cwd, env and functions between commands",
+        async () => {
+          await runtime.runCommand("mkdir -p /tmp/ar-conf-cwd && cd /tmp/ar-conf-cwd");
+          await runtime.runCommand("export AR_CONF_VAR=persisted");
+          await runtime.runCommand("ar_conf_fn() { echo fn-$1; }");
+          const pwd = await runtime.runCommand("pwd");
+          expect(pwd.content.trim()).toBe("/tmp/ar-conf-cwd");
+          expect(isRun(pwd) && pwd.extras.metadata.working_dir).toBe("/tmp/ar-conf-cwd");
+          expect((await runtime.runCommand("echo $AR_CONF_VAR")).content.trim()).toBe("persisted");
+          expect((await runtime.runCommand("ar_conf_fn ok")).content.trim()).toBe("fn-ok");
+          await runtime.runCommand("cd -");
+        },
+        timeout,
+      );
 
-      it("hard timeout returns exit code -1 while the command keeps running; C-c interrupts it", async () => {
-        const obs = await runtime.runCommand("sleep 30", { timeoutMs: 1000, blocking: true });
-        expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(-1);
-        expect(isRun(obs) && obs.extras.metadata.suffix).toContain("timed out after 1");
-        if (caps.stdin) {
-          const busy = await runtime.runCommand("echo new");
-          expect(isRun(busy) && busy.extras.metadata.suffix).toContain('Your command "echo new" is NOT executed');
-          const ctrl = await runtime.runCommand("C-c", { isInput: true, timeoutMs: 5000 });
-          expect(isRun(ctrl) && ctrl.extras.metadata.exit_code).toBe(130);
-        }
-        const after = await runtime.runCommand("echo after-interrupt", { timeoutMs: 10_000 });
-        expect(after.content).toContain("after-interrupt");
-      }, timeout);
+      it(
+        "hard timeout returns exit code -1 while the command keeps running; C-c interrupts it",
+        async () => {
+          const obs = await runtime.runCommand("sleep 30", { timeoutMs: 1000, blocking: true });
+          expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(-1);
+          expect(isRun(obs) && obs.extras.metadata.suffix).toContain("timed out after 1");
+          if (caps.stdin) {
+            const busy = await runtime.runCommand("echo new");
+            expect(isRun(busy) && busy.extras.metadata.suffix).toContain(
+              'Your command "echo new" is NOT executed',
+            );
+            const ctrl = await runtime.runCommand("C-c", { isInput: true, timeoutMs: 5000 });
+            expect(isRun(ctrl) && ctrl.extras.metadata.exit_code).toBe(130);
+          }
+          const after = await runtime.runCommand("echo after-interrupt", { timeoutMs: 10_000 });
+          expect(after.content).toContain("after-interrupt");
+        },
+        timeout,
+      );
 
-      it.skipIf(options.configurableNoChangeTimeout === false)("no-change timeout returns exit code -1 when output stops", async () => {
-        const obs = await runtime.runCommand("echo tick; sleep 20", { timeoutMs: 30_000 });
-        expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(-1);
-        expect(obs.content).toContain("tick");
-        expect(isRun(obs) && obs.extras.metadata.suffix).toContain(`no new output after ${noChange} seconds`);
-        if (caps.stdin) await runtime.runCommand("C-c", { isInput: true, timeoutMs: 5000 });
-        else await runtime.runCommand("", { timeoutMs: 25_000, blocking: true });
-      }, timeout);
+      it.skipIf(options.configurableNoChangeTimeout === false)(
+        "no-change timeout returns exit code -1 when output stops",
+        async () => {
+          const obs = await runtime.runCommand("echo tick; sleep 20", { timeoutMs: 30_000 });
+          expect(isRun(obs) && obs.extras.metadata.exit_code).toBe(-1);
+          expect(obs.content).toContain("tick");
+          expect(isRun(obs) && obs.extras.metadata.suffix).toContain(
+            `no new output after ${noChange} seconds`,
+          );
+          if (caps.stdin) await runtime.runCommand("C-c", { isInput: true, timeoutMs: 5000 });
+          else await runtime.runCommand("", { timeoutMs: 25_000, blocking: true });
+        },
+        timeout,
+      );
 
-      it.skipIf(!caps.stdin)("sends input to a running command", async () => {
-        const first = await runtime.runCommand("read -r line; echo got-$line", { timeoutMs: 1000, blocking: true });
-        expect(isRun(first) && first.extras.metadata.exit_code).toBe(-1);
-        const second = await runtime.runCommand("hello", { isInput: true, timeoutMs: 5000 });
-        expect(second.content).toContain("got-hello");
-        expect(isRun(second) && second.extras.metadata.exit_code).toBe(0);
-      }, timeout);
+      it.skipIf(!caps.stdin)(
+        "sends input to a running command",
+        async () => {
+          const first = await runtime.runCommand("read -r line; echo got-$line", {
+            timeoutMs: 1000,
+            blocking: true,
+          });
+          expect(isRun(first) && first.extras.metadata.exit_code).toBe(-1);
+          const second = await runtime.runCommand("hello", { isInput: true, timeoutMs: 5000 });
+          expect(second.content).toContain("got-hello");
+          expect(isRun(second) && second.extras.metadata.exit_code).toBe(0);
+        },
+        timeout,
+      );
 
-      it.skipIf(!caps.stdin)("input with nothing running is an error observation", async () => {
-        const obs = await runtime.runCommand("x", { isInput: true });
-        expect(obs.content).toContain("No previous running command to interact with");
-      }, timeout);
+      it.skipIf(!caps.stdin)(
+        "input with nothing running is an error observation",
+        async () => {
+          const obs = await runtime.runCommand("x", { isInput: true });
+          expect(obs.content).toContain("No previous running command to interact with");
+        },
+        timeout,
+      );
     });
 
     describe("files", () => {
       const dir = "/tmp/ar-conformance-files";
 
-      it("writes, reads line ranges, and lists", async () => {
-        await runtime.writeFile(`${dir}/notes.txt`, "one\ntwo\nthree");
-        expect(await runtime.readFile(`${dir}/notes.txt`)).toBe("one\ntwo\nthree\n");
-        expect(await runtime.readFile(`${dir}/notes.txt`, { start: 1, end: 2 })).toBe("two\n");
-        await runtime.writeFile(`${dir}/Sub/inner.txt`, "x");
-        await runtime.writeFile(`${dir}/alpha.txt`, "a");
-        expect(await runtime.listFiles(dir)).toEqual(["Sub/", "alpha.txt", "notes.txt"]);
-      }, timeout);
+      it(
+        "writes, reads line ranges, and lists",
+        async () => {
+          await runtime.writeFile(`${dir}/notes.txt`, "one\ntwo\nthree");
+          expect(await runtime.readFile(`${dir}/notes.txt`)).toBe("one\ntwo\nthree\n");
+          expect(await runtime.readFile(`${dir}/notes.txt`, { start: 1, end: 2 })).toBe("two\n");
+          await runtime.writeFile(`${dir}/Sub/inner.txt`, "x");
+          await runtime.writeFile(`${dir}/alpha.txt`, "a");
+          expect(await runtime.listFiles(dir)).toEqual(["Sub/", "alpha.txt", "notes.txt"]);
+        },
+        timeout,
+      );
 
-      it("edits with str_replace_editor semantics (create, str_replace, insert, undo)", async () => {
-        const path = `${dir}/code.py`;
-        await runtime.edit(path, { command: "create", fileText: "def f():\n    return 1\n" });
-        const obs = await runtime.edit(path, { command: "str_replace", oldStr: "return 1", newStr: "return 2" });
-        expect(obs.extras.diff).toContain("+    return 2");
-        expect(await runtime.readFile(path)).toContain("return 2");
-        await runtime.edit(path, { command: "insert", insertLine: 0, newStr: "# header" });
-        expect((await runtime.readFile(path)).split("\n")[0]).toBe("# header");
-        await runtime.edit(path, { command: "undo_edit" });
-        expect((await runtime.readFile(path)).split("\n")[0]).toBe("def f():");
-      }, timeout);
+      it(
+        "edits with str_replace_editor semantics (create, str_replace, insert, undo)",
+        async () => {
+          const path = `${dir}/code.py`;
+          await runtime.edit(path, { command: "create", fileText: "def f():\n    return 1\n" });
+          const obs = await runtime.edit(path, {
+            command: "str_replace",
+            oldStr: "return 1",
+            newStr: "return 2",
+          });
+          expect(obs.extras.diff).toContain("+    return 2");
+          expect(await runtime.readFile(path)).toContain("return 2");
+          await runtime.edit(path, { command: "insert", insertLine: 0, newStr: "# header" });
+          expect((await runtime.readFile(path)).split("\n")[0]).toBe("# header");
+          await runtime.edit(path, { command: "undo_edit" });
+          expect((await runtime.readFile(path)).split("\n")[0]).toBe("def f():");
+        },
+        timeout,
+      );
 
-      it.skipIf(!caps.fileTransfer)("uploads a file and a directory, and downloads them as a zip", async () => {
-        await writeHostFile(join(hostDir, "single.txt"), "single-content");
-        await mkdir(join(hostDir, "tree", "deep"), { recursive: true });
-        await writeHostFile(join(hostDir, "tree", "a.txt"), "A");
-        await writeHostFile(join(hostDir, "tree", "deep", "b.txt"), "B");
-        await runtime.upload(join(hostDir, "single.txt"), `${dir}/up`);
-        await runtime.upload(join(hostDir, "tree"), `${dir}/up`);
-        expect(await runtime.readFile(`${dir}/up/single.txt`)).toBe("single-content");
-        expect((await runtime.readFile(`${dir}/up/tree/deep/b.txt`)).trimEnd()).toBe("B");
-        const zip = readZip(await runtime.download(`${dir}/up/tree`));
-        const files = Object.fromEntries(zip.filter((e) => !e.path.endsWith("/")).map((e) => [e.path, Buffer.from(e.data).toString()]));
-        expect(files).toEqual({ "a.txt": "A", "deep/b.txt": "B" });
-      }, timeout);
+      it.skipIf(!caps.fileTransfer)(
+        "uploads a file and a directory, and downloads them as a zip",
+        async () => {
+          await writeHostFile(join(hostDir, "single.txt"), "single-content");
+          await mkdir(join(hostDir, "tree", "deep"), { recursive: true });
+          await writeHostFile(join(hostDir, "tree", "a.txt"), "A");
+          await writeHostFile(join(hostDir, "tree", "deep", "b.txt"), "B");
+          await runtime.upload(join(hostDir, "single.txt"), `${dir}/up`);
+          await runtime.upload(join(hostDir, "tree"), `${dir}/up`);
+          expect(await runtime.readFile(`${dir}/up/single.txt`)).toBe("single-content");
+          expect((await runtime.readFile(`${dir}/up/tree/deep/b.txt`)).trimEnd()).toBe("B");
+          const zip = readZip(await runtime.download(`${dir}/up/tree`));
+          const files = Object.fromEntries(
+            zip.filter((e) => !e.path.endsWith("/")).map((e) => [e.path, Buffer.from(e.data).toString()]),
+          );
+          expect(files).toEqual({ "a.txt": "A", "deep/b.txt": "B" });
+        },
+        timeout,
+      );
     });
 
     describe("bad input", () => {
-      it("reading a missing file throws NOT_FOUND", async () => {
-        await expectCode(runtime.readFile("/tmp/ar-conformance-missing/nope.txt"), "NOT_FOUND");
-      }, timeout);
+      it(
+        "reading a missing file throws NOT_FOUND",
+        async () => {
+          await expectCode(runtime.readFile("/tmp/ar-conformance-missing/nope.txt"), "NOT_FOUND");
+        },
+        timeout,
+      );
 
-      it("an edit whose old_str is absent throws INVALID_ARGUMENT with the editor's message", async () => {
-        await runtime.writeFile("/tmp/ar-conformance-files/e.txt", "abc");
-        await expectCode(runtime.edit("/tmp/ar-conformance-files/e.txt", { command: "str_replace", oldStr: "zzz", newStr: "y" }), "INVALID_ARGUMENT");
-      }, timeout);
+      it(
+        "an edit whose old_str is absent throws INVALID_ARGUMENT with the editor's message",
+        async () => {
+          await runtime.writeFile("/tmp/ar-conformance-files/e.txt", "abc");
+          await expectCode(
+            runtime.edit("/tmp/ar-conformance-files/e.txt", {
+              command: "str_replace",
+              oldStr: "zzz",
+              newStr: "y",
+            }),
+            "INVALID_ARGUMENT",
+          );
+        },
+        timeout,
+      );
 
-      it("an unknown action type throws INVALID_ARGUMENT before reaching the sandbox", async () => {
-        await expectCode(runtime.run({ action: "teleport", args: {} } as never), "INVALID_ARGUMENT");
-      }, timeout);
+      it(
+        "an unknown action type throws INVALID_ARGUMENT before reaching the sandbox",
+        async () => {
+          await expectCode(runtime.run({ action: "teleport", args: {} } as never), "INVALID_ARGUMENT");
+        },
+        timeout,
+      );
 
-      it.skipIf(!caps.fileTransfer)("uploading to a relative path or from a missing file is refused", async () => {
-        await expectCode(runtime.upload(join(hostDir, "single.txt"), "relative/dir"), "INVALID_ARGUMENT");
-        await expectCode(runtime.upload(join(hostDir, "missing.txt"), "/tmp"), "NOT_FOUND");
-      }, timeout);
+      it.skipIf(!caps.fileTransfer)(
+        "uploading to a relative path or from a missing file is refused",
+        async () => {
+          await expectCode(runtime.upload(join(hostDir, "single.txt"), "relative/dir"), "INVALID_ARGUMENT");
+          await expectCode(runtime.upload(join(hostDir, "missing.txt"), "/tmp"), "NOT_FOUND");
+        },
+        timeout,
+      );
 
-      it.skipIf(!caps.ipython)("run_ipython keeps state between cells", async () => {
-        await runtime.run({ action: "run_ipython", args: { code: "x = 41" } });
-        const obs = await runtime.run({ action: "run_ipython", args: { code: "print(x + 1)" } });
-        expect(obs.content).toContain("42");
-      }, timeout);
+      it.skipIf(!caps.ipython)(
+        "run_ipython keeps state between cells",
+        async () => {
+          await runtime.run({ action: "run_ipython", args: { code: "x = 41" } });
+          const obs = await runtime.run({ action: "run_ipython", args: { code: "print(x + 1)" } });
+          expect(obs.content).toContain("42");
+        },
+        timeout,
+      );
 
       it.skipIf(caps.ipython)("run_ipython on a backend without it throws UNSUPPORTED", async () => {
         await expectCode(runtime.run({ action: "run_ipython", args: { code: "1" } }), "UNSUPPORTED");
@@ -290,54 +392,84 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
     });
 
     describe("secrets", () => {
-      it("are injected but never appear in observations, events, errors or logs", async () => {
-        const obs = await runtime.runCommand('echo "$CONFORMANCE_TOKEN|$CONFORMANCE_REGEX"');
-        expect(obs.content).toContain("[redacted]");
-        const b64 = await runtime.runCommand('printf %s "$CONFORMANCE_TOKEN" | base64');
-        let caught: unknown;
-        try {
-          await runtime.readFile(`/tmp/${kit.secrets.CONFORMANCE_TOKEN}/x`);
-        } catch (err) {
-          caught = err;
-        }
-        const everything = JSON.stringify({ obs, b64, events, logs: kit.logs, err: String(caught), errMsg: (caught as Error)?.message }) + inspect(runtime) + JSON.stringify(runtime);
-        for (const value of Object.values(kit.secrets)) {
-          expect(everything).not.toContain(value);
-          expect(everything).not.toContain(Buffer.from(value).toString("base64"));
-        }
-      }, timeout);
+      it(
+        "are injected but never appear in observations, events, errors or logs",
+        async () => {
+          const obs = await runtime.runCommand('echo "$CONFORMANCE_TOKEN|$CONFORMANCE_REGEX"');
+          expect(obs.content).toContain("[redacted]");
+          const b64 = await runtime.runCommand('printf %s "$CONFORMANCE_TOKEN" | base64');
+          let caught: unknown;
+          try {
+            await runtime.readFile(`/tmp/${kit.secrets.CONFORMANCE_TOKEN}/x`);
+          } catch (err) {
+            caught = err;
+          }
+          const everything =
+            JSON.stringify({
+              obs,
+              b64,
+              events,
+              logs: kit.logs,
+              err: String(caught),
+              errMsg: (caught as Error)?.message,
+            }) +
+            inspect(runtime) +
+            JSON.stringify(runtime);
+          for (const value of Object.values(kit.secrets)) {
+            expect(everything).not.toContain(value);
+            expect(everything).not.toContain(Buffer.from(value).toString("base64"));
+          }
+        },
+        timeout,
+      );
     });
 
     describe("close, handle and attach", () => {
-      it.skipIf(!caps.attach)("a handle survives JSON and re-attaches to the live sandbox; a closed one gives NOT_FOUND", async () => {
-        const ctx = conformanceContext();
-        const first = await options.create({ sessionId: sessionId(), context: ctx.context, noChangeTimeoutSeconds: noChange });
-        await first.connect();
-        await first.runCommand("export AR_ATTACH_MARK=still-here");
-        const handle = JSON.parse(JSON.stringify(first.handle())) as RuntimeHandle;
-        expect(handle.version).toBe(1);
-        expect(options.attach, "capabilities.attach is on, so pass `attach` to the kit").toBeDefined();
-        const second = await options.attach!(handle, { context: ctx.context });
-        await second.connect();
-        expect((await second.runCommand("echo $AR_ATTACH_MARK")).content.trim()).toBe("still-here");
-        await first.close();
-        await second.close();
-        const third = await options.attach!(handle, { context: ctx.context });
-        await expectCode(third.connect(), "NOT_FOUND");
-        await third.close();
-      }, timeout * 2);
+      it.skipIf(!caps.attach)(
+        "a handle survives JSON and re-attaches to the live sandbox; a closed one gives NOT_FOUND",
+        async () => {
+          const ctx = conformanceContext();
+          const first = await options.create({
+            sessionId: sessionId(),
+            context: ctx.context,
+            noChangeTimeoutSeconds: noChange,
+          });
+          await first.connect();
+          await first.runCommand("export AR_ATTACH_MARK=still-here");
+          const handle = JSON.parse(JSON.stringify(first.handle())) as RuntimeHandle;
+          expect(handle.version).toBe(1);
+          expect(options.attach, "capabilities.attach is on, so pass `attach` to the kit").toBeDefined();
+          const second = await options.attach!(handle, { context: ctx.context });
+          await second.connect();
+          expect((await second.runCommand("echo $AR_ATTACH_MARK")).content.trim()).toBe("still-here");
+          await first.close();
+          await second.close();
+          const third = await options.attach!(handle, { context: ctx.context });
+          await expectCode(third.connect(), "NOT_FOUND");
+          await third.close();
+        },
+        timeout * 2,
+      );
 
-      it("close is idempotent and later calls fail with FAILED_PRECONDITION", async () => {
-        const ctx = conformanceContext();
-        const rt = await options.create({ sessionId: sessionId(), context: ctx.context, noChangeTimeoutSeconds: noChange });
-        await expectCode(rt.runCommand("echo before-connect"), "FAILED_PRECONDITION");
-        await rt.connect();
-        await Promise.all([rt.close(), rt.close()]);
-        await rt.close();
-        expect(rt.status).toBe(RuntimeStatus.STOPPED);
-        await expectCode(rt.runCommand("echo after-close"), "FAILED_PRECONDITION");
-        await expectCode(rt.connect(), "FAILED_PRECONDITION");
-      }, timeout);
+      it(
+        "close is idempotent and later calls fail with FAILED_PRECONDITION",
+        async () => {
+          const ctx = conformanceContext();
+          const rt = await options.create({
+            sessionId: sessionId(),
+            context: ctx.context,
+            noChangeTimeoutSeconds: noChange,
+          });
+          await expectCode(rt.runCommand("echo before-connect"), "FAILED_PRECONDITION");
+          await rt.connect();
+          await Promise.all([rt.close(), rt.close()]);
+          await rt.close();
+          expect(rt.status).toBe(RuntimeStatus.STOPPED);
+          await expectCode(rt.runCommand("echo after-close"), "FAILED_PRECONDITION");
+          await expectCode(rt.connect(), "FAILED_PRECONDITION");
+        },
+        timeout,
+      );
     });
   });
 }

@@ -85,12 +85,14 @@ export function readZip(archive: Uint8Array): ZipEntry[] {
       break;
     }
   }
-  if (eocd < 0) throw new RuntimeError("INVALID_ARGUMENT", "Not a zip archive (no end-of-central-directory record)");
+  if (eocd < 0)
+    throw new RuntimeError("INVALID_ARGUMENT", "Not a zip archive (no end-of-central-directory record)");
   const count = buf.readUInt16LE(eocd + 10);
   let p = buf.readUInt32LE(eocd + 16);
   const out: ZipEntry[] = [];
   for (let i = 0; i < count; i++) {
-    if (buf.readUInt32LE(p) !== 0x02014b50) throw new RuntimeError("INVALID_ARGUMENT", "Corrupt zip central directory");
+    if (buf.readUInt32LE(p) !== 0x02014b50)
+      throw new RuntimeError("INVALID_ARGUMENT", "Corrupt zip central directory");
     const method = buf.readUInt16LE(p + 10);
     const compSize = buf.readUInt32LE(p + 20);
     const nameLen = buf.readUInt16LE(p + 28);
@@ -106,7 +108,11 @@ export function readZip(archive: Uint8Array): ZipEntry[] {
     let data: Uint8Array;
     if (method === 0) data = body;
     else if (method === 8) data = inflateRawSync(body);
-    else throw new RuntimeError("UNSUPPORTED", `Zip entry ${path} uses compression method ${method}; only store and deflate are supported`);
+    else
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        `Zip entry ${path} uses compression method ${method}; only store and deflate are supported`,
+      );
     const mode = external >>> 16;
     out.push({ path, data, ...(mode ? { mode } : {}) });
     p += 46 + nameLen + extraLen + commentLen;
