@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isRuntimeError } from "@agent-runtime/runtime-core";
 import { describe, expect, it } from "vitest";
+import { tempDir } from "../test/temp-dir.js";
 import { estimateCost } from "./estimate.js";
 import { parseGpuRequest } from "./gpu.js";
 import { DEFAULT_PRICE_TABLE, loadPriceTableFile, resolvePriceTable } from "./prices.js";
@@ -200,7 +200,7 @@ describe("price table overrides", () => {
   });
 
   it("loads overrides from a JSON file, with clear errors for a missing file or bad JSON", () => {
-    const dir = mkdtempSync(join(tmpdir(), "cg-prices-"));
+    const dir = tempDir("cg-prices-");
     const file = join(dir, "prices.json");
     writeFileSync(
       file,

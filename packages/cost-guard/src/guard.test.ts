@@ -1,8 +1,8 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CostHooks, PluginRegistry, type RuntimeError, silentLogger } from "@agent-runtime/runtime-core";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
+import { tempDir } from "../test/temp-dir.js";
 import { ManualClock } from "./clock.js";
 import type { CostGuard } from "./guard.js";
 import type { CostGuardOptions } from "./options.js";
@@ -308,7 +308,7 @@ describe("budgets", () => {
 
 describe("file ledger", () => {
   it("persists leases across guards and rebuilds counters when budgets change", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "cg-ledger-"));
+    const dir = tempDir("cg-ledger-");
     const ledgerPath = join(dir, "cost.db");
     const { g: first, clock } = guard({ ledgerPath });
     const a = await first.reserve({ spec: SMALL, scope: { userId: "erin" }, lifetimeMs: HOUR });
@@ -335,7 +335,7 @@ describe("file ledger", () => {
   });
 
   it("gives clear errors for a missing directory, a file that is not a ledger and a closed guard", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "cg-bad-"));
+    const dir = tempDir("cg-bad-");
     const missing = (() => {
       try {
         costGuard({ ledgerPath: join(dir, "no", "such", "cost.db"), enforceIntervalMs: 0 });

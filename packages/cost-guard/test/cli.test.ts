@@ -1,11 +1,12 @@
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, symlinkSync } from "node:fs";
+import { existsSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { silentLogger } from "@agent-runtime/runtime-core";
 import { beforeAll, describe, expect, it } from "vitest";
 import { costGuard, ManualClock } from "../src/index.js";
+import { tempDir } from "./temp-dir.js";
 
 const cli = join(import.meta.dirname, "..", "dist", "cli.js");
 const run = promisify(execFile);
@@ -38,7 +39,7 @@ let db = "";
 beforeAll(async () => {
   if (!existsSync(cli))
     throw new Error(`${cli} is missing: run \`pnpm build\` in packages/cost-guard first.`);
-  db = join(mkdtempSync(join(tmpdir(), "cg-cli-")), "cost.db");
+  db = join(tempDir("cg-cli-"), "cost.db");
   const clock = new ManualClock(Date.parse("2026-10-01T08:00:00Z"));
   const g = costGuard(
     {
@@ -175,7 +176,7 @@ describe("agent-runtime-cost (built CLI, real process)", () => {
   });
 
   it("runs through a symlinked bin with its shebang", async () => {
-    const bin = join(mkdtempSync(join(tmpdir(), "cg-bin-")), "agent-runtime-cost");
+    const bin = join(tempDir("cg-bin-"), "agent-runtime-cost");
     symlinkSync(cli, bin);
     const r = await agentRuntimeCost(["--help"], {}, bin);
     expect(r.code).toBe(0);

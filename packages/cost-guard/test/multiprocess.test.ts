@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { silentLogger } from "@agent-runtime/runtime-core";
 import { afterEach, describe, expect, it } from "vitest";
 import { costGuard } from "../src/index.js";
 import { Ledger, toNanoUsd } from "../src/ledger.js";
+import { tempDir } from "./temp-dir.js";
 
 const packageDir = join(import.meta.dirname, "..");
 const childScript = join(import.meta.dirname, "support", "ledger-child.ts");
@@ -78,7 +77,7 @@ function startChild(config: Record<string, unknown>): Child {
 }
 
 function tempLedger(): string {
-  return join(mkdtempSync(join(tmpdir(), "cg-mp-")), "cost.db");
+  return join(tempDir("cg-mp-"), "cost.db");
 }
 
 /** Every counter equals the same total recomputed from the leases (nano-USD, exact). */
