@@ -26,6 +26,9 @@ export const binConfig: Options = packageConfig({
 export const libraryConfig: Options = packageConfig({
   entry: ["src/index.ts"],
   shims: true,
+  // Both configs build at once into dist/: a clean here could delete bin.cjs after it was written. The build
+  // script empties dist/ before tsup starts instead.
+  clean: false,
   esbuildOptions(options, context) {
     // busboy is CommonJS and calls require("stream"): give the ESM build a real require.
     if (context.format === "esm") {

@@ -85,7 +85,8 @@ export class WarmPool<TRuntime extends BaseRuntime> {
       void runtime.close().catch(() => undefined);
       runtime = this.#ready.shift();
     }
-    this.fill();
+    // Refill after the caller got its runtime: starting a sandbox does synchronous work (spawn, mkdir).
+    setImmediate(() => this.fill());
     if (!runtime) return undefined;
     runtime.rebind(sessionId);
     return runtime;

@@ -141,6 +141,8 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
 
   describe(`runtime conformance: ${options.name}`, () => {
     const kit = conformanceContext();
+    // Unique per run: on backends whose /tmp is the host's, runs must not see each other's files.
+    const base = `/tmp/ar-conformance-${process.pid}-${Date.now().toString(36)}`;
     let runtime: Runtime;
     const events: StatusEvent[] = [];
     let hostDir: string;
@@ -157,6 +159,8 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
     }, timeout * 2);
 
     afterAll(async () => {
+      if (runtime?.status === RuntimeStatus.READY)
+        await runtime.runCommand(`rm -rf ${base}`).catch(() => undefined);
       await runtime?.close();
       if (hostDir) await rm(hostDir, { recursive: true, force: true });
     }, timeout);
@@ -204,12 +208,12 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
       it.skipIf(!caps.persistentShell)(
         "keeps cwd, env and functions between commands",
         async () => {
-          await runtime.runCommand("mkdir -p /tmp/ar-conf-cwd && cd /tmp/ar-conf-cwd");
+          await runtime.runCommand(`mkdir -p ${base}/cwd && cd ${base}/cwd`);
           await runtime.runCommand("export AR_CONF_VAR=persisted");
           await runtime.runCommand("ar_conf_fn() { echo fn-$1; }");
           const pwd = await runtime.runCommand("pwd");
-          expect(pwd.content.trim()).toBe("/tmp/ar-conf-cwd");
-          expect(isRun(pwd) && pwd.extras.metadata.working_dir).toBe("/tmp/ar-conf-cwd");
+          expect(pwd.content.trim()).toBe(`${base}/cwd`);
+          expect(isRun(pwd) && pwd.extras.metadata.working_dir).toBe(`${base}/cwd`);
           expect((await runtime.runCommand("echo $AR_CONF_VAR")).content.trim()).toBe("persisted");
           expect((await runtime.runCommand("ar_conf_fn ok")).content.trim()).toBe("fn-ok");
           await runtime.runCommand("cd -");
@@ -278,7 +282,7 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
     });
 
     describe("files", () => {
-      const dir = "/tmp/ar-conformance-files";
+      const dir = `${base}/files`;
 
       it(
         "writes, reads line ranges, and lists",
@@ -338,7 +342,7 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
       it(
         "reading a missing file throws NOT_FOUND",
         async () => {
-          await expectCode(runtime.readFile("/tmp/ar-conformance-missing/nope.txt"), "NOT_FOUND");
+          await expectCode(runtime.readFile(`${base}/missing/nope.txt`), "NOT_FOUND");
         },
         timeout,
       );
@@ -346,9 +350,9 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
       it(
         "an edit whose old_str is absent throws INVALID_ARGUMENT with the editor's message",
         async () => {
-          await runtime.writeFile("/tmp/ar-conformance-files/e.txt", "abc");
+          await runtime.writeFile(`${base}/files/e.txt`, "abc");
           await expectCode(
-            runtime.edit("/tmp/ar-conformance-files/e.txt", {
+            runtime.edit(`${base}/files/e.txt`, {
               command: "str_replace",
               oldStr: "zzz",
               newStr: "y",
