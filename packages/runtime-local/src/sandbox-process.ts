@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { RuntimeError } from "@agent-runtime/runtime-core";
 import type { ResolvedLocalRuntimeOptions } from "./options.js";
 
@@ -99,6 +99,7 @@ export function buildArgv(spec: LaunchSpec): string[] {
       "/proc",
       "--tmpfs",
       "/tmp",
+      ...hiddenHostFiles([node, spec.serverBin]).flatMap((dir) => ["--ro-bind", dir, dir]),
       "--dir",
       spec.sandboxWorkspace,
       "--bind",
@@ -154,6 +155,20 @@ function readOnlyRootArgs(): string[] {
     }
   }
   return args;
+}
+
+/**
+ * The private /tmp hides host files under /tmp (a checkout in /tmp, a node from a temp install): bind the
+ * directories of the server bundle and the node binary back, read-only.
+ */
+function hiddenHostFiles(files: readonly string[]): string[] {
+  const dirs = new Set<string>();
+  for (const file of files) {
+    if (!file.startsWith("/tmp/")) continue;
+    const dir = dirname(file);
+    dirs.add(dir === "/tmp" ? file : dir);
+  }
+  return [...dirs];
 }
 
 /** A started server process whose stdout/stderr go to a log file (so it survives the host's exit). */

@@ -219,3 +219,38 @@ describe.skipIf(!bubblewrapUsable())("runtime-local with bubblewrap", () => {
     }
   });
 });
+
+describe("bubblewrap command line", () => {
+  it("binds the server bundle and node back when they live under the private /tmp", async () => {
+    const { buildArgv } = await import("../src/sandbox-process.js");
+    const { LocalRuntimeOptionsSchema } = await import("../src/options.js");
+    const argv = buildArgv({
+      options: LocalRuntimeOptionsSchema.parse({ nodePath: "/tmp/node-install/bin/node" }),
+      isolation: "bubblewrap",
+      serverBin: "/tmp/checkout/packages/action-server/dist/bin.cjs",
+      stateDir: "/var/tmp/state",
+      homeDir: "/var/tmp/state/home",
+      hostWorkspace: "/var/tmp/ws",
+      sandboxWorkspace: "/workspace",
+      env: {},
+    });
+    const joined = argv.join(" ");
+    const tmpfs = joined.indexOf("--tmpfs /tmp");
+    expect(tmpfs).toBeGreaterThan(0);
+    const bindNode = joined.indexOf("--ro-bind /tmp/node-install/bin /tmp/node-install/bin");
+    const bindServer = joined.indexOf(
+      "--ro-bind /tmp/checkout/packages/action-server/dist /tmp/checkout/packages/action-server/dist",
+    );
+    expect(bindNode).toBeGreaterThan(tmpfs);
+    expect(bindServer).toBeGreaterThan(tmpfs);
+    expect(argv.slice(-7)).toEqual([
+      "/tmp/node-install/bin/node",
+      "/tmp/checkout/packages/action-server/dist/bin.cjs",
+      "0",
+      "--working-dir",
+      "/workspace",
+      "--host",
+      "127.0.0.1",
+    ]);
+  });
+});
