@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, existsSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { UserWorkspaceConfig } from "vitest/config";
 
@@ -40,7 +40,10 @@ function workspaceAliases(): { find: RegExp; replacement: string }[] {
 }
 
 /** The vitest project config every package uses (see each package's `vitest.config.ts`). */
-export function sharedProject(packageDir: string, overrides: UserWorkspaceConfig["test"] = {}): UserWorkspaceConfig {
+export function sharedProject(
+  packageDir: string,
+  overrides: UserWorkspaceConfig["test"] = {},
+): UserWorkspaceConfig {
   return {
     resolve: { alias: workspaceAliases() },
     test: {
