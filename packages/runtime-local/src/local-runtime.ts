@@ -196,6 +196,11 @@ export class LocalRuntime extends BaseRuntime {
     return sandbox;
   }
 
+  /** Closed with keepAlive: the sandbox runs on for a later attach, but this object stops watching it. */
+  protected override release(): void {
+    this.#stopWatching();
+  }
+
   #stopWatching(): void {
     if (this.#watch) clearInterval(this.#watch);
     this.#watch = undefined;

@@ -440,6 +440,11 @@ export class ModalRuntime extends BaseRuntime {
     if (!this.#gone && !this.#destroying) void this.#check();
   }
 
+  /** Closed with keepAlive: the sandbox runs on for a later attach, but this object stops watching it. */
+  protected override release(): void {
+    this.#stopWatching();
+  }
+
   #startWatching(): void {
     this.#stopWatching();
     const interval = () =>

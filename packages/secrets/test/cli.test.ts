@@ -267,5 +267,6 @@ describe("agent-runtime-secrets (built CLI, real processes)", () => {
     // The next write removes the dead writer's temp file.
     expect((await runCli(["set", "NEXT_NAME"], { env: e, input: "next-value" })).code).toBe(0);
     expect(readdirSync(dir).filter((f) => f.includes(".tmp-"))).toEqual([]);
-  });
+    // Up to five 24 MiB encrypt-and-write rounds: generous on a loaded 2-core machine.
+  }, 90_000);
 });

@@ -176,6 +176,11 @@ export abstract class BaseRuntime implements Runtime {
       ...(typeof handle.data.workspaceDir === "string" ? { workspaceDir: handle.data.workspaceDir } : {}),
     };
   }
+  /**
+   * Called by `close()` when the sandbox is kept alive: stop watchers and timers that belong to this object
+   * (the sandbox itself keeps running for a later `attach`). The default does nothing.
+   */
+  protected release(): void {}
   /** A backend reports here that its sandbox is known dead (e.g. the child process exited), or undefined. */
   protected deathReason(): string | undefined {
     return undefined;
@@ -606,6 +611,7 @@ export abstract class BaseRuntime implements Runtime {
     this.#closing ??= (async () => {
       if (this.#connecting) await this.#connecting.catch(() => undefined);
       if (this.init.keepAlive && this.#sandbox && !this.#disconnected) {
+        this.release();
         this.#client?.close();
         this.logger.info("runtime closed; sandbox kept alive", {
           backend: this.backend,
