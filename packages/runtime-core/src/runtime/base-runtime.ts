@@ -122,6 +122,7 @@ export abstract class BaseRuntime implements Runtime {
   #closing: Promise<void> | undefined;
   #disconnected: string | undefined;
   #lastHeartbeat = 0;
+  #unregisterTerminate: (() => void) | undefined;
 
   constructor(init: BaseRuntimeInit) {
     this.init = init;
@@ -308,7 +309,7 @@ export abstract class BaseRuntime implements Runtime {
         if (this.#lease && this.context.cost)
           await this.context.cost.activate(this.#lease.leaseId, sandbox.sandboxId);
         if (this.#lease && this.context.cost?.onTerminate) {
-          this.context.cost.onTerminate(this.#lease.leaseId, async (reason) => {
+          this.#unregisterTerminate = this.context.cost.onTerminate(this.#lease.leaseId, async (reason) => {
             this.logger.warn("cost guard stops this sandbox", { sessionId: this.sessionId, reason });
             this.emitStatus(RuntimeStatus.BUDGET_EXCEEDED, reason, "error");
             await this.close();
@@ -611,6 +612,9 @@ export abstract class BaseRuntime implements Runtime {
     this.#closing ??= (async () => {
       if (this.#connecting) await this.#connecting.catch(() => undefined);
       if (this.init.keepAlive && this.#sandbox && !this.#disconnected) {
+        // This object stops acting for the sandbox: the cost guard must use its inventory to stop it now.
+        this.#unregisterTerminate?.();
+        this.#unregisterTerminate = undefined;
         this.release();
         this.#client?.close();
         this.logger.info("runtime closed; sandbox kept alive", {
@@ -626,6 +630,8 @@ export abstract class BaseRuntime implements Runtime {
   }
 
   async #teardown(reason: string): Promise<void> {
+    this.#unregisterTerminate?.();
+    this.#unregisterTerminate = undefined;
     const sandbox = this.#sandbox;
     this.#client?.close();
     this.#client = undefined;
