@@ -97,7 +97,9 @@ export function sandboxFlowSuite(mode: "v1" | "v2"): void {
   });
 
   test("wait and poll report the exit code; terminate gives 137", async () => {
-    const failing = await create({ command: ["sh", "-c", "echo bye >&2; exit 42"] });
+    // V1 create waits for the task id; a process that ends before that makes the SDK raise ConflictError
+    // ("already finished"), as Modal does. Live for a second so the test measures exit codes, not that race.
+    const failing = await create({ command: ["sh", "-c", "sleep 1; echo bye >&2; exit 42"] });
     expect(await failing.wait()).toBe(42);
     expect(await failing.poll()).toBe(42);
     expect(await failing.stderr.readText()).toBe("bye\n");
