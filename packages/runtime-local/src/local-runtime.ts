@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { actionServerBinPath } from "@agent-runtime/action-server";
 import {
   BaseRuntime,
@@ -86,6 +86,10 @@ export class LocalRuntime extends BaseRuntime {
     const stateDir = join(stateBase, sandboxId);
     const homeDir = join(stateDir, "home");
     mkdirSync(homeDir, { recursive: true, mode: 0o700 });
+    // Temporary files of the server and its commands live in the state dir and go with it on close (under
+    // bubblewrap /tmp is private anyway). Without this, a killed server would leave its shell's FIFO dir.
+    const tmpDir = this.#isolation === "bubblewrap" ? "/tmp" : join(stateDir, "tmp");
+    if (this.#isolation !== "bubblewrap") mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
     const ownsWorkspace = this.#options.workspaceDir === undefined;
     const hostWorkspace = this.#options.workspaceDir ?? mkdtempSync(join(tmpdir(), "ar-workspace-"));
     mkdirSync(hostWorkspace, { recursive: true });
@@ -96,6 +100,7 @@ export class LocalRuntime extends BaseRuntime {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       LANG: process.env.LANG ?? "C.UTF-8",
       HOME: homeDir,
+      TMPDIR: tmpDir,
       SHLVL: "1",
       TERM: "xterm",
       ...this.#options.env,
@@ -177,6 +182,8 @@ export class LocalRuntime extends BaseRuntime {
       );
     }
     if (!processAlive(data.pid)) {
+      // The sandbox is gone for good: free what it left on disk, as close() would have.
+      this.#removeDirs(data);
       throw new RuntimeError(
         "NOT_FOUND",
         `The local sandbox of session ${handle.sessionId} (pid ${data.pid}) is not running any more; create a new runtime.`,
@@ -211,8 +218,22 @@ export class LocalRuntime extends BaseRuntime {
     const local = this.#local;
     if (!local) return;
     if (local.pid > 0) await stopGroup(local.pid);
-    if (local.ownsWorkspace && !this.#options.keepWorkspace)
+    this.#removeDirs(local);
+  }
+
+  /**
+   * Removes a sandbox's state dir and its temporary workspace. Handles are input, so only directories this
+   * package creates (recognised by place and name) are ever removed; a given `workspaceDir` never is.
+   */
+  #removeDirs(local: LocalHandleData): void {
+    const stateBase = this.#options.stateDir ?? join(tmpdir(), "agent-runtime-local");
+    if (dirname(local.stateDir) === stateBase && basename(local.stateDir).startsWith("local-")) {
+      rmSync(local.stateDir, { recursive: true, force: true });
+    }
+    const temporary =
+      dirname(local.hostWorkspace) === tmpdir() && basename(local.hostWorkspace).startsWith("ar-workspace-");
+    if (local.ownsWorkspace && temporary && !this.#options.keepWorkspace) {
       rmSync(local.hostWorkspace, { recursive: true, force: true });
-    rmSync(local.stateDir, { recursive: true, force: true });
+    }
   }
 }

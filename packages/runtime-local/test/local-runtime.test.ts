@@ -136,6 +136,32 @@ describe("runtime-local", () => {
     },
   );
 
+  it("attaching to a sandbox that died gives NOT_FOUND and frees what it left on disk", async () => {
+    const provider = localRuntime({ isolation: "none", keepAlive: true });
+    opened.push(provider);
+    const runtime = await provider.create({ sessionId: "died" });
+    await runtime.connect();
+    const handle = runtime.handle();
+    await runtime.close();
+    const stateDir = String(handle.data.stateDir);
+    const workspace = String(handle.data.hostWorkspace);
+    expect(existsSync(stateDir) && existsSync(workspace)).toBe(true);
+    process.kill(-Number(handle.data.pid), "SIGKILL");
+    while (processAlive(Number(handle.data.pid))) await new Promise((r) => setTimeout(r, 10));
+    expect(await codeOf((await provider.attach(handle)).connect())).toBe("NOT_FOUND");
+    expect(existsSync(stateDir)).toBe(false);
+    expect(existsSync(workspace)).toBe(false);
+    // A forged handle never makes it remove directories it did not create.
+    const keep = mkdtempSync(join(tmpdir(), "ar-given-"));
+    const forged = {
+      ...handle,
+      data: { ...handle.data, stateDir: keep, hostWorkspace: keep, ownsWorkspace: true },
+    };
+    expect(await codeOf((await provider.attach(forged)).connect())).toBe("NOT_FOUND");
+    expect(existsSync(keep)).toBe(true);
+    rmSync(keep, { recursive: true });
+  });
+
   it("a warm pool hands out a connected sandbox at once, refills, and drains on close", async () => {
     const provider = localRuntime({ isolation: "none", pool: { size: 2 } });
     opened.push(provider);
