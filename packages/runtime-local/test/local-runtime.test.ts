@@ -73,8 +73,8 @@ describe("runtime-local", () => {
           .split("\n")
           .filter(Boolean);
       // Background jobs fork and exec asynchronously: wait until both sleeps exist.
-      const started = Date.now() + 5000;
-      while (running().length < 2 && Date.now() < started) await new Promise((r) => setTimeout(r, 20));
+      const jobsDeadline = Date.now() + 5000;
+      while (running().length < 2 && Date.now() < jobsDeadline) await new Promise((r) => setTimeout(r, 20));
       expect(running().length).toBeGreaterThanOrEqual(2);
       expect(existsSync(ws)).toBe(true);
       const pid = runtime.pid!;
