@@ -291,7 +291,12 @@ describe("budgets", () => {
       "BUDGET_EXCEEDED",
       "ok",
     ]);
-    expect(g.openLeases().map((l) => l.scope.userId)).toEqual(["a", "c"]);
+    expect(
+      g
+        .openLeases()
+        .map((l) => l.scope.userId)
+        .sort(),
+    ).toEqual(["a", "c"]);
     expect(g.budgetStatus()[0]!.reservedUsd).toBeCloseTo(2 * SMALL_HOURLY, 6);
   });
 
