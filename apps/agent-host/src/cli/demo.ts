@@ -8,6 +8,7 @@ import {
 import type { ComposedPlugins } from "../compose.js";
 import { formatUsd, sessionCost } from "./cost.js";
 import { formatDuration, Progress, type ProgressStream } from "./progress.js";
+import { startSandboxStep } from "./start-sandbox.js";
 
 /** The demo project: a tiny ES module with a bug, and node:test tests that catch it. */
 export const DEMO_PROJECT = {
@@ -140,19 +141,8 @@ export async function runDemo(plugins: ComposedPlugins, options: DemoOptions): P
 
   let runtime: Runtime | undefined;
   try {
-    const started = await progress.step("start the sandbox", async (step) => {
-      const rt = await provider.create({ sessionId });
+    const started = await startSandboxStep(progress, provider, sessionId, options.signal, (rt) => {
       runtime = rt;
-      options.signal?.addEventListener("abort", () => void rt.close().catch(() => undefined), { once: true });
-      const off = rt.onStatus((e) =>
-        step.update(e.status.replace("STATUS$", "").toLowerCase().replaceAll("_", " ")),
-      );
-      try {
-        await rt.connect(options.signal ? { signal: options.signal } : {});
-      } finally {
-        off();
-      }
-      return rt;
     });
     steps.push({ name: "start the sandbox", durationMs: started.durationMs });
     const rt = started.value;

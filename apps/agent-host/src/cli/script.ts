@@ -18,6 +18,7 @@ import type { ComposedPlugins } from "../compose.js";
 import { parseStructuredText } from "../config.js";
 import { costSummaryLines } from "./cost.js";
 import { formatDuration, Progress, type ProgressStream } from "./progress.js";
+import { startSandboxStep } from "./start-sandbox.js";
 
 const oneOrMany = z.union([z.string(), z.array(z.string())]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -265,19 +266,8 @@ export async function runScript(
   progress.line();
   let runtime: Runtime | undefined;
   try {
-    const started = await progress.step("start the sandbox", async (step) => {
-      const rt = await plugins.provider.create({ sessionId });
+    const started = await startSandboxStep(progress, plugins.provider, sessionId, options.signal, (rt) => {
       runtime = rt;
-      options.signal?.addEventListener("abort", () => void rt.close().catch(() => undefined), { once: true });
-      const off = rt.onStatus((e) =>
-        step.update(e.status.replace("STATUS$", "").toLowerCase().replaceAll("_", " ")),
-      );
-      try {
-        await rt.connect(options.signal ? { signal: options.signal } : {});
-      } finally {
-        off();
-      }
-      return rt;
     });
     const rt = started.value;
     const workspace = (await rt.runCommand("pwd", { hidden: true })).content.trim().split("\n").pop()!.trim();
