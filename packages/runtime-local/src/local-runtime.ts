@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { actionServerBinPath } from "@agent-runtime/action-server";
@@ -13,19 +13,64 @@ import {
   type RuntimeHandle,
   type SandboxCostSpec,
 } from "@agent-runtime/runtime-core";
+import { SANDBOX_HOME, SANDBOX_WORKSPACE } from "./bwrap-profile.js";
+import { NAT_NAMESERVER, startNatNetwork } from "./nat-network.js";
 import type { ResolvedLocalRuntimeOptions } from "./options.js";
-import { logTail, processAlive, readListeningLine, spawnServer, stopGroup } from "./sandbox-process.js";
+import { createPidsCgroup, pidsCgroupBase, removePidsCgroup } from "./pids-cgroup.js";
+import {
+  killMarked,
+  killSession,
+  type LaunchSpec,
+  logTail,
+  processAlive,
+  readListeningLine,
+  readSandboxInitPid,
+  SANDBOX_ID_VARIABLE,
+  type StartedServer,
+  spawnServer,
+  stopGroup,
+} from "./sandbox-process.js";
+import { buildSeccompFilter } from "./seccomp.js";
 
 /** Fields runtime-local keeps in a handle's `data`. */
 interface LocalHandleData {
+  /** The launcher: leader of the sandbox's process group and session. */
   pid: number;
+  /** Bubblewrap: the sandbox's PID-namespace init, as the host sees it. */
+  initPid?: number;
+  /** Egress: the slirp4netns process. */
+  natPid?: number;
+  /** The sandbox's pids cgroup, when `limits.maxProcesses` uses one. */
+  cgroupDir?: string;
   stateDir: string;
   hostWorkspace: string;
   ownsWorkspace: boolean;
   isolation: "none" | "bubblewrap";
 }
 
-const SANDBOX_WORKSPACE = "/workspace";
+/** The compiled seccomp program, built once per process. */
+let seccompProgram: Buffer | undefined;
+function sandboxSeccompFilter(): Buffer {
+  seccompProgram ??= buildSeccompFilter();
+  return seccompProgram;
+}
+
+/** The command line of a process, or "" when it is gone. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8");
+  } catch {
+    return "";
+  }
+}
+
+function killPid(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone
+  }
+}
 
 /** One local sandbox: the bundled action-server as a child process group (optionally inside bubblewrap). */
 export class LocalRuntime extends BaseRuntime {
@@ -83,55 +128,107 @@ export class LocalRuntime extends BaseRuntime {
   protected async provision(request: ProvisionRequest): Promise<ProvisionedSandbox> {
     const sandboxId = `local-${randomUUID().slice(0, 13)}`;
     const stateBase = this.#options.stateDir ?? join(tmpdir(), "agent-runtime-local");
+    mkdirSync(stateBase, { recursive: true, mode: 0o700 });
     const stateDir = join(stateBase, sandboxId);
     const homeDir = join(stateDir, "home");
     mkdirSync(homeDir, { recursive: true, mode: 0o700 });
+    const bwrap = this.#isolation === "bubblewrap";
     // Temporary files of the server and its commands live in the state dir and go with it on close (under
     // bubblewrap /tmp is private anyway). Without this, a killed server would leave its shell's FIFO dir.
-    const tmpDir = this.#isolation === "bubblewrap" ? "/tmp" : join(stateDir, "tmp");
-    if (this.#isolation !== "bubblewrap") mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
+    const tmpDir = bwrap ? "/tmp" : join(stateDir, "tmp");
+    if (!bwrap) mkdirSync(tmpDir, { recursive: true, mode: 0o700 });
     const ownsWorkspace = this.#options.workspaceDir === undefined;
     const hostWorkspace = this.#options.workspaceDir ?? mkdtempSync(join(tmpdir(), "ar-workspace-"));
     mkdirSync(hostWorkspace, { recursive: true });
     const sessionApiKey = randomBytes(24).toString("base64url");
-    const socketPath =
-      this.#isolation === "bubblewrap" && !this.#options.network ? join(stateDir, "server.sock") : undefined;
+    const egress = bwrap && this.#options.network === "egress";
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       LANG: process.env.LANG ?? "C.UTF-8",
-      HOME: homeDir,
+      HOME: bwrap ? SANDBOX_HOME : homeDir,
       TMPDIR: tmpDir,
       SHLVL: "1",
       TERM: "xterm",
       ...this.#options.env,
       ...(request.secrets?.env ?? {}),
+      [SANDBOX_ID_VARIABLE]: sandboxId,
       SESSION_API_KEY: sessionApiKey,
       NO_CHANGE_TIMEOUT_SECONDS: String(this.#options.noChangeTimeoutSeconds),
     };
     this.#local = { pid: 0, stateDir, hostWorkspace, ownsWorkspace, isolation: this.#isolation };
-    const started = spawnServer({
+    let spec: LaunchSpec = {
       options: this.#options,
       isolation: this.#isolation,
       serverBin: actionServerBinPath(),
       stateDir,
       homeDir,
       hostWorkspace,
-      sandboxWorkspace: this.#isolation === "bubblewrap" ? SANDBOX_WORKSPACE : hostWorkspace,
+      sandboxWorkspace: bwrap ? SANDBOX_WORKSPACE : hostWorkspace,
       env,
-      ...(socketPath ? { socketPath } : {}),
-    });
+    };
+    let socketPath: string | undefined;
+    const deadline = Date.now() + this.#options.startupTimeoutMs;
+    let started: StartedServer;
+    try {
+      if (bwrap) {
+        const runDir = join(stateDir, "run");
+        mkdirSync(runDir, { mode: 0o700 });
+        mkdirSync(join(stateDir, "empty.d"), { mode: 0o500 });
+        writeFileSync(join(stateDir, "empty"), "", { mode: 0o400 });
+        writeFileSync(join(stateDir, "seccomp.bpf"), sandboxSeccompFilter(), { mode: 0o400 });
+        spec = {
+          ...spec,
+          runDir,
+          emptyFile: join(stateDir, "empty"),
+          emptyDir: join(stateDir, "empty.d"),
+          seccompFile: join(stateDir, "seccomp.bpf"),
+        };
+        if (egress) {
+          writeFileSync(join(stateDir, "resolv.conf"), `nameserver ${NAT_NAMESERVER}\n`, { mode: 0o444 });
+          spec.resolvConf = join(stateDir, "resolv.conf");
+        }
+        socketPath = join(runDir, "server.sock");
+      }
+      // A pids cgroup, where one is writable, caps the sandbox's processes and finds every one of them at
+      // close, even those that left the session (setsid) after the server died.
+      if (pidsCgroupBase()) {
+        spec.cgroupDir = createPidsCgroup(sandboxId, this.#options.limits.maxProcesses ?? "max");
+        this.#local.cgroupDir = spec.cgroupDir;
+      }
+      started = spawnServer(spec);
+    } catch (err) {
+      await this.destroy(undefined, "start failed");
+      throw err;
+    }
     this.#local.pid = started.pid;
     started.child.once("exit", (code, signal) => {
       this.#exit = `the action server exited (${signal ?? `code ${code}`})`;
       this.#stopWatching();
+      // Whatever the server started dies with it (a PID namespace does this by itself under bubblewrap).
+      if (this.#local) void this.#killRemains(this.#local);
       this.markDisconnected(this.#exit);
     });
     started.child.unref();
 
-    const deadline = Date.now() + this.#options.startupTimeoutMs;
     let listening: ReturnType<typeof readListeningLine>;
     try {
-      listening = await this.#waitListening(started.logPath, deadline, request.signal);
+      const network = (async () => {
+        if (!started.info) return;
+        const initPid = await readSandboxInitPid(started.info, Math.max(1, deadline - Date.now()));
+        if (this.#local) this.#local.initPid = initPid;
+        if (!egress) return;
+        const nat = await startNatNetwork({
+          targetPid: initPid,
+          exitFd: started.natExit!,
+          logFd: openSync(started.logPath, "a"),
+          timeoutMs: Math.max(1, deadline - Date.now()),
+        });
+        if (this.#local) this.#local.natPid = nat.pid;
+      })().finally(() => started.natExit?.destroy());
+      [listening] = await Promise.all([
+        this.#waitListening(started.logPath, deadline, request.signal),
+        network,
+      ]);
     } catch (err) {
       // Leave nothing behind: the base class only destroys sandboxes that provision() returned.
       await this.destroy(undefined, "start failed");
@@ -142,7 +239,7 @@ export class LocalRuntime extends BaseRuntime {
       sandboxId,
       url,
       sessionApiKey,
-      workspaceDir: this.#isolation === "bubblewrap" ? SANDBOX_WORKSPACE : hostWorkspace,
+      workspaceDir: bwrap ? SANDBOX_WORKSPACE : hostWorkspace,
       ...(socketPath ? { socketPath } : {}),
       data: { ...this.#local },
     };
@@ -191,11 +288,13 @@ export class LocalRuntime extends BaseRuntime {
     }
     const sandbox = await super.reattach(handle);
     this.#local = { ...data };
+    const local = this.#local;
     // Not our child any more: watch the pid so a dead sandbox is reported within a second.
     this.#watch = setInterval(() => {
       if (!processAlive(data.pid)) {
         this.#exit = `the action server (pid ${data.pid}) exited`;
         this.#stopWatching();
+        void this.#killRemains(local);
         this.markDisconnected(this.#exit);
       }
     }, 250);
@@ -217,8 +316,25 @@ export class LocalRuntime extends BaseRuntime {
     this.#stopWatching();
     const local = this.#local;
     if (!local) return;
-    if (local.pid > 0) await stopGroup(local.pid);
+    await this.#killRemains(local);
     this.#removeDirs(local);
+  }
+
+  /**
+   * Stops every process of the sandbox: the PID namespace's init (its death takes every process inside),
+   * the launcher's process group, the NAT helper, the session (isolation none) and the cgroup. Pids come
+   * from a handle, which is input: each is checked to be what we started before it is signalled.
+   */
+  async #killRemains(local: LocalHandleData): Promise<void> {
+    if (local.initPid && commandOf(local.initPid).includes("bwrap")) killPid(local.initPid);
+    if (local.pid > 0) await stopGroup(local.pid);
+    if (local.natPid && commandOf(local.natPid).includes("slirp4netns")) killPid(local.natPid);
+    if (local.isolation === "none" && local.pid > 0) {
+      await killSession(local.pid);
+      const sandboxId = basename(local.stateDir);
+      if (sandboxId.startsWith("local-")) await killMarked(SANDBOX_ID_VARIABLE, sandboxId);
+    }
+    if (local.cgroupDir) await removePidsCgroup(local.cgroupDir);
   }
 
   /**

@@ -10,7 +10,12 @@ export const LocalLimitsSchema = z
     memoryMiB: z.number().int().min(64).optional(),
     /** CPU time limit per process in seconds (RLIMIT_CPU). @default unlimited */
     cpuSeconds: z.number().int().min(1).optional(),
-    /** Maximum processes of the sandbox's user (RLIMIT_NPROC; not enforced for root). @default unlimited */
+    /**
+     * Maximum processes (and threads) of the sandbox at once. Enforced by a `pids` cgroup per sandbox where the
+     * cgroup filesystem is writable (root hosts), else by RLIMIT_NPROC of the (non-root) user. A root host
+     * without a writable `pids` cgroup refuses the option (UNSUPPORTED) rather than ignore it.
+     * @default unlimited
+     */
     maxProcesses: z.number().int().min(8).optional(),
     /** Largest file a process may write, in MiB (RLIMIT_FSIZE). @default unlimited */
     maxFileMiB: z.number().int().min(1).optional(),
@@ -21,13 +26,50 @@ export const LocalLimitsSchema = z
 export const LocalRuntimeOptionsSchema = z
   .object({
     /**
-     * `bubblewrap`: read-only host, writable workspace at /workspace, private /tmp and HOME, own PID namespace.
+     * `bubblewrap`: no capabilities, a seccomp filter, a minimal read-only view of the system directories, a
+     * writable workspace at /workspace, private /tmp and HOME, own PID/IPC/UTS/network namespaces.
      * `none`: a plain child process. `auto`: bubblewrap when `bwrap` works here, else none (with one warning).
      * @default "auto"
      */
     isolation: z.enum(["auto", "none", "bubblewrap"]).default("auto"),
-    /** With bubblewrap: `false` gives the sandbox no network at all (its own empty network namespace). @default true */
-    network: z.boolean().default(true),
+    /**
+     * The sandbox's network (bubblewrap only; with `isolation: "none"` the sandbox shares the host's network).
+     * - `"egress"`: its own network namespace with outbound access through user-mode NAT (`slirp4netns`,
+     *   started with `--disable-host-loopback`): the internet is reachable, the host's loopback services and
+     *   other sandboxes are not. Needs `slirp4netns` (apt-get install slirp4netns).
+     * - `"none"`: its own empty network namespace: only its own loopback.
+     * `true` and `false` are accepted as `"egress"` and `"none"`.
+     * @default "egress"
+     */
+    network: z
+      .union([z.enum(["egress", "none"]), z.boolean()])
+      .default("egress")
+      .transform((v): "egress" | "none" => (v === true ? "egress" : v === false ? "none" : v)),
+    /**
+     * Extra host paths bound read-only into a bubblewrap sandbox, each at the same path or at `target`.
+     * Nothing of the host beyond the system directories is visible unless listed here.
+     * @default []
+     */
+    extraBinds: z
+      .array(
+        z.union([
+          z.string().startsWith("/", "must be an absolute path"),
+          z
+            .object({
+              source: z.string().startsWith("/", "must be an absolute path"),
+              target: z.string().startsWith("/", "must be an absolute path").optional(),
+            })
+            .strict(),
+        ]),
+      )
+      .default([])
+      .transform((binds) =>
+        binds.map((b) =>
+          typeof b === "string"
+            ? { source: b, target: b }
+            : { source: b.source, target: b.target ?? b.source },
+        ),
+      ),
     /**
      * Host directory used as the workspace. When absent, a fresh temporary directory is created and removed
      * on close (unless `keepWorkspace`). A given directory is never removed.

@@ -13,11 +13,13 @@ import {
   WarmPool,
 } from "@agent-runtime/runtime-core";
 import { LocalRuntime } from "./local-runtime.js";
+import { slirpPath } from "./nat-network.js";
 import {
   type LocalRuntimeOptions,
   LocalRuntimeOptionsSchema,
   type ResolvedLocalRuntimeOptions,
 } from "./options.js";
+import { pidsCgroupBase } from "./pids-cgroup.js";
 import { bubblewrapUsable, which } from "./sandbox-process.js";
 
 const RENAMED: Record<string, string> = {
@@ -59,10 +61,35 @@ export class LocalRuntimeProvider implements RuntimeProvider {
       );
     }
     this.isolation = bwrap ? "bubblewrap" : "none";
-    if (!options.network && this.isolation !== "bubblewrap") {
+    if (options.network === "none" && this.isolation !== "bubblewrap") {
       throw new RuntimeError(
         "UNSUPPORTED",
-        "network: false needs bubblewrap isolation (a private network namespace); install bwrap or drop network: false.",
+        'network: "none" needs bubblewrap isolation (a private network namespace); install bwrap (apt-get install bubblewrap) or drop network: "none".',
+      );
+    }
+    if (options.network === "egress" && this.isolation === "bubblewrap" && !slirpPath()) {
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        'network: "egress" (the default under bubblewrap) needs slirp4netns for outbound access without the host\'s loopback: install it (apt-get install slirp4netns), or set network: "none" for a sandbox without network.',
+      );
+    }
+    if (options.extraBinds.length > 0 && this.isolation !== "bubblewrap") {
+      context.logger.warn(
+        'extraBinds: ignored with isolation "none" (the sandbox already sees the whole host filesystem).',
+      );
+    }
+    for (const bind of options.extraBinds) {
+      if (!existsSync(bind.source)) {
+        throw new RuntimeError(
+          "INVALID_ARGUMENT",
+          `extraBinds: ${bind.source} does not exist; create it or remove it from extraBinds.`,
+        );
+      }
+    }
+    if (options.limits.maxProcesses && process.getuid?.() === 0 && !pidsCgroupBase()) {
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        "limits.maxProcesses: the host runs as root, where RLIMIT_NPROC is not enforced, and no writable pids cgroup was found under /sys/fs/cgroup; run the host as a non-root user, make the pids cgroup writable, or remove limits.maxProcesses.",
       );
     }
     if (options.workspaceDir !== undefined && options.pool.size > 0) {

@@ -1,7 +1,9 @@
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { closeSync, existsSync, lstatSync, openSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
-import { delimiter, dirname, join } from "node:path";
+import { type ChildProcess, type StdioOptions, spawn, spawnSync } from "node:child_process";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import type { Readable } from "node:stream";
 import { RuntimeError } from "@agent-runtime/runtime-core";
+import { bubblewrapArgs, SANDBOX_RUN_DIR } from "./bwrap-profile.js";
 import type { ResolvedLocalRuntimeOptions } from "./options.js";
 
 /** True when a process with `pid` exists (and is not a zombie we can see). */
@@ -68,6 +70,9 @@ export function bubblewrapUsable(): boolean {
   return bwrapWorks;
 }
 
+/** File descriptors of a bubblewrap launch (in bwrap's stdio). */
+export const BWRAP_FDS = { info: 3, seccomp: 4, natExit: 5 } as const;
+
 /** Everything needed to start one sandbox's server. */
 export interface LaunchSpec {
   options: ResolvedLocalRuntimeOptions;
@@ -79,50 +84,46 @@ export interface LaunchSpec {
   /** Working directory as the sandbox sees it. */
   sandboxWorkspace: string;
   env: Record<string, string>;
-  /** Listen on this unix socket instead of TCP (used with `network: false`). */
-  socketPath?: string;
+  /** Bubblewrap only: host directory of the server's socket, an empty file and dir to mask with. */
+  runDir?: string;
+  emptyFile?: string;
+  emptyDir?: string;
+  /** Bubblewrap only: host path of the compiled seccomp program. */
+  seccompFile?: string;
+  /** Bubblewrap with egress: host path of the resolv.conf pointing at the NAT's DNS. */
+  resolvConf?: string;
+  /** A `pids` cgroup the sandbox's first process joins before anything else runs. */
+  cgroupDir?: string;
 }
 
-/** Builds argv: [prlimit ...] [bwrap ...] node server ... */
+/** Builds argv: [sh (joins the cgroup)] [prlimit ...] [bwrap ...] node server ... */
 export function buildArgv(spec: LaunchSpec): string[] {
   const node = spec.options.nodePath ?? process.execPath;
   const server = [node, spec.serverBin, "0", "--working-dir", spec.sandboxWorkspace, "--host", "127.0.0.1"];
-  if (spec.socketPath) server.push("--socket", spec.socketPath);
   let argv = server;
   if (spec.isolation === "bubblewrap") {
-    const bwrap = [
-      which("bwrap") ?? "bwrap",
-      ...readOnlyRootArgs(),
-      "--dev",
-      "/dev",
-      "--proc",
-      "/proc",
-      "--tmpfs",
-      "/tmp",
-      ...hiddenHostFiles([node, spec.serverBin]).flatMap((dir) => ["--ro-bind", dir, dir]),
-      "--dir",
-      spec.sandboxWorkspace,
-      "--bind",
-      spec.hostWorkspace,
-      spec.sandboxWorkspace,
-      "--bind",
-      spec.stateDir,
-      spec.stateDir,
-      "--remount-ro",
-      "/",
-      "--unshare-pid",
-      "--unshare-ipc",
-      "--chdir",
-      spec.sandboxWorkspace,
-    ];
-    if (!spec.options.network) bwrap.push("--unshare-net");
-    argv = [...bwrap, "--", ...server];
+    server.push("--socket", `${SANDBOX_RUN_DIR}/server.sock`);
+    const bwrap = bubblewrapArgs({
+      node,
+      serverBin: spec.serverBin,
+      hostWorkspace: spec.hostWorkspace,
+      homeDir: spec.homeDir,
+      runDir: spec.runDir ?? join(spec.stateDir, "run"),
+      emptyFile: spec.emptyFile ?? join(spec.stateDir, "empty"),
+      emptyDir: spec.emptyDir ?? join(spec.stateDir, "empty.d"),
+      ...(spec.resolvConf ? { resolvConf: spec.resolvConf } : {}),
+      extraBinds: spec.options.extraBinds,
+      ...(spec.seccompFile ? { seccompFd: BWRAP_FDS.seccomp } : {}),
+      infoFd: BWRAP_FDS.info,
+      dropCapabilities: process.getuid?.() === 0,
+    });
+    argv = [which("bwrap") ?? "bwrap", ...bwrap, "--", ...server];
   }
   const { limits } = spec.options;
   const rl: string[] = [];
   if (limits.memoryMiB) rl.push(`--data=${limits.memoryMiB * 1024 * 1024}`);
   if (limits.cpuSeconds) rl.push(`--cpu=${limits.cpuSeconds}`);
-  if (limits.maxProcesses) rl.push(`--nproc=${limits.maxProcesses}`);
+  if (limits.maxProcesses && !spec.cgroupDir) rl.push(`--nproc=${limits.maxProcesses}`);
   if (limits.maxFileMiB) rl.push(`--fsize=${limits.maxFileMiB * 1024 * 1024}`);
   if (rl.length > 0) {
     const prlimit = which("prlimit");
@@ -134,41 +135,11 @@ export function buildArgv(spec: LaunchSpec): string[] {
     }
     argv = [prlimit, ...rl, "--", ...argv];
   }
+  if (spec.cgroupDir) {
+    // Join the cgroup first, so every process of the sandbox is counted from its very first fork.
+    argv = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', spec.cgroupDir, ...argv];
+  }
   return argv;
-}
-
-/**
- * The host's root on a tmpfs root (so mount points such as /workspace can be created): every top-level entry
- * is bound read-only and symlinks such as /lib -> usr/lib are recreated; the tmpfs is remounted read-only
- * after the last mount.
- */
-function readOnlyRootArgs(): string[] {
-  const args = ["--tmpfs", "/"];
-  for (const name of readdirSync("/")) {
-    if (["proc", "dev", "tmp", "workspace"].includes(name)) continue;
-    const path = `/${name}`;
-    try {
-      if (lstatSync(path).isSymbolicLink()) args.push("--symlink", readlinkSync(path), path);
-      else args.push("--ro-bind", path, path);
-    } catch {
-      // vanished or unreadable: leave it out
-    }
-  }
-  return args;
-}
-
-/**
- * The private /tmp hides host files under /tmp (a checkout in /tmp, a node from a temp install): bind the
- * directories of the server bundle and the node binary back, read-only.
- */
-function hiddenHostFiles(files: readonly string[]): string[] {
-  const dirs = new Set<string>();
-  for (const file of files) {
-    if (!file.startsWith("/tmp/")) continue;
-    const dir = dirname(file);
-    dirs.add(dir === "/tmp" ? file : dir);
-  }
-  return [...dirs];
 }
 
 /** A started server process whose stdout/stderr go to a log file (so it survives the host's exit). */
@@ -176,6 +147,9 @@ export interface StartedServer {
   child: ChildProcess;
   pid: number;
   logPath: string;
+  /** Bubblewrap only: bwrap's info pipe (it writes the sandbox init's pid) and the NAT's exit pipe. */
+  info?: Readable;
+  natExit?: Readable;
 }
 
 /** Spawns the server detached, in its own process group, with output to `<stateDir>/server.log`. */
@@ -183,18 +157,151 @@ export function spawnServer(spec: LaunchSpec): StartedServer {
   const argv = buildArgv(spec);
   const logPath = join(spec.stateDir, "server.log");
   const fd = openSync(logPath, "a", 0o600);
+  const seccompFd = spec.seccompFile ? openSync(spec.seccompFile, "r") : undefined;
   try {
+    const stdio: StdioOptions =
+      spec.isolation === "bubblewrap"
+        ? ["ignore", fd, fd, "pipe", seccompFd ?? "ignore", "pipe"]
+        : ["ignore", fd, fd];
     const child = spawn(argv[0]!, argv.slice(1), {
       detached: true,
-      stdio: ["ignore", fd, fd],
+      stdio,
       env: spec.env,
       cwd: spec.hostWorkspace,
     });
     if (child.pid === undefined) throw new RuntimeError("INTERNAL", `Could not start ${argv[0]}`);
-    return { child, pid: child.pid, logPath };
+    const started: StartedServer = { child, pid: child.pid, logPath };
+    if (spec.isolation === "bubblewrap") {
+      const pipes = child.stdio as unknown as (Readable | null)[];
+      started.info = pipes[BWRAP_FDS.info] ?? undefined;
+      started.natExit = pipes[BWRAP_FDS.natExit] ?? undefined;
+    }
+    return started;
   } finally {
     closeSync(fd);
+    if (seccompFd !== undefined) closeSync(seccompFd);
   }
+}
+
+/**
+ * Reads bwrap's `--info-fd` JSON: the pid (in the host's view) of the sandbox's init process. The pipe is
+ * read to its end (bwrap closes it after the whole document): closing it early would kill bwrap with SIGPIPE.
+ */
+export function readSandboxInitPid(info: Readable, timeoutMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let text = "";
+    const timer = setTimeout(() => {
+      info.destroy();
+      reject(new RuntimeError("TIMEOUT", `bubblewrap did not report its sandbox within ${timeoutMs} ms`));
+    }, timeoutMs);
+    info.on("data", (chunk: Buffer) => {
+      text += chunk.toString("utf8");
+    });
+    info.on("error", () => undefined);
+    info.on("close", () => {
+      clearTimeout(timer);
+      const m = /"child-pid"\s*:\s*(\d+)/.exec(text);
+      if (m) resolve(Number(m[1]));
+      else
+        reject(
+          new RuntimeError(
+            "UNAVAILABLE",
+            "bubblewrap exited before it started the sandbox; see the server log.",
+          ),
+        );
+    });
+  });
+}
+
+/**
+ * Kills every process whose session id is `sid` (the server runs detached, as its own session leader, and
+ * nothing it starts leaves the session except by setsid()). Used with `isolation: "none"`, where there is no
+ * PID namespace: after the server died, its shell and commands are found by session. Repeats until none is
+ * left (a process may fork while it is being killed), for at most `timeoutMs`.
+ */
+export async function killSession(sid: number, timeoutMs = 2000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const members = sessionMembers(sid);
+    if (members.length === 0) return;
+    for (const pid of members) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    if (Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The variable every process of a sandbox inherits, naming the sandbox (not a secret). */
+export const SANDBOX_ID_VARIABLE = "AGENT_RUNTIME_SANDBOX_ID";
+
+/**
+ * Kills every process of this user whose environment has `name=value`: with `isolation: "none"` (no PID
+ * namespace, no cgroup) this finds what left the server's session (setsid, a shell's own session) after
+ * the server died. Best effort: a process that cleared its environment is not found.
+ */
+export async function killMarked(name: string, value: string, timeoutMs = 2000): Promise<void> {
+  const needle = Buffer.from(`\0${name}=${value}\0`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found: number[] = [];
+    for (const entry of procEntries()) {
+      if (entry === process.pid) continue;
+      try {
+        const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${entry}/environ`)]);
+        if (env.includes(needle)) found.push(entry);
+      } catch {
+        // gone, or not ours
+      }
+    }
+    if (found.length === 0) return;
+    for (const pid of found) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    if (Date.now() > deadline) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function procEntries(): number[] {
+  try {
+    return readdirSync("/proc")
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Live (non-zombie) processes of session `sid`, from /proc. */
+export function sessionMembers(sid: number): number[] {
+  const out: number[] = [];
+  let names: string[];
+  try {
+    names = readdirSync("/proc");
+  } catch {
+    return out;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      // Fields after the command (which may hold spaces and parentheses): state ppid pgrp session ...
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (fields[0] !== "Z" && Number(fields[3]) === sid) out.push(Number(name));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
 }
 
 /** Reads the `{"event":"listening","port":N}` line the server prints once ready, if it is there yet. */
