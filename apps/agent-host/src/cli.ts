@@ -27,15 +27,16 @@ const USAGE = `agent-host ${VERSION}: run agent actions in sandboxes
 Usage:
   agent-host demo  [--runtime local|modal] [--emulator] [--isolation auto|none|bubblewrap] [--config file]
   agent-host run   <script.yaml> [--runtime name] [--emulator] [--config file] [--verbose]
-  agent-host serve [--config file] [--host 127.0.0.1] [--port 8787] [--db agent-host.db]
+  agent-host serve [--config file] [--host 127.0.0.1] [--port 8787] [--state-dir dir] [--db file] [--no-auth]
   agent-host --help | --version
 
 Commands:
   demo    Build a small project in a sandbox, run its tests (one fails), fix the bug with an edit,
           run them again (all pass), and print the timings and the cost. No set-up needed.
   run     Run a scripted agent: a YAML/JSON list of actions with expectations. Exit code 1 when one fails.
-  serve   Serve the HTTP API (OpenAPI at /openapi.json). A bearer token (env AGENT_HOST_TOKEN, or the
-          variable named by server.tokenEnv) is required when binding anything but loopback.
+  serve   Serve the HTTP API (OpenAPI at /openapi.json). Every /v1 route needs a bearer token, also on
+          loopback: the content of <state dir>/token (created on first start, mode 0600), or the value
+          of AGENT_HOST_TOKEN (the variable named by server.tokenEnv) when that is set.
 
 Options:
   --config <file>    Host configuration (YAML or JSON): runtime plugin and options, secrets, cost, server.
@@ -43,6 +44,11 @@ Options:
   --emulator         Start modal-emulator in-process and run on the modal runtime against it (offline).
   --isolation <mode> Local sandboxes: auto (bubblewrap when it works here), none, bubblewrap.
   --verbose          run: print whole observations.
+  --state-dir <dir>  serve: private state directory (mode 0700): database, cost ledger, token.
+                     Default: $XDG_STATE_HOME/agent-host, else ~/.local/state/agent-host.
+  --db <file>        serve: SQLite database. Default: <state dir>/agent-host.db.
+  --no-auth          serve: no token (loopback only; warns at every start). Any local process,
+                     sandboxed code included, can then drive every session.
 
 Exit codes: 0 success, 1 failure (a step, a test or the runtime), 2 invalid usage or configuration.`;
 
@@ -78,6 +84,8 @@ interface Flags {
   host?: string;
   port?: string;
   db?: string;
+  "state-dir"?: string;
+  "no-auth"?: boolean;
   help?: boolean;
   version?: boolean;
 }
@@ -101,6 +109,8 @@ function parse(argv: readonly string[]): {
         host: { type: "string" },
         port: { type: "string", short: "p" },
         db: { type: "string" },
+        "state-dir": { type: "string" },
+        "no-auth": { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -203,10 +213,12 @@ async function serve(flags: Flags, io: CliIo): Promise<number> {
   const port = parsePort(flags.port);
   if (port !== undefined) overrides.port = port;
   if (flags.db !== undefined) overrides.db = flags.db;
+  if (flags["state-dir"] !== undefined) overrides.stateDir = flags["state-dir"];
+  if (flags["no-auth"]) overrides.auth = false;
   if (flags.runtime !== undefined) overrides.runtime = flags.runtime;
   const config = loadHostConfig(flags.config, overrides);
   const logger = consoleLogger(io.stderr, "info");
-  const host = await AgentHost.open(config, { logger });
+  const host = await AgentHost.open(config, { logger, env: io.env });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer(host, { env: io.env });
@@ -214,10 +226,23 @@ async function serve(flags: Flags, io: CliIo): Promise<number> {
     await host.close({ closeSessions: false });
     throw err;
   }
+  const auth = !server.authRequired
+    ? "OFF (--no-auth): loopback only"
+    : server.tokenFile
+      ? `bearer token in ${server.tokenFile}`
+      : `bearer token from ${config.server.tokenEnv}`;
   io.stdout.write(
-    `agent-host ${VERSION} serving on ${server.url} (runtime ${host.backend}, database ${host.store.path}, auth ${server.authRequired ? "bearer token" : "off: loopback only"})\n` +
+    `agent-host ${VERSION} serving on ${server.url} (runtime ${host.backend}, state ${host.stateDir}, database ${host.store.path}, auth ${auth})\n` +
       `OpenAPI: ${server.url}/openapi.json\n`,
   );
+  if (server.tokenCreated && server.tokenFile) {
+    io.stdout.write(
+      `\nCreated the API token ${server.tokenFile} (mode 0600). Every /v1 request needs it:\n` +
+        `  curl -H "Authorization: Bearer $(cat ${server.tokenFile})" ${server.url}/v1/sessions\n` +
+        `Or set ${config.server.tokenEnv} to a token of your own (at least 16 characters) before starting serve.\n` +
+        "This is shown once; the file is reused at every start.\n\n",
+    );
+  }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       io.stdout.write(
@@ -251,9 +276,13 @@ export async function main(
     }
     if (
       command !== "serve" &&
-      (flags.host !== undefined || flags.port !== undefined || flags.db !== undefined)
+      (flags.host !== undefined ||
+        flags.port !== undefined ||
+        flags.db !== undefined ||
+        flags["state-dir"] !== undefined ||
+        flags["no-auth"] !== undefined)
     ) {
-      throw new UsageError("--host, --port and --db apply to serve only");
+      throw new UsageError("--host, --port, --db, --state-dir and --no-auth apply to serve only");
     }
     if (flags.emulator) {
       if (command === "serve") throw new UsageError("--emulator applies to demo and run");

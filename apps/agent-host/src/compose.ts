@@ -35,6 +35,22 @@ export interface CostReporting {
   }[];
 }
 
+/** Lease lookups a cost plugin may offer besides the hooks (cost-guard does): used to settle leases of lost sandboxes. */
+export interface CostLeaseLookup {
+  /** A lease by id, or undefined when the ledger does not know it. */
+  getLease(leaseId: string): { status: string; createdAtMs: number; lifetimeMs: number } | undefined;
+}
+
+/** The cost plugin as the host uses it: lease hooks (settle may take when the sandbox ended) plus optional reports. */
+export type HostCostPlugin = CostHooks &
+  Partial<CostReporting> &
+  Partial<CostLeaseLookup> & {
+    settle(
+      leaseId: string,
+      options?: { reason?: string; endedAtMs?: number },
+    ): ReturnType<CostHooks["settle"]>;
+  };
+
 /** The plugins a host runs with, composed through the registry from its configuration. */
 export interface ComposedPlugins {
   readonly registry: PluginRegistry;
@@ -43,7 +59,7 @@ export interface ComposedPlugins {
   /** Name of the runtime plugin in use. */
   readonly runtimePlugin: string;
   /** The cost plugin's hooks, when enabled. */
-  readonly cost: (CostHooks & Partial<CostReporting>) | undefined;
+  readonly cost: HostCostPlugin | undefined;
   /** Name of the cost plugin, when enabled. */
   readonly costPlugin: string | undefined;
   /** The secrets resolver, when enabled. */
@@ -102,7 +118,7 @@ export async function composePlugins(
   const logger = options.logger ?? quietLogger;
   const registry = options.registry ?? builtinRegistry();
   const context: PluginContext = { logger, redactor: noopRedactor };
-  let cost: (CostHooks & Partial<CostReporting>) | undefined;
+  let cost: HostCostPlugin | undefined;
   let costPlugin: string | undefined;
   const closeCost = () => {
     const c = cost as { close?: () => unknown } | undefined;
@@ -124,7 +140,7 @@ export async function composePlugins(
           "INTERNAL",
           `The cost plugin "${costPlugin}" did not create CostHooks (reserve/settle).`,
         );
-      cost = instance as CostHooks & Partial<CostReporting>;
+      cost = instance as HostCostPlugin;
       context.cost = cost;
     }
     let secrets: SecretsResolver | undefined;

@@ -62,6 +62,9 @@ export interface ConfigOverrides {
   host?: string;
   port?: number;
   db?: string;
+  stateDir?: string;
+  /** `false` from `--no-auth`. */
+  auth?: boolean;
   runtime?: string;
 }
 
@@ -113,13 +116,20 @@ export function withOverrides(config: HostConfig, overrides: ConfigOverrides): H
     const same = (runtime.plugin ?? "local") === overrides.runtime;
     out.runtime = { ...(same ? runtime : {}), plugin: overrides.runtime };
   }
-  if (overrides.host !== undefined || overrides.port !== undefined) {
+  if (overrides.host !== undefined || overrides.port !== undefined || overrides.auth !== undefined) {
     out.server = {
       ...record(config.server),
       ...(overrides.host !== undefined ? { host: overrides.host } : {}),
       ...(overrides.port !== undefined ? { port: overrides.port } : {}),
+      ...(overrides.auth !== undefined ? { auth: overrides.auth } : {}),
     };
   }
-  if (overrides.db !== undefined) out.storage = { ...record(config.storage), path: overrides.db };
+  if (overrides.db !== undefined || overrides.stateDir !== undefined) {
+    out.storage = {
+      ...record(config.storage),
+      ...(overrides.db !== undefined ? { path: overrides.db } : {}),
+      ...(overrides.stateDir !== undefined ? { stateDir: overrides.stateDir } : {}),
+    };
+  }
   return out as HostConfig;
 }

@@ -1,11 +1,16 @@
 import { randomBytes } from "node:crypto";
+import { join, resolve } from "node:path";
 import {
+  isRuntimeError,
   type Logger,
+  noopRedactor,
   parseAction,
   parseOrThrow,
   quietLogger,
+  type Redactor,
   type Runtime,
   RuntimeError,
+  type RuntimeHandle,
   RuntimeStatus,
   type StatusEvent,
   serializeAction,
@@ -16,6 +21,8 @@ import type { CostGroup, CostsView, CreateSessionInput, SessionView, TaskView } 
 import { CreateSessionBodySchema } from "./api/schemas.js";
 import { type ComposedPlugins, type ComposeOptions, composePlugins } from "./compose.js";
 import type { ResolvedHostConfig } from "./options.js";
+import { combineRedactors, HostRedactor, redactedLogger, runtimeRedactor } from "./redaction.js";
+import { defaultStateDir, ensurePrivateFile, ensureStateDir, tightenDatabaseFiles } from "./state-dir.js";
 import {
   type ErrorInfo,
   type EventRecord,
@@ -29,7 +36,12 @@ import {
 export interface AgentHostOptions extends ComposeOptions {
   /** Use these plugins instead of composing them from the configuration (the host then closes them). */
   plugins?: ComposedPlugins;
+  /** Environment for the default state directory (`XDG_STATE_HOME`, `HOME`). @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
 }
+
+/** File name of the database in the state directory when `storage.path` is not set. */
+export const DATABASE_FILE_NAME = "agent-host.db";
 
 /** A session event as delivered to subscribers (and over SSE). */
 export type HostEvent = EventRecord;
@@ -44,6 +56,10 @@ interface LiveSession {
   abort: AbortController;
   closing: Promise<SessionView> | undefined;
   unsubscribeStatus: (() => void) | undefined;
+  /** What the host stores, streams and logs about this session goes through it (the session's secrets). */
+  redactor: Redactor;
+  /** Settles once the runtime is ready, or its failure has been recorded. */
+  settled: Promise<void>;
 }
 
 /** Message of tasks found unfinished when the host starts. */
@@ -56,10 +72,70 @@ export const INTERRUPTED_QUEUED =
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 const newId = (prefix: string): string => `${prefix}_${randomBytes(12).toString("base64url")}`;
 
-/** A secret-free error for storage and the API. */
-export function errorInfo(err: unknown): ErrorInfo {
+/** A secret-free error for storage and the API (`redactor` scrubs values the error may quote). */
+export function errorInfo(err: unknown, redactor: Redactor = noopRedactor): ErrorInfo {
   const e = toRuntimeError(err);
-  return { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) };
+  const info = { code: e.code, message: e.message, ...(e.details ? { details: e.details } : {}) };
+  return redactor.isEmpty ? info : redactor.redactDeep(info);
+}
+
+/** The cost lease a runtime holds (runtime-core's `BaseRuntime.lease`), or in its handle. */
+function leaseIdOf(runtime: Runtime | undefined, handle?: RuntimeHandle): string | undefined {
+  const fromRuntime = (runtime as { lease?: { leaseId?: unknown } } | undefined)?.lease?.leaseId;
+  if (typeof fromRuntime === "string") return fromRuntime;
+  const fromHandle = handle?.data.leaseId;
+  return typeof fromHandle === "string" ? fromHandle : undefined;
+}
+
+/**
+ * Resolves once `runtime` is past its cost reservation: the sandbox is being started (`STARTING_RUNTIME` or
+ * later), or `connect` settled (`undefined`, or the error it failed with, e.g. BUDGET_EXCEEDED).
+ */
+function pastReservation(runtime: Runtime, connecting: Promise<unknown>): Promise<unknown> {
+  const past: ReadonlySet<string> = new Set([
+    RuntimeStatus.STARTING_RUNTIME,
+    RuntimeStatus.RUNTIME_STARTED,
+    RuntimeStatus.READY,
+  ]);
+  return new Promise((done) => {
+    const off = runtime.onStatus((event) => {
+      if (!past.has(event.status)) return;
+      off();
+      done(undefined);
+    });
+    connecting.then(
+      () => {
+        off();
+        done(undefined);
+      },
+      (err: unknown) => {
+        off();
+        done(err);
+      },
+    );
+  });
+}
+
+const BUDGET_NUMBERS = [
+  "budget",
+  "scopeKey",
+  "periodKey",
+  "limitUsd",
+  "spentUsd",
+  "reservedUsd",
+  "requestedUsd",
+] as const;
+
+/** The 402 of `POST /v1/sessions`: the budget's refusal with its numbers (USD) and what to do about it. */
+function budgetRefusal(sessionId: string, err: unknown): RuntimeError {
+  const e = toRuntimeError(err);
+  const details: Record<string, unknown> = { currency: "USD" };
+  for (const key of BUDGET_NUMBERS) if (e.details?.[key] !== undefined) details[key] = e.details[key];
+  return new RuntimeError(
+    "BUDGET_EXCEEDED",
+    `Session "${sessionId}" was not created: ${e.message} To free reserved money, delete sessions you no longer need (DELETE /v1/sessions/{id}); or raise the budget in cost.options.budgets.`,
+    { details, cause: err },
+  );
 }
 
 /**
@@ -80,13 +156,20 @@ export class AgentHost {
   readonly config: ResolvedHostConfig;
   readonly plugins: ComposedPlugins;
   readonly store: HostStore;
+  /** The host's logger: every line goes through the secrets of every open session first. */
   readonly logger: Logger;
+  /** The private state directory (absolute; created 0700 by {@link AgentHost.ensureStateDir} when first needed). */
+  readonly stateDir: string;
   /** Settles once every session open at startup has re-attached or failed to. */
   readonly recovered: Promise<void>;
   readonly #live = new Map<string, LiveSession>();
+  /** Ids of sessions being created (between the request and their record). */
+  readonly #pending = new Set<string>();
+  readonly #redactors: HostRedactor;
   readonly #taskWaiters = new Map<string, Set<() => void>>();
   readonly #sessionWaiters = new Map<string, Set<() => void>>();
   readonly #subscribers = new Map<string, Set<(event: HostEvent | null) => void>>();
+  #stateDirReady = false;
   #closed = false;
 
   private constructor(
@@ -94,34 +177,111 @@ export class AgentHost {
     plugins: ComposedPlugins,
     store: HostStore,
     logger: Logger,
+    init: {
+      stateDir: string;
+      stateDirReady: boolean;
+      redactors: HostRedactor;
+      recoveryRedactors: Map<string, Redactor>;
+    },
   ) {
     this.config = config;
     this.plugins = plugins;
     this.store = store;
     this.logger = logger;
-    this.recovered = this.#recover();
+    this.stateDir = init.stateDir;
+    this.#stateDirReady = init.stateDirReady;
+    this.#redactors = init.redactors;
+    this.recovered = this.#recover(init.recoveryRedactors);
   }
 
-  /** Composes the plugins, opens the store and recovers what a previous run left. */
+  /**
+   * Composes the plugins, opens the store and recovers what a previous run left. The state directory
+   * (`storage.stateDir`, default {@link defaultStateDir}) is created 0700 when the database lives there.
+   */
   static async open(config: ResolvedHostConfig, options: AgentHostOptions = {}): Promise<AgentHost> {
-    const logger = options.logger ?? quietLogger;
-    const store = new HostStore(config.storage.path);
+    const stateDir = resolve(config.storage.stateDir ?? defaultStateDir(options.env));
+    const path = config.storage.path ?? join(ensureStateDir(stateDir), DATABASE_FILE_NAME);
+    const redactors = new HostRedactor();
+    const logger = redactedLogger(options.logger ?? quietLogger, redactors);
+    const store = new HostStore(path);
+    const defaultLedger =
+      options.defaultLedgerPath === undefined && store.path !== ":memory:"
+        ? `${store.path}.costs`
+        : undefined;
+    // The ledger agent-host places is private from its first byte (SQLite gives -wal/-shm the file's mode).
+    const ownLedger =
+      defaultLedger !== undefined &&
+      !options.plugins &&
+      config.cost.enabled &&
+      config.cost.plugin === "cost-guard" &&
+      config.cost.options.ledgerPath === undefined;
     let plugins: ComposedPlugins;
     try {
+      if (ownLedger) ensurePrivateFile(defaultLedger);
       plugins =
         options.plugins ??
         (await composePlugins(config, {
           ...options,
           logger,
-          ...(options.defaultLedgerPath === undefined && store.path !== ":memory:"
-            ? { defaultLedgerPath: `${store.path}.costs` }
-            : {}),
+          ...(defaultLedger !== undefined ? { defaultLedgerPath: defaultLedger } : {}),
         }));
+      if (ownLedger) tightenDatabaseFiles(defaultLedger);
     } catch (err) {
       store.close();
       throw err;
     }
-    return new AgentHost(config, plugins, store, logger);
+    const init = {
+      stateDir,
+      stateDirReady: config.storage.path === undefined,
+      redactors,
+      recoveryRedactors: new Map<string, Redactor>(),
+    };
+    try {
+      await AgentHost.#resolveRecoveryRedactors(store, plugins, logger, init.recoveryRedactors);
+    } catch (err) {
+      await plugins.close().catch(() => undefined);
+      store.close();
+      throw err;
+    }
+    return new AgentHost(config, plugins, store, logger, init);
+  }
+
+  /**
+   * Re-attached runtimes do not resolve their secrets again, so the host does it for each session it will
+   * re-attach, before it accepts requests: what it stores about them stays redacted. A session whose secrets
+   * cannot be resolved gets no entry (its re-attach is refused in recovery).
+   */
+  static async #resolveRecoveryRedactors(
+    store: HostStore,
+    plugins: ComposedPlugins,
+    logger: Logger,
+    out: Map<string, Redactor>,
+  ): Promise<void> {
+    const secrets = plugins.secrets;
+    for (const session of store.openSessions()) {
+      if (session.state !== "ready" || !store.handleOf(session.id)) continue;
+      if (!secrets) {
+        out.set(session.id, noopRedactor);
+        continue;
+      }
+      try {
+        out.set(session.id, (await secrets.resolve({ sessionId: session.id })).redactor);
+      } catch (err) {
+        logger.warn("resolving a session's secrets for re-attach failed", {
+          sessionId: session.id,
+          code: errorInfo(err).code,
+        });
+      }
+    }
+  }
+
+  /** Creates (or checks and tightens) the state directory, mode 0700; returns its path. */
+  ensureStateDir(): string {
+    if (!this.#stateDirReady) {
+      ensureStateDir(this.stateDir);
+      this.#stateDirReady = true;
+    }
+    return this.stateDir;
   }
 
   /** Backend name of the runtime provider. */
@@ -249,32 +409,97 @@ export class AgentHost {
   // ---------------------------------------------------------------- sessions
 
   /**
-   * Creates a session and starts its sandbox in the background; returns at once in status `starting`.
-   * Throws INVALID_ARGUMENT (bad body), ALREADY_EXISTS (id taken), RATE_LIMITED (`sessions.maxSessions`).
+   * Creates a session and starts its sandbox. Resolves in status `starting` as soon as the sandbox's cost is
+   * reserved and its secrets are resolved (the sandbox itself starts in the background). Throws
+   * INVALID_ARGUMENT (bad body), ALREADY_EXISTS (id taken), RATE_LIMITED (`sessions.maxSessions`),
+   * BUDGET_EXCEEDED (a budget cannot fit the sandbox's worst-case cost: nothing is stored or started, and
+   * `details` holds the budget's `limitUsd`, `spentUsd`, `reservedUsd`, `requestedUsd`, `currency`).
    */
-  createSession(input: CreateSessionInput | unknown = {}): SessionView {
+  async createSession(input: CreateSessionInput | unknown = {}): Promise<SessionView> {
     this.#assertOpen();
     const body = parseOrThrow(CreateSessionBodySchema, input ?? {}, "session", "body");
-    if (this.openSessionCount >= this.config.sessions.maxSessions) {
+    const open = this.openSessionCount + this.#pending.size;
+    if (open >= this.config.sessions.maxSessions) {
       throw new RuntimeError(
         "RATE_LIMITED",
-        `${this.openSessionCount} sessions are open, the limit (sessions.maxSessions) is ${this.config.sessions.maxSessions}; delete a session or raise the limit.`,
+        `${open} sessions are open, the limit (sessions.maxSessions) is ${this.config.sessions.maxSessions}; delete a session or raise the limit.`,
       );
     }
     const id = body.id ?? newId("s");
-    const record = this.store.insertSession({
-      id,
-      backend: this.backend,
-      labels: body.labels,
-      nowMs: this.#now(),
+    if (this.#pending.has(id) || this.store.getSession(id)) {
+      throw new RuntimeError(
+        "ALREADY_EXISTS",
+        `A session with id "${id}" already exists; pick another id or omit it.`,
+      );
+    }
+    this.#pending.add(id);
+    try {
+      return await this.#create(id, body.labels);
+    } finally {
+      this.#pending.delete(id);
+    }
+  }
+
+  async #create(id: string, labels: Record<string, string>): Promise<SessionView> {
+    const live = this.#newLive(id);
+    const runtime = await this.plugins.provider.create({ sessionId: id });
+    live.runtime = runtime;
+    // Status events before the record exists are kept and replayed after the `session` event.
+    const early: StatusEvent[] = [];
+    let recording = false;
+    live.unsubscribeStatus = runtime.onStatus((event) => {
+      if (recording) this.#onStatus(live, event);
+      else early.push(event);
     });
+    const connecting = runtime.connect({ signal: live.abort.signal });
+    const outcome = await pastReservation(runtime, connecting);
+    const discard = async () => {
+      live.unsubscribeStatus?.();
+      live.abort.abort();
+      await runtime.close().catch(() => undefined);
+    };
+    if (isRuntimeError(outcome, "BUDGET_EXCEEDED")) {
+      await discard();
+      throw budgetRefusal(id, outcome);
+    }
+    let record: SessionRecord;
+    try {
+      this.#assertOpen();
+      live.redactor = runtimeRedactor(runtime) ?? (await this.#resolveRedactor(id));
+      this.#assertOpen();
+      record = this.store.insertSession({
+        id,
+        backend: this.backend,
+        labels: live.redactor.redactDeep(labels),
+        nowMs: this.#now(),
+      });
+    } catch (err) {
+      await discard();
+      throw err;
+    }
+    this.#redactors.set(id, live.redactor);
+    const leaseId = leaseIdOf(runtime);
+    if (leaseId) this.store.setLeaseId(id, leaseId);
+    this.#live.set(id, live);
     this.#emit(id, "session", { session: this.#sessionView(record) });
-    this.#startLive(id, () => this.plugins.provider.create({ sessionId: id }), "create");
+    recording = true;
+    for (const event of early) this.#onStatus(live, event);
+    this.#follow(
+      live,
+      connecting.then(() => runtime),
+      "create",
+    );
     return this.#sessionView(record);
   }
 
-  #startLive(id: string, make: () => Promise<Runtime>, mode: "create" | "attach"): LiveSession {
-    const live: LiveSession = {
+  /** A redactor for a session's secrets resolved by the host itself (runtimes that do not expose theirs). */
+  async #resolveRedactor(sessionId: string): Promise<Redactor> {
+    if (!this.plugins.secrets) return noopRedactor;
+    return (await this.plugins.secrets.resolve({ sessionId })).redactor;
+  }
+
+  #newLive(id: string): LiveSession {
+    return {
       id,
       runtime: undefined,
       ready: Promise.resolve(undefined as unknown as Runtime),
@@ -283,40 +508,106 @@ export class AgentHost {
       abort: new AbortController(),
       closing: undefined,
       unsubscribeStatus: undefined,
+      redactor: noopRedactor,
+      settled: Promise.resolve(),
     };
+  }
+
+  /** Re-attaches a session to its sandbox after a restart; `redactor` holds its secrets, resolved at open. */
+  #attach(id: string, handle: RuntimeHandle, redactor: Redactor): LiveSession {
+    const live = this.#newLive(id);
+    live.redactor = redactor;
+    this.#redactors.set(id, redactor);
     this.#live.set(id, live);
-    live.ready = (async () => {
-      const runtime = await make();
+    const connecting = (async () => {
+      const runtime = await this.plugins.provider.attach(handle);
       live.runtime = runtime;
+      live.redactor = combineRedactors(runtimeRedactor(runtime), redactor);
+      this.#redactors.set(id, live.redactor);
       live.unsubscribeStatus = runtime.onStatus((event) => this.#onStatus(live, event));
       await runtime.connect({ signal: live.abort.signal });
+      return runtime;
+    })();
+    this.#follow(live, connecting, "attach");
+    return live;
+  }
+
+  /** Records where a connecting runtime ends up: `ready` (with its handle), or `error` (lease settled if lost). */
+  #follow(live: LiveSession, connecting: Promise<Runtime>, mode: "create" | "attach"): void {
+    const id = live.id;
+    live.ready = (async () => {
+      const runtime = await connecting;
       if (live.closing || this.#closed) return runtime;
-      if (runtime.capabilities.attach) this.store.setHandle(id, runtime.handle(), this.#now());
+      const handle = runtime.capabilities.attach ? runtime.handle() : undefined;
+      if (handle) this.store.setHandle(id, handle, this.#now());
+      const leaseId = leaseIdOf(runtime, handle);
+      if (leaseId) this.store.setLeaseId(id, leaseId);
       this.store.setRuntimeStatus(id, runtime.status, this.#now());
       this.#setSessionState(id, "ready", { error: null });
       return runtime;
     })();
-    live.ready.catch((err: unknown) => {
-      if (live.closing || this.#closed) return;
-      const info = errorInfo(err);
-      if (mode === "attach") {
-        info.message = `The sandbox did not survive the host restart and cannot be re-attached: ${info.message} Delete this session and create a new one.`;
-      }
-      this.logger.warn("session failed to start", { sessionId: id, code: info.code });
-      this.store.setHandle(id, null, this.#now());
-      this.#setSessionState(id, "error", { error: info });
-      this.#live.delete(id);
-      void live.runtime?.close().catch(() => undefined);
-    });
-    live.chain = live.ready.then(
+    live.settled = live.ready.then(
       () => undefined,
-      () => undefined,
+      async (err: unknown) => {
+        if (live.closing || this.#closed) return;
+        const info = errorInfo(err, live.redactor);
+        if (mode === "attach") {
+          info.message = `The sandbox did not survive the host restart and cannot be re-attached: ${info.message} Delete this session and create a new one.`;
+        }
+        this.logger.warn("session failed to start", { sessionId: id, code: info.code });
+        const handle = this.store.handleOf(id);
+        this.store.setHandle(id, null, this.#now());
+        this.#setSessionState(id, "error", { error: info });
+        this.#live.delete(id);
+        this.#redactors.delete(id);
+        void live.runtime?.close().catch(() => undefined);
+        // A runtime that failed to re-attach holds no lease: the lost sandbox's lease is settled here.
+        if (mode === "attach")
+          await this.#settleLostLease(id, handle, "sandbox lost while the host was down");
+      },
     );
-    return live;
+    live.chain = live.settled;
   }
 
-  #onStatus(live: LiveSession, event: StatusEvent): void {
+  /**
+   * Settles the cost lease of a session whose sandbox is gone and that no runtime in this process holds (it
+   * would otherwise stay `active`, its reservation counted against budgets forever). The lease is the one
+   * recorded for the session or in its handle; one already settled, or unknown to the ledger, is left alone.
+   * The sandbox's end is unknown: as cost-guard's orphan sweep does, it is charged up to now, at most its
+   * reserved lifetime.
+   */
+  async #settleLostLease(
+    sessionId: string,
+    handle: RuntimeHandle | undefined,
+    reason: string,
+  ): Promise<void> {
+    const cost = this.plugins.cost;
+    if (!cost) return;
+    const leaseIds = new Set<string>();
+    const fromHandle = leaseIdOf(undefined, handle);
+    if (fromHandle) leaseIds.add(fromHandle);
+    const recorded = this.store.leaseOf(sessionId);
+    if (recorded) leaseIds.add(recorded);
+    for (const leaseId of leaseIds) {
+      try {
+        const lease = cost.getLease?.(leaseId);
+        if (cost.getLease && (!lease || lease.status === "settled")) continue;
+        const endedAtMs = lease ? Math.min(this.#now(), lease.createdAtMs + lease.lifetimeMs) : undefined;
+        await cost.settle(leaseId, { reason, ...(endedAtMs !== undefined ? { endedAtMs } : {}) });
+        this.logger.info("settled the cost lease of a lost sandbox", { sessionId, leaseId });
+      } catch (err) {
+        this.logger.warn("settling the cost lease of a lost sandbox failed", {
+          sessionId,
+          leaseId,
+          code: errorInfo(err).code,
+        });
+      }
+    }
+  }
+
+  #onStatus(live: LiveSession, raw: StatusEvent): void {
     if (this.#closed) return;
+    const event = live.redactor.isEmpty ? raw : { ...raw, message: live.redactor.redact(raw.message) };
     this.store.setRuntimeStatus(live.id, event.status, event.at);
     this.#emit(live.id, "status", { ...event });
     const gone =
@@ -390,10 +681,37 @@ export class AgentHost {
       live.unsubscribeStatus?.();
       await live.chain;
       this.#live.delete(id);
+    } else {
+      await this.#closeDetached(id);
     }
+    this.#redactors.delete(id);
     this.store.setHandle(id, null, this.#now());
     this.#setSessionState(id, "closed", { error: this.store.getSession(id)?.error ?? null });
     return this.#sessionView(this.#requireSession(id));
+  }
+
+  /**
+   * Closes a session no runtime in this process holds. A sandbox that still runs (its handle was kept) is
+   * re-attached and stopped, which settles its lease; a lost one has its lease settled here.
+   */
+  async #closeDetached(id: string): Promise<void> {
+    const handle = this.store.handleOf(id);
+    if (handle && handle.backend === this.backend) {
+      try {
+        const runtime = await this.plugins.provider.attach(handle);
+        try {
+          await runtime.connect();
+        } finally {
+          await runtime.close();
+        }
+      } catch (err) {
+        this.logger.info("the sandbox of a deleted session was gone", {
+          sessionId: id,
+          code: errorInfo(err).code,
+        });
+      }
+    }
+    await this.#settleLostLease(id, handle, "session deleted; its sandbox was gone");
   }
 
   // ---------------------------------------------------------------- tasks
@@ -406,6 +724,7 @@ export class AgentHost {
   submitAction(sessionId: string, input: unknown): TaskView {
     this.#assertOpen();
     const session = this.#requireSession(sessionId);
+    // The sandbox gets the action as given; the host keeps (and streams) it with the session's secrets redacted.
     const action = serializeAction(parseAction(input, "body"));
     const live = this.#live.get(sessionId);
     if (!live || live.closing || (session.state !== "starting" && session.state !== "ready")) {
@@ -421,7 +740,12 @@ export class AgentHost {
         `Session "${sessionId}" has ${live.queued} queued actions, the limit (sessions.maxQueuedTasks) is ${this.config.sessions.maxQueuedTasks}; wait for some to finish.`,
       );
     }
-    const task = this.store.insertTask({ id: newId("t"), sessionId, action, nowMs: this.#now() });
+    const task = this.store.insertTask({
+      id: newId("t"),
+      sessionId,
+      action: live.redactor.redactDeep(action),
+      nowMs: this.#now(),
+    });
     this.#emit(sessionId, "task", { task: this.#taskView(task) });
     live.queued++;
     live.chain = live.chain
@@ -442,7 +766,7 @@ export class AgentHost {
       runtime = await live.ready;
     } catch (err) {
       if (this.#closed) return;
-      const info = errorInfo(err);
+      const info = errorInfo(err, live.redactor);
       const error = { code: info.code, message: `The session's sandbox failed to start: ${info.message}` };
       if (this.store.finishTask(taskId, "failed", this.#now(), { error })) this.#taskChanged(taskId);
       return;
@@ -454,9 +778,13 @@ export class AgentHost {
       const observation = await runtime.run(action as Parameters<Runtime["run"]>[0], {
         signal: live.abort.signal,
       });
-      result = { state: "completed", observation: serializeObservation(observation) };
+      // The runtime redacted it already; again here, so that nothing a runtime missed is stored.
+      result = {
+        state: "completed",
+        observation: live.redactor.redactDeep(serializeObservation(observation)),
+      };
     } catch (err) {
-      const info = errorInfo(err);
+      const info = errorInfo(err, live.redactor);
       result = {
         state: "failed",
         error: live.closing
@@ -538,7 +866,7 @@ export class AgentHost {
 
   // ---------------------------------------------------------------- restart and shutdown
 
-  async #recover(): Promise<void> {
+  async #recover(redactors: ReadonlyMap<string, Redactor>): Promise<void> {
     const now = this.#now();
     for (const task of this.store.unfinishedTasks()) {
       const message = task.state === "running" ? INTERRUPTED_RUNNING : INTERRUPTED_QUEUED;
@@ -556,6 +884,9 @@ export class AgentHost {
               "Interrupted by host restart while the sandbox was starting; delete this session and create a new one.",
           },
         });
+        attaching.push(
+          this.#settleLostLease(session.id, handle, "host restarted while the sandbox was starting"),
+        );
         continue;
       }
       if (handle.backend !== this.backend) {
@@ -567,9 +898,20 @@ export class AgentHost {
         });
         continue;
       }
+      const redactor = redactors.get(session.id);
+      if (!redactor) {
+        this.#setSessionState(session.id, "error", {
+          error: {
+            code: "UNAVAILABLE",
+            message:
+              "Not re-attached after the host restart: this session's secrets could not be resolved, so what its sandbox returns could not be redacted (see the host log). Delete this session and create a new one.",
+          },
+        });
+        continue;
+      }
       this.#setSessionState(session.id, "starting", { error: null });
-      const live = this.#startLive(session.id, () => this.plugins.provider.attach(handle), "attach");
-      attaching.push(live.ready.catch(() => undefined));
+      const live = this.#attach(session.id, handle, redactor);
+      attaching.push(live.settled);
       this.logger.info("re-attaching session after restart", {
         sessionId: session.id,
         backend: handle.backend,

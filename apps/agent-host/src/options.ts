@@ -36,7 +36,7 @@ export const CostConfigSchema = z.strictObject({
   plugin: z.string().min(1).default("cost-guard"),
   /**
    * Options of the plugin (for `cost-guard`: `budgets`, `prices`, `ledgerPath`...). When `ledgerPath` is absent,
-   * `serve` keeps the ledger next to the host database (`<storage.path>.costs`), so costs survive restarts.
+   * `serve` keeps the ledger next to the host database (`<database>.costs`, mode 0600), so costs survive restarts.
    * @default {}
    */
   options: PluginOptionsSchema.default({}),
@@ -49,8 +49,16 @@ export const ServerConfigSchema = z.strictObject({
   /** TCP port; 0 picks a free one. CLI: `--port`. @default 8787 */
   port: z.number().int().min(0).max(65535).default(8787),
   /**
-   * Environment variable holding the bearer token clients must send (`Authorization: Bearer <token>`).
-   * When it is set the token is required on every `/v1` route, also on loopback.
+   * Require a bearer token on every `/v1` route, also on loopback. The token is the value of the variable
+   * named by `tokenEnv` when set, else the content of `<stateDir>/token` (created on first start: 32 random
+   * bytes, base64url, mode 0600). `false` turns auth off (a warning at every start; loopback only).
+   * CLI: `--no-auth`.
+   * @default true
+   */
+  auth: z.boolean().default(true),
+  /**
+   * Environment variable holding the bearer token clients must send (`Authorization: Bearer <token>`). When
+   * it is set it wins over the token file, and the token is required even with `auth: false`.
    * @default "AGENT_HOST_TOKEN"
    */
   tokenEnv: z
@@ -69,14 +77,22 @@ export const ServerConfigSchema = z.strictObject({
   sseHeartbeatMs: z.number().int().min(100).default(15_000),
 });
 
-/** Where tasks, sessions and their handles are kept. */
+/** Where tasks, sessions, their handles, the cost ledger and the API token are kept. */
 export const StorageConfigSchema = z.strictObject({
   /**
-   * SQLite file (created with mode 0600: it holds session handles, which carry session keys), or `:memory:`
-   * (nothing survives a restart). Relative paths resolve against the working directory. CLI: `--db`.
-   * @default "agent-host.db"
+   * The private state directory: created with mode 0700 (tightened to 0700 when it exists and is ours;
+   * refused when someone else's and group- or world-writable). Holds the database, the cost ledger and the
+   * API token, each mode 0600. CLI: `--state-dir`.
+   * @default `$XDG_STATE_HOME/agent-host`, else `~/.local/state/agent-host`
    */
-  path: z.string().min(1).default("agent-host.db"),
+  stateDir: z.string().min(1).optional(),
+  /**
+   * SQLite file (mode 0600, and so are its -wal and -shm files: it holds session handles, which carry session
+   * keys), or `:memory:` (nothing survives a restart). Relative paths resolve against the working directory.
+   * CLI: `--db`.
+   * @default `<stateDir>/agent-host.db`
+   */
+  path: z.string().min(1).optional(),
 });
 
 /** Session limits and lifecycle. */
@@ -99,6 +115,8 @@ export const RENAMED_CONFIG_KEYS: Readonly<Record<string, string>> = {
   provider: "runtime.plugin",
   db: "storage.path",
   database: "storage.path",
+  stateDir: "storage.stateDir",
+  auth: "server.auth",
   port: "server.port",
   host: "server.host",
   token: "server.tokenEnv (put the token in that environment variable)",
@@ -107,7 +125,7 @@ export const RENAMED_CONFIG_KEYS: Readonly<Record<string, string>> = {
 
 /**
  * The host's configuration file (YAML or JSON). Every field is optional; `{}` runs the local runtime on
- * 127.0.0.1:8787 with `agent-host.db`.
+ * 127.0.0.1:8787, token required, state in `~/.local/state/agent-host`.
  *
  * @example
  * ```yaml
@@ -118,7 +136,7 @@ export const RENAMED_CONFIG_KEYS: Readonly<Record<string, string>> = {
  *   options:
  *     budgets: [{ scope: global, period: daily, limitUsd: 20 }]
  * server: { port: 8787 }
- * storage: { path: /var/lib/agent-host/host.db }
+ * storage: { stateDir: /var/lib/agent-host }
  * ```
  */
 export const HostConfigSchema = z.strictObject({
@@ -130,7 +148,7 @@ export const HostConfigSchema = z.strictObject({
   cost: CostConfigSchema.prefault({}),
   /** The HTTP API. */
   server: ServerConfigSchema.prefault({}),
-  /** Persistence of tasks and sessions. */
+  /** Persistence of tasks and sessions: the private state directory and the database. */
   storage: StorageConfigSchema.prefault({}),
   /** Session limits. */
   sessions: SessionsConfigSchema.prefault({}),

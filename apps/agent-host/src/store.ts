@@ -1,7 +1,8 @@
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { RuntimeError, type RuntimeHandle } from "@agent-runtime/runtime-core";
 import Database from "better-sqlite3";
+import { ensurePrivateFile, STATE_DIR_MODE, tightenDatabaseFiles } from "./state-dir.js";
 
 /** Lifecycle of a session. */
 export type SessionState = "starting" | "ready" | "error" | "closing" | "closed";
@@ -97,6 +98,7 @@ CREATE TABLE IF NOT EXISTS sessions (
   runtime_status TEXT,
   labels_json TEXT NOT NULL DEFAULT '{}',
   handle_json TEXT,
+  lease_id TEXT,
   error_json TEXT,
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
@@ -163,7 +165,7 @@ function toTask(row: TaskRow): TaskRecord {
 
 /**
  * The host's durable state in SQLite: sessions with their runtime handles, tasks with their results, and the
- * per-session event log behind the SSE stream. The file is created with mode 0600 (handles hold session keys);
+ * per-session event log behind the SSE stream. The file and its -wal and -shm are mode 0600 (handles hold session keys);
  * handles are only read back by {@link HostStore.handleOf} and never leave the host.
  */
 export class HostStore {
@@ -174,9 +176,10 @@ export class HostStore {
   constructor(path: string) {
     this.path = path === ":memory:" ? path : resolve(path);
     if (this.path !== ":memory:") {
-      mkdirSync(dirname(this.path), { recursive: true });
-      if (!existsSync(this.path)) closeSync(openSync(this.path, "a", 0o600));
-      chmodSync(this.path, 0o600);
+      mkdirSync(dirname(this.path), { recursive: true, mode: STATE_DIR_MODE });
+      // SQLite creates -wal and -shm with the database's mode: 0600 here makes all three private.
+      tightenDatabaseFiles(this.path);
+      ensurePrivateFile(this.path);
     }
     try {
       this.#db = new Database(this.path);
@@ -185,6 +188,10 @@ export class HostStore {
       this.#db.pragma("busy_timeout = 5000");
       this.#db.pragma("foreign_keys = ON");
       this.#db.exec(SCHEMA);
+      // Databases from before lease ids were kept: add the column (nullable, so older hosts still read them).
+      const columns = this.#db.prepare<[], { name: string }>("PRAGMA table_info(sessions)").all();
+      if (!columns.some((c) => c.name === "lease_id"))
+        this.#db.exec("ALTER TABLE sessions ADD COLUMN lease_id TEXT");
     } catch (cause) {
       throw new RuntimeError(
         "UNAVAILABLE",
@@ -206,10 +213,7 @@ export class HostStore {
         `The host database ${this.path} has schema version ${version.value}, newer than this agent-host understands (${SCHEMA_VERSION}); upgrade agent-host.`,
       );
     }
-    if (this.path !== ":memory:") {
-      for (const suffix of ["-wal", "-shm"])
-        if (existsSync(this.path + suffix)) chmodSync(this.path + suffix, 0o600);
-    }
+    if (this.path !== ":memory:") tightenDatabaseFiles(this.path);
     this.#stmts = this.prepare();
   }
 
@@ -232,6 +236,10 @@ export class HostStore {
       setHandle: db.prepare("UPDATE sessions SET handle_json = ?, updated_at = ? WHERE id = ?"),
       getHandle: db.prepare<[string], { handle_json: string | null }>(
         "SELECT handle_json FROM sessions WHERE id = ?",
+      ),
+      setLeaseId: db.prepare("UPDATE sessions SET lease_id = ? WHERE id = ?"),
+      getLeaseId: db.prepare<[string], { lease_id: string | null }>(
+        "SELECT lease_id FROM sessions WHERE id = ?",
       ),
       nextSeq: db.prepare<[string], { seq: number }>(
         "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM tasks WHERE session_id = ?",
@@ -346,6 +354,16 @@ export class HostStore {
   handleOf(id: string): RuntimeHandle | undefined {
     const row = this.#stmts.getHandle.get(id);
     return row?.handle_json ? (JSON.parse(row.handle_json) as RuntimeHandle) : undefined;
+  }
+
+  /** Records the cost lease of a session's sandbox (so a sandbox lost while the host was down gets it settled). */
+  setLeaseId(id: string, leaseId: string): void {
+    this.#stmts.setLeaseId.run(leaseId, id);
+  }
+
+  /** The cost lease recorded for a session, if any. */
+  leaseOf(id: string): string | undefined {
+    return this.#stmts.getLeaseId.get(id)?.lease_id ?? undefined;
   }
 
   /** Inserts a queued task with the next sequence number of its session. */

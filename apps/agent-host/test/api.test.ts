@@ -33,7 +33,10 @@ async function readEvents(
   const timer = setTimeout(() => abort.abort(), timeoutMs);
   const events: Json[] = [];
   try {
-    const res = await fetch(url, { headers, signal: abort.signal });
+    const res = await fetch(url, {
+      headers: { authorization: `Bearer ${t.token}`, ...headers },
+      signal: abort.signal,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
     const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
@@ -208,17 +211,17 @@ describe("happy paths", () => {
     const bad = await AgentHost.open(
       parseHostConfig({
         runtime: { options: { isolation: "none", startupTimeoutMs: 1 } },
-        storage: { path: ":memory:" },
+        storage: { path: ":memory:", stateDir: join(dir.path, "bad-state") },
         secrets: { enabled: false },
         sessions: { maxSessions: 1 },
       }),
       { logger: silentLogger },
     );
     try {
-      const s = bad.createSession({});
+      const s = await bad.createSession({});
       const task = bad.submitAction(s.id, { action: "run", args: { command: "true" } });
       // sessions.maxSessions is 1 here: a second session while the first is starting is refused.
-      expect(() => bad.createSession({})).toThrow(/sessions\.maxSessions/);
+      await expect(bad.createSession({})).rejects.toThrow(/sessions\.maxSessions/);
       const after = await bad.waitSession(s.id, 20_000);
       expect(after.status).toBe("error");
       expect(after.error).toMatchObject({ code: "TIMEOUT" });
@@ -231,7 +234,7 @@ describe("happy paths", () => {
     }
   });
 
-  test("a budget refuses a sandbox before it exists: session error BUDGET_EXCEEDED, shown in /v1/costs", async () => {
+  test("a budget refuses a sandbox before it exists: 402 at once with the budget's numbers, shown in /v1/costs", async () => {
     const priced = await startTestServer({
       storage: { path: ":memory:" },
       cost: {
@@ -242,11 +245,12 @@ describe("happy paths", () => {
       },
     });
     try {
-      const created = await priced.request("POST", "/v1/sessions", { body: {} });
-      const s = await priced.request("GET", `/v1/sessions/${created.body.id}?waitMs=20000`);
-      expect(s.body.status).toBe("error");
-      expect(s.body.error.code).toBe("BUDGET_EXCEEDED");
-      expect(s.body.error.message).toContain("tiny");
+      const created = await priced.request("POST", "/v1/sessions", { body: { id: "over" } });
+      expect(created.status).toBe(402);
+      expect(created.body.error.code).toBe("BUDGET_EXCEEDED");
+      expect(created.body.error.message).toContain("tiny");
+      expect(created.body.error.details).toMatchObject({ budget: "tiny", limitUsd: 0.5, currency: "USD" });
+      expect((await priced.request("GET", "/v1/sessions/over")).status).toBe(404);
       const costs = await priced.request("GET", "/v1/costs");
       expect(costs.body.budgets).toEqual([
         expect.objectContaining({ budget: "tiny", limitUsd: 0.5, spentUsd: 0, reservedUsd: 0 }),
@@ -362,9 +366,13 @@ describe("auth", () => {
     expect(doc.body.paths["/v1/sessions"].get.security).toEqual([{ bearerAuth: [] }]);
   });
 
-  test("refuses a non-loopback address without a token, and short tokens", async () => {
+  test("refuses a non-loopback address with auth off, and short tokens", async () => {
     const host = await AgentHost.open(
-      parseHostConfig({ storage: { path: ":memory:" }, secrets: { enabled: false } }),
+      parseHostConfig({
+        storage: { path: ":memory:", stateDir: join(dir.path, "auth-off") },
+        server: { auth: false },
+        secrets: { enabled: false },
+      }),
     );
     try {
       const open = await startServer(host, { host: "0.0.0.0", port: 0, env: {} }).catch((e: unknown) => e);

@@ -1,7 +1,9 @@
 import { spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { costGuard } from "@agent-runtime/cost-guard";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { HostStore } from "../src/store.js";
 import { tempDir } from "./helpers.js";
 
 const root = join(import.meta.dirname, "..");
@@ -135,12 +137,15 @@ describe("agent-host CLI (built, as a process)", () => {
     expect(r.stderr).toContain("steps[2].expect.matches: not a valid regular expression");
   });
 
-  test("serve: refuses a non-loopback address without a token; usage errors exit 2", async () => {
-    const r = await runCli(["serve", "--host", "0.0.0.0", "--port", "0", "--db", ":memory:"], {
+  test("serve: refuses a non-loopback address with --no-auth; usage errors exit 2", async () => {
+    const r = await runCli(["serve", "--host", "0.0.0.0", "--port", "0", "--db", ":memory:", "--no-auth"], {
       env: { AGENT_HOST_TOKEN: "" },
     });
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("Refusing to serve on 0.0.0.0 without a token");
+    const misplaced = await runCli(["demo", "--no-auth"]);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain("apply to serve only");
     const bad = await runCli(["serve", "--port", "http"]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--port: expected a port number");
@@ -149,27 +154,114 @@ describe("agent-host CLI (built, as a process)", () => {
     expect(unknown.stderr).toContain('unknown command "dance"');
   });
 
-  test("serve: answers on 127.0.0.1 and stops cleanly on SIGTERM", async () => {
-    let url: string | undefined;
-    const r = await runCli(["serve", "--port", "0", "--db", join(dir.path, "serve.db")], {
+  test("serve: closed by default on 127.0.0.1: token file created (and announced) once, state dir private; stops on SIGTERM", async () => {
+    const stateDir = join(dir.path, "serve-state");
+    const serveOnce = () => {
+      let url: string | undefined;
+      const statuses: number[] = [];
+      const run = runCli(["serve", "--port", "0", "--state-dir", stateDir], {
+        env: { AGENT_HOST_TOKEN: "" },
+        onStdout: (text, child) => {
+          const m = /serving on (http:\/\/\S+)/.exec(text);
+          if (m && url === undefined) {
+            url = m[1]!;
+            const token = readFileSync(join(stateDir, "token"), "utf8").trim();
+            (async () => {
+              const health = await fetch(`${url}/health`);
+              expect(await health.json()).toMatchObject({ ok: true, backend: "local" });
+              statuses.push((await fetch(`${url}/v1/sessions`)).status);
+              const authed = await fetch(`${url}/v1/sessions`, {
+                headers: { authorization: `Bearer ${token}` },
+              });
+              statuses.push(authed.status);
+              child.kill("SIGTERM");
+            })().catch(() => child.kill("SIGKILL"));
+          }
+        },
+      });
+      return run.then((r) => ({ ...r, url, statuses }));
+    };
+    const first = await serveOnce();
+    expect(first.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(first.statuses).toEqual([401, 200]);
+    expect(first.stdout).toContain(`Created the API token ${join(stateDir, "token")}`);
+    expect(first.stdout).toContain(`Authorization: Bearer $(cat ${join(stateDir, "token")})`);
+    expect(first.stdout).toContain("SIGTERM: shutting down");
+    expect(first.code).toBe(0);
+    expect(statSync(stateDir).mode & 0o777).toBe(0o700);
+    for (const file of ["token", "agent-host.db", "agent-host.db.costs"])
+      expect(statSync(join(stateDir, file)).mode & 0o777, file).toBe(0o600);
+    // Nothing in the working directory.
+    expect(existsSync(join(dir.path, "agent-host.db"))).toBe(false);
+    const second = await serveOnce();
+    expect(second.statuses).toEqual([401, 200]);
+    expect(second.stdout).not.toContain("Created the API token");
+    expect(second.stdout).toContain(`auth bearer token in ${join(stateDir, "token")}`);
+    expect(second.code).toBe(0);
+  });
+
+  test("serve: kill -9 the host, then the sandbox; the restarted host's DELETE leaves the lease settled", async () => {
+    const stateDir = join(dir.path, "crash-state");
+    const config = writeConfig({ runtime: { options: { isolation: "none" } } });
+    const args = ["serve", "--port", "0", "--state-dir", stateDir, "--config", config];
+    const token = () => readFileSync(join(stateDir, "token"), "utf8").trim();
+    const call = (url: string, method: string, path: string, body?: unknown) =>
+      fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token()}` },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, unknown> }));
+
+    let ready: unknown;
+    const crashed = await runCli(args, {
       env: { AGENT_HOST_TOKEN: "" },
       onStdout: (text, child) => {
         const m = /serving on (http:\/\/\S+)/.exec(text);
-        if (m && url === undefined) {
-          url = m[1]!;
-          fetch(`${url}/health`)
-            .then((res) => res.json())
-            .then((body) => {
-              expect(body).toMatchObject({ ok: true, backend: "local" });
-              child.kill("SIGTERM");
-            })
-            .catch(() => child.kill("SIGKILL"));
-        }
+        if (!m || ready !== undefined) return;
+        ready = "pending";
+        (async () => {
+          await call(m[1]!, "POST", "/v1/sessions", { id: "crash" });
+          ready = (await call(m[1]!, "GET", "/v1/sessions/crash?waitMs=30000")).body.status;
+          child.kill("SIGKILL");
+        })().catch(() => child.kill("SIGKILL"));
       },
     });
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(r.stdout).toContain("SIGTERM: shutting down");
-    expect(r.code).toBe(0);
+    expect(crashed.code).toBe(null);
+    expect(ready).toBe("ready");
+    const store = new HostStore(join(stateDir, "agent-host.db"));
+    const handle = store.handleOf("crash")!;
+    store.close();
+    const leaseId = handle.data.leaseId as string;
+    expect(typeof leaseId).toBe("string");
+    process.kill(-(handle.data.pid as number), "SIGKILL");
+    await new Promise((r) => setTimeout(r, 300));
+    const ledgerPath = join(stateDir, "agent-host.db.costs");
+    const before = costGuard({ ledgerPath });
+    expect(before.getLease(leaseId)?.status).toBe("active");
+    before.close();
+
+    let deleted: Record<string, unknown> | undefined;
+    const restarted = await runCli(args, {
+      env: { AGENT_HOST_TOKEN: "" },
+      onStdout: (text, child) => {
+        const m = /serving on (http:\/\/\S+)/.exec(text);
+        if (!m || deleted !== undefined) return;
+        deleted = {};
+        (async () => {
+          deleted = (await call(m[1]!, "DELETE", "/v1/sessions/crash")).body;
+          child.kill("SIGTERM");
+        })().catch(() => child.kill("SIGKILL"));
+      },
+    });
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(deleted).toMatchObject({ id: "crash", status: "closed" });
+    const after = costGuard({ ledgerPath });
+    try {
+      expect(after.getLease(leaseId)?.status).toBe("settled");
+      expect(after.openLeases().map((l) => l.leaseId)).not.toContain(leaseId);
+    } finally {
+      after.close();
+    }
   });
 });
 

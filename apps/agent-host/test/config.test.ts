@@ -35,7 +35,9 @@ describe("host config", () => {
       tokenEnv: "AGENT_HOST_TOKEN",
       maxWaitMs: 60_000,
     });
-    expect(c.storage.path).toBe("agent-host.db");
+    // The database lives in the private state directory unless storage.path says otherwise.
+    expect(c.storage).toEqual({});
+    expect(c.server.auth).toBe(true);
     expect(c.cost).toEqual({ enabled: true, plugin: "cost-guard", options: {} });
     expect(c.secrets.enabled).toBe(true);
     expect(c.sessions).toMatchObject({ maxSessions: 256, keepAliveOnShutdown: true });
@@ -65,6 +67,9 @@ describe("host config", () => {
     expect(c.server.port).toBe(9100);
     expect(c.storage.path).toBe("/tmp/x.db");
     expect(c.runtime.options).toEqual({ isolation: "none" });
+    const flags = loadHostConfig(file, { stateDir: "/srv/agent-host", auth: false });
+    expect(flags.storage).toEqual({ stateDir: "/srv/agent-host" });
+    expect(flags.server).toMatchObject({ auth: false, port: 9000 });
     expect(loadHostConfig(file, { runtime: "modal" }).runtime).toEqual({ plugin: "modal", options: {} });
 
     const bad = join(dir.path, "bad.yaml");

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { silentLogger } from "@agent-runtime/runtime-core";
+import { dirname, join } from "node:path";
+import { type Logger, silentLogger } from "@agent-runtime/runtime-core";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import type { HostConfig } from "../src/options.js";
@@ -22,6 +22,8 @@ export interface TestServer {
   host: AgentHost;
   server: RunningServer;
   url: string;
+  /** The bearer token `request` sends (the token file's content unless one was given); undefined with auth off. */
+  token: string | undefined;
   request(
     method: string,
     path: string,
@@ -31,9 +33,21 @@ export interface TestServer {
   stop(options?: { keepSessions?: boolean }): Promise<void>;
 }
 
-/** Starts a host and its server on 127.0.0.1 with `config` over sensible test defaults. */
-export async function startTestServer(config: HostConfig & { token?: string } = {}): Promise<TestServer> {
-  const { token, ...rest } = config;
+/**
+ * Starts a host and its server on 127.0.0.1 with `config` over sensible test defaults. The state directory is
+ * the database's directory (or a new temporary one), never the user's; the API token is the one the server
+ * created there (or `token`), and `request` sends it.
+ */
+export async function startTestServer(
+  config: HostConfig & { token?: string; logger?: Logger } = {},
+): Promise<TestServer> {
+  const { token: given, logger, ...rest } = config;
+  const dbPath = rest.storage?.path;
+  const ownState =
+    rest.storage?.stateDir === undefined && (dbPath === undefined || dbPath === ":memory:")
+      ? tempDir("agent-host-state-")
+      : undefined;
+  const stateDir = rest.storage?.stateDir ?? ownState?.path ?? dirname(dbPath!);
   const resolved = parseHostConfig({
     ...rest,
     runtime: {
@@ -47,9 +61,11 @@ export async function startTestServer(config: HostConfig & { token?: string } = 
     },
     server: { host: "127.0.0.1", port: 0, ...rest.server },
     secrets: { enabled: false, ...rest.secrets },
+    storage: { ...rest.storage, stateDir },
   });
-  const host = await AgentHost.open(resolved, { logger: silentLogger });
-  const server = await startServer(host, token === undefined ? { env: {} } : { token });
+  const host = await AgentHost.open(resolved, { logger: logger ?? silentLogger, env: {} });
+  const server = await startServer(host, given === undefined ? { env: {} } : { token: given });
+  const token = given ?? (server.tokenFile ? readFileSync(server.tokenFile, "utf8").trim() : undefined);
   const request: TestServer["request"] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...options.headers };
     const bearer = options.token === undefined ? token : options.token;
@@ -76,10 +92,12 @@ export async function startTestServer(config: HostConfig & { token?: string } = 
     host,
     server,
     url: server.url,
+    token,
     request,
     async stop(options = {}) {
       await server.close();
       await host.close({ closeSessions: !options.keepSessions });
+      ownState?.cleanup();
     },
   };
 }

@@ -95,3 +95,36 @@ test("a sandbox that died while the host was down is reported, not hidden", asyn
   expect(s.body.status).toBe("error");
   expect(s.body.error.message).toContain("did not survive the host restart");
 });
+
+test("a sandbox lost while the host was down has its cost lease settled: at restart, and DELETE leaves it settled", async () => {
+  const stateDir = join(dir.path, "lease-state");
+  const first = await startTestServer({ storage: { stateDir }, cost: { enabled: true } });
+  servers.push(first);
+  const id = await readySession(first);
+  const handle = first.host.store.handleOf(id)!;
+  const leaseId = handle.data.leaseId as string;
+  const pid = handle.data.pid as number;
+  expect(typeof leaseId).toBe("string");
+  expect(first.host.store.leaseOf(id)).toBe(leaseId);
+  expect(first.host.plugins.cost?.getLease?.(leaseId)?.status).toBe("active");
+  // The host stops without closing its sessions (as after kill -9), then the sandbox dies.
+  await first.stop({ keepSessions: true });
+  servers.pop();
+  process.kill(-pid, "SIGKILL");
+  await new Promise((r) => setTimeout(r, 200));
+
+  const second = await startTestServer({ storage: { stateDir }, cost: { enabled: true } });
+  servers.push(second);
+  await second.host.recovered;
+  const s = await second.request("GET", `/v1/sessions/${id}?waitMs=20000`);
+  expect(s.body.status).toBe("error");
+  const cost = second.host.plugins.cost!;
+  expect(cost.getLease?.(leaseId)).toMatchObject({ status: "settled" });
+  const del = await second.request("DELETE", `/v1/sessions/${id}`);
+  expect(del.body.status).toBe("closed");
+  const lease = cost.getLease?.(leaseId) as { status: string; settleReason?: string } | undefined;
+  expect(lease?.status).toBe("settled");
+  expect(lease?.settleReason).toContain("sandbox lost");
+  const open = (cost as unknown as { openLeases(): { leaseId: string }[] }).openLeases();
+  expect(open.map((l) => l.leaseId)).not.toContain(leaseId);
+});

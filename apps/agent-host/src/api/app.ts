@@ -10,7 +10,7 @@ import { apiRoutes, type RouteSpec } from "./routes.js";
 
 /** Options of {@link createApp}. */
 export interface AppOptions {
-  /** Bearer token required on routes that need auth; undefined: no auth (loopback only, enforced by the server). */
+  /** Bearer token required on routes that need auth; undefined: no auth (opted out; loopback only, enforced by the server). */
   token?: string;
 }
 
@@ -85,8 +85,8 @@ export function createApp(
         if (route.auth && token !== undefined && !bearerMatches(c.req.header("authorization"), token)) {
           c.header("WWW-Authenticate", 'Bearer realm="agent-host"');
           const message = c.req.header("authorization")
-            ? "The bearer token is wrong; send the value of the host's token variable (server.tokenEnv)."
-            : "Missing bearer token: send Authorization: Bearer <token> (the value of the host's token variable, server.tokenEnv).";
+            ? "The bearer token is wrong; send the content of the host's token file (<state dir>/token), or the value of its token variable (server.tokenEnv) when that is set."
+            : "Missing bearer token: send Authorization: Bearer <token>, the content of the host's token file (<state dir>/token, e.g. Bearer $(cat ~/.local/state/agent-host/token)), or the value of its token variable (server.tokenEnv) when that is set.";
           return c.json({ error: new RuntimeError("UNAUTHORIZED", message).toJSON() }, 401);
         }
         await next();

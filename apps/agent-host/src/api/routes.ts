@@ -173,17 +173,20 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       operationId: "createSession",
       summary: "Create a session; its sandbox starts in the background.",
       description:
-        "Returns at once with status `starting`; poll `GET /v1/sessions/{id}?waitMs=` or follow the event stream until `ready`.",
+        "Returns with status `starting` once the sandbox's cost is reserved; poll `GET /v1/sessions/{id}?waitMs=` or follow the event stream until `ready`. A budget that cannot fit the sandbox's worst-case cost refuses at once with 402 (`error.details`: `budget`, `limitUsd`, `spentUsd`, `reservedUsd`, `requestedUsd`, `currency`); nothing is created then.",
       tags: ["sessions"],
       auth: true,
       body: CreateSessionBodySchema,
       responses: {
         201: { description: "The session, status `starting`.", schema: SessionSchema },
         ...common,
+        402: errorResponse(
+          "A budget cannot fit the sandbox's worst-case cost; `error.details` has the budget's numbers (USD). No session was created.",
+        ),
         409: errorResponse("A session with this id exists."),
         429: errorResponse("sessions.maxSessions reached."),
       },
-      handler: async (c) => c.json(host.createSession(await jsonBody(c)), 201),
+      handler: async (c) => c.json(await host.createSession(await jsonBody(c)), 201),
     },
     {
       method: "get",
