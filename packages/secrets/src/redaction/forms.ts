@@ -2,7 +2,8 @@
  * The encoded forms under which a secret value can show up in output: raw, JSON-escaped (also with
  * `\uXXXX` escapes, as Python's `json.dumps` writes), URL-encoded (also form-encoded), base64 and base64url
  * (at every byte alignment, so `base64("user:" + token)` in a Basic auth header is caught), CRLF line endings
- * (a terminal rewrites `\n`), and each line of a multi-line value (a PEM key printed in part).
+ * (a terminal rewrites `\n`), and each line of a multi-line value (a PEM key printed in part). The redactor
+ * also finds the forms made only of base64/token characters when line breaks split them (wrapped output).
  */
 export function encodedForms(value: string, minLength: number): string[] {
   const forms = new Set<string>([value]);

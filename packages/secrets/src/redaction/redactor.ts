@@ -1,6 +1,7 @@
 import { inspect } from "node:util";
 import type { Logger, Redactor } from "@agent-runtime/runtime-core";
 import { encodedForms } from "./forms.js";
+import { holdBackFrom, isWrapPattern, WrapSearch } from "./wrapped.js";
 
 /** Options of {@link createRedactor}. */
 export interface RedactorOptions {
@@ -20,8 +21,10 @@ export interface RedactorOptions {
 }
 
 /**
- * Redacts a text that arrives in chunks. `write` returns what is safe to emit now and holds back at most
- * `maxPatternLength - 1` characters, so a value split across chunks is still caught; `flush` returns the rest.
+ * Redacts a text that arrives in chunks. `write` returns what is safe to emit now and holds back
+ * `maxPatternLength - 1` characters, line breaks not counted (a wrapped encoding spans more characters;
+ * never more than `3 * maxPatternLength` in all), so a value split across chunks, or across chunks and line
+ * breaks, is still caught; `flush` returns the rest.
  *
  * @example
  * ```ts
@@ -41,7 +44,7 @@ export interface RedactionStream {
 export interface SecretRedactor extends Redactor {
   /** Number of distinct patterns (values and their encoded forms) searched for. */
   readonly patternCount: number;
-  /** Length of the longest pattern; a stream holds back at most this minus one characters. */
+  /** Length of the longest pattern; a stream holds back this minus one characters, besides line breaks. */
   readonly maxPatternLength: number;
   /** Starts redacting a chunked text (see {@link RedactionStream}). */
   createStream(): RedactionStream;
@@ -51,8 +54,17 @@ export interface SecretRedactor extends Redactor {
 
 const REGEX_SPECIALS = /[.*+?^${}()|[\]\\/-]/g;
 
+/** One global regex matching any of `patterns`, longest first; undefined when there are none. */
+function alternation(patterns: readonly string[]): RegExp | undefined {
+  return patterns.length
+    ? new RegExp(patterns.map((p) => p.replace(REGEX_SPECIALS, "\\$&")).join("|"), "g")
+    : undefined;
+}
+
 class PatternRedactor implements SecretRedactor {
   readonly #regex: RegExp | undefined;
+  /** Searches the patterns made only of base64/token characters again across line breaks. */
+  readonly #wrap: WrapSearch | undefined;
   readonly #placeholder: string;
   readonly patternCount: number;
   readonly maxPatternLength: number;
@@ -60,12 +72,13 @@ class PatternRedactor implements SecretRedactor {
   constructor(patterns: readonly string[], placeholder: string) {
     // Longest first, so a value is replaced whole even when a shorter secret is a part of it.
     const sorted = [...new Set(patterns)].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+    const wrappable = sorted.filter(isWrapPattern);
     this.patternCount = sorted.length;
     this.maxPatternLength = sorted[0]?.length ?? 0;
     this.#placeholder = placeholder;
-    this.#regex = sorted.length
-      ? new RegExp(sorted.map((p) => p.replace(REGEX_SPECIALS, "\\$&")).join("|"), "g")
-      : undefined;
+    this.#regex = alternation(sorted);
+    const wrapRegex = alternation(wrappable);
+    this.#wrap = wrapRegex && new WrapSearch(wrappable, wrapRegex);
   }
 
   get isEmpty(): boolean {
@@ -74,8 +87,17 @@ class PatternRedactor implements SecretRedactor {
 
   redact(text: string): string {
     if (this.#regex === undefined || typeof text !== "string") return text;
+    const wrapped = this.#wrap?.matches(text) ?? [];
     this.#regex.lastIndex = 0;
-    return text.replace(this.#regex, () => this.#placeholder);
+    if (wrapped.length === 0) return text.replace(this.#regex, () => this.#placeholder);
+    const ranges = mergeRanges(plainMatches(text, this.#regex), wrapped);
+    let out = "";
+    let last = 0;
+    for (let i = 0; i < ranges.length; i += 2) {
+      out += text.slice(last, ranges[i]) + this.#placeholder;
+      last = ranges[i + 1]!;
+    }
+    return out + text.slice(last);
   }
 
   redactDeep<T>(value: T): T {
@@ -142,25 +164,29 @@ class PatternRedactor implements SecretRedactor {
   createStream(): RedactionStream {
     let pending = "";
     const holdBack = Math.max(0, this.maxPatternLength - 1);
-    const regex = this.#regex === undefined ? undefined : new RegExp(this.#regex.source, "g");
+    // Sharing the regexes with redact() is safe: each search resets lastIndex and runs to its end synchronously.
+    const regex = this.#regex;
+    const wrap = this.#wrap;
     const placeholder = this.#placeholder;
     return {
       write: (chunk: string): string => {
         if (regex === undefined) return chunk;
         const text = pending + chunk;
-        let cut = text.length - holdBack;
+        // Searched first: the regex flattens `text` (a concatenation), which makes charCodeAt cheap below.
+        const ranges = mergeRanges(plainMatches(text, regex), wrap?.matches(text) ?? []);
+        // Hold back `holdBack` characters, not counting line breaks (a wrapped form spans more characters).
+        let cut = holdBackFrom(text, holdBack);
         if (cut <= 0) {
           pending = text;
           return "";
         }
         // A match starting before `cut` lies entirely inside `text` (every pattern is at most holdBack + 1
-        // long), so its outcome is final; matches starting at or after `cut` wait for more input.
+        // long, line breaks aside), so its outcome is final; matches starting at or after `cut` wait for more.
         let out = "";
         let last = 0;
-        regex.lastIndex = 0;
-        for (let m = regex.exec(text); m !== null && m.index < cut; m = regex.exec(text)) {
-          out += text.slice(last, m.index) + placeholder;
-          last = m.index + m[0].length;
+        for (let i = 0; i < ranges.length && ranges[i]! < cut; i += 2) {
+          out += text.slice(last, ranges[i]) + placeholder;
+          last = ranges[i + 1]!;
         }
         if (last > cut) cut = last;
         else if (isHighSurrogate(text.charCodeAt(cut - 1))) cut -= 1;
@@ -171,9 +197,7 @@ class PatternRedactor implements SecretRedactor {
       flush: (): string => {
         const rest = pending;
         pending = "";
-        if (regex === undefined) return rest;
-        regex.lastIndex = 0;
-        return rest.replace(regex, () => placeholder);
+        return this.redact(rest);
       },
     };
   }
@@ -191,10 +215,38 @@ function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
+/** Every match of a global regex as flat `[start, end, ...]`. */
+function plainMatches(text: string, regex: RegExp): number[] {
+  const out: number[] = [];
+  regex.lastIndex = 0;
+  for (let m = regex.exec(text); m !== null; m = regex.exec(text)) out.push(m.index, m.index + m[0].length);
+  return out;
+}
+
+/** The union of two sorted lists of ranges (flat `[start, end, ...]`); overlapping ranges become one. */
+function mergeRanges(a: readonly number[], b: readonly number[]): number[] {
+  if (b.length === 0) return a as number[];
+  const out: number[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const fromA = j >= b.length || (i < a.length && a[i]! <= b[j]!);
+    const start = fromA ? a[i]! : b[j]!;
+    const end = fromA ? a[i + 1]! : b[j + 1]!;
+    if (fromA) i += 2;
+    else j += 2;
+    if (out.length > 0 && start < out[out.length - 1]!) out[out.length - 1] = Math.max(out.at(-1)!, end);
+    else out.push(start, end);
+  }
+  return out;
+}
+
 /**
  * Builds a redactor from secret values. Pass a record (name -> value) so the too-short warning can name
  * the variable. Every value is also searched for in its encoded forms (JSON-escaped, URL-encoded, base64
- * and base64url at any alignment, CRLF, and each line of a multi-line value).
+ * and base64url at any alignment, CRLF, and each line of a multi-line value). Forms made only of
+ * base64/token characters are also found when line breaks split them (`base64` wraps at 76 columns,
+ * PEM at 64, `\r\n` or `\n`), in `redact` and in streams alike.
  *
  * @example
  * ```ts
