@@ -145,8 +145,8 @@ function budgetRefusal(sessionId: string, err: unknown): RuntimeError {
  *
  * @example
  * ```ts
- * const host = await AgentHost.open(parseHostConfig({ storage: { path: "host.db" } }));
- * const session = host.createSession({});
+ * const host = await AgentHost.open(parseHostConfig({ storage: { stateDir: "/var/lib/agent-host" } }));
+ * const session = await host.createSession({});
  * const task = host.submitAction(session.id, { action: "run", args: { command: "ls" } });
  * console.log((await host.waitTask(task.id, 30_000)).observation);
  * await host.close();

@@ -48,7 +48,13 @@ export {
   StepSchema,
   stepAction,
 } from "./cli/script.js";
-export type { ComposedPlugins, ComposeOptions, CostReporting } from "./compose.js";
+export type {
+  ComposedPlugins,
+  ComposeOptions,
+  CostLeaseLookup,
+  CostReporting,
+  HostCostPlugin,
+} from "./compose.js";
 export { composePlugins } from "./compose.js";
 export type { ConfigOverrides } from "./config.js";
 export {
@@ -60,7 +66,13 @@ export {
 } from "./config.js";
 export type { AgentHostOptions, HostEvent } from "./host.js";
 // Host, store and API
-export { AgentHost, errorInfo, INTERRUPTED_QUEUED, INTERRUPTED_RUNNING } from "./host.js";
+export {
+  AgentHost,
+  DATABASE_FILE_NAME,
+  errorInfo,
+  INTERRUPTED_QUEUED,
+  INTERRUPTED_RUNNING,
+} from "./host.js";
 export type { HostConfig, ResolvedHostConfig } from "./options.js";
 // Configuration
 export {
@@ -77,6 +89,10 @@ export {
 export { builtinRegistry, ensurePlugin, LAZY_PLUGIN_MODULES } from "./plugins.js";
 export type { RunningServer, StartServerOptions } from "./server.js";
 export { isLoopback, startServer } from "./server.js";
+// State directory and API token
+export { defaultStateDir, ensureStateDir } from "./state-dir.js";
 export type { ErrorInfo, EventRecord, SessionRecord, SessionState, TaskRecord, TaskState } from "./store.js";
 export { HostStore } from "./store.js";
+export type { TokenFile } from "./token.js";
+export { generateToken, loadOrCreateToken, TOKEN_FILE_NAME } from "./token.js";
 export { VERSION } from "./version.js";
