@@ -14,6 +14,7 @@ import {
   type SandboxCostSpec,
 } from "@agent-runtime/runtime-core";
 import { SANDBOX_HOME, SANDBOX_WORKSPACE } from "./bwrap-profile.js";
+import { applyAllowList } from "./egress-allow.js";
 import { NAT_NAMESERVER, startNatNetwork } from "./nat-network.js";
 import type { ResolvedLocalRuntimeOptions } from "./options.js";
 import { createPidsCgroup, pidsCgroupBase, removePidsCgroup } from "./pids-cgroup.js";
@@ -141,7 +142,8 @@ export class LocalRuntime extends BaseRuntime {
     const hostWorkspace = this.#options.workspaceDir ?? mkdtempSync(join(tmpdir(), "ar-workspace-"));
     mkdirSync(hostWorkspace, { recursive: true });
     const sessionApiKey = randomBytes(24).toString("base64url");
-    const egress = bwrap && this.#options.network === "egress";
+    const network = this.#options.network;
+    const egress = bwrap && network !== "none";
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? "/usr/local/bin:/usr/bin:/bin",
       LANG: process.env.LANG ?? "C.UTF-8",
@@ -212,11 +214,12 @@ export class LocalRuntime extends BaseRuntime {
 
     let listening: ReturnType<typeof readListeningLine>;
     try {
-      const network = (async () => {
+      const networkReady = (async () => {
         if (!started.info) return;
         const initPid = await readSandboxInitPid(started.info, Math.max(1, deadline - Date.now()));
         if (this.#local) this.#local.initPid = initPid;
         if (!egress) return;
+        if (typeof network === "object") await applyAllowList(initPid, network.allow);
         const nat = await startNatNetwork({
           targetPid: initPid,
           exitFd: started.natExit!,
@@ -227,7 +230,7 @@ export class LocalRuntime extends BaseRuntime {
       })().finally(() => started.natExit?.destroy());
       [listening] = await Promise.all([
         this.#waitListening(started.logPath, deadline, request.signal),
-        network,
+        networkReady,
       ]);
     } catch (err) {
       // Leave nothing behind: the base class only destroys sandboxes that provision() returned.

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { ALLOW_ENTRY } from "./egress-allow.js";
 
 /** Resource limits applied to the sandbox's processes (best effort, via rlimits). */
 export const LocalLimitsSchema = z
@@ -37,14 +38,32 @@ export const LocalRuntimeOptionsSchema = z
      * - `"egress"`: its own network namespace with outbound access through user-mode NAT (`slirp4netns`,
      *   started with `--disable-host-loopback`): the internet is reachable, the host's loopback services and
      *   other sandboxes are not. Needs `slirp4netns` (apt-get install slirp4netns).
+     * - `{ allow: [...] }`: egress limited to these addresses, CIDRs or host names (resolved once when the
+     *   sandbox starts), plus DNS through the NAT's resolver; everything else is refused. Needs a root host
+     *   with `nft` (apt-get install nftables).
      * - `"none"`: its own empty network namespace: only its own loopback.
      * `true` and `false` are accepted as `"egress"` and `"none"`.
      * @default "egress"
      */
     network: z
-      .union([z.enum(["egress", "none"]), z.boolean()])
+      .union(
+        [
+          z.enum(["egress", "none"]),
+          z.boolean(),
+          z
+            .object({
+              allow: z
+                .array(z.string().regex(ALLOW_ENTRY, "not an IP address, CIDR or host name"))
+                .min(1, 'list at least one address, CIDR or host name (or use network: "none")'),
+            })
+            .strict(),
+        ],
+        { error: 'expected "egress", "none", true, false or { allow: [addresses, CIDRs or host names] }' },
+      )
       .default("egress")
-      .transform((v): "egress" | "none" => (v === true ? "egress" : v === false ? "none" : v)),
+      .transform((v): "egress" | "none" | { allow: string[] } =>
+        v === true ? "egress" : v === false ? "none" : v,
+      ),
     /**
      * Extra host paths bound read-only into a bubblewrap sandbox, each at the same path or at `target`.
      * Nothing of the host beyond the system directories is visible unless listed here.

@@ -12,6 +12,7 @@ import {
   type RuntimeProvider,
   WarmPool,
 } from "@agent-runtime/runtime-core";
+import { allowListUnsupported } from "./egress-allow.js";
 import { LocalRuntime } from "./local-runtime.js";
 import { slirpPath } from "./nat-network.js";
 import {
@@ -67,11 +68,20 @@ export class LocalRuntimeProvider implements RuntimeProvider {
         'network: "none" needs bubblewrap isolation (a private network namespace); install bwrap (apt-get install bubblewrap) or drop network: "none".',
       );
     }
-    if (options.network === "egress" && this.isolation === "bubblewrap" && !slirpPath()) {
+    if (options.network !== "none" && this.isolation === "bubblewrap" && !slirpPath()) {
       throw new RuntimeError(
         "UNSUPPORTED",
         'network: "egress" (the default under bubblewrap) needs slirp4netns for outbound access without the host\'s loopback: install it (apt-get install slirp4netns), or set network: "none" for a sandbox without network.',
       );
+    }
+    if (typeof options.network === "object") {
+      const why = this.isolation !== "bubblewrap" ? "it needs bubblewrap isolation" : allowListUnsupported();
+      if (why) {
+        throw new RuntimeError(
+          "UNSUPPORTED",
+          `network.allow: an egress allow-list cannot be enforced here: ${why}. Use network: "egress" or "none" instead.`,
+        );
+      }
     }
     if (options.extraBinds.length > 0 && this.isolation !== "bubblewrap") {
       context.logger.warn(

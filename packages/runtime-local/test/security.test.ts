@@ -209,12 +209,39 @@ describe.skipIf(!bwrap)("attack: one sandbox against another", () => {
     const out = await sh(
       a,
       `cat ${bWorkspace}/secret.txt /tmp/secret 2>/dev/null; ls ${tmpdir()} 2>/dev/null | grep ar-workspace; ` +
+        `ls ${join(tmpdir(), "agent-runtime-local")} 2>/dev/null; ` +
         "ps -eo args 2>/dev/null | grep -c '[s]leep 600'; echo done",
     );
     expect(out).not.toContain("b-secret");
     expect(out).not.toContain("b-tmp");
     expect(out).not.toContain("ar-workspace");
     expect(out.trim().split("\n")).toEqual(["0", "done"]);
+  });
+});
+
+describe.skipIf(!bwrap)("extraBinds", () => {
+  it("shows a listed host path read-only, and only that", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ar-extra-"));
+    writeFileSync(join(dir, "data.txt"), "shared-data");
+    try {
+      const box = await sandbox({ extraBinds: [{ source: dir, target: "/data" }] });
+      const out = await sh(
+        box,
+        "cat /data/data.txt; echo; echo x > /data/new 2>&1; rm /data/data.txt 2>&1; echo done",
+      );
+      expect(out).toContain("shared-data");
+      expect(out).toMatch(/Read-only file system/);
+      expect(existsSync(join(dir, "new"))).toBe(false);
+      expect(existsSync(join(dir, "data.txt"))).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => localRuntime({ isolation: "bubblewrap", extraBinds: ["relative/path"] })).toThrow(
+      /extraBinds\[0\]/,
+    );
+    expect(() => localRuntime({ isolation: "bubblewrap", extraBinds: ["/nonexistent/ar-path"] })).toThrow(
+      /extraBinds: \/nonexistent\/ar-path does not exist/,
+    );
   });
 });
 
@@ -264,48 +291,83 @@ describe.skipIf(!bwrap)("attack: reaching the host's network", () => {
       api.close();
     }
   });
+});
 
-  // Egress proof: a test host of our own, in a network namespace this test makes (root only).
-  const canMakeNetns = isRoot && spawnSync("ip", ["-V"]).status === 0;
-  it.skipIf(!canMakeNetns && !inCI)('network "egress" reaches outside hosts through the NAT', async () => {
-    const tag = `${process.pid % 10000}`;
-    const ns = `ar-egress-${tag}`;
-    const [hostIf, nsIf] = [`ar${tag}a`, `ar${tag}b`];
-    const octet = (process.pid % 200) + 20;
-    const run = (args: string[]) => {
-      const r = spawnSync("ip", args, { encoding: "utf8" });
-      if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
-    };
-    run(["netns", "add", ns]);
-    let server: ReturnType<typeof spawn> | undefined;
-    try {
-      run(["link", "add", hostIf, "type", "veth", "peer", "name", nsIf]);
-      run(["link", "set", nsIf, "netns", ns]);
-      run(["addr", "add", `10.213.${octet}.1/30`, "dev", hostIf]);
-      run(["link", "set", hostIf, "up"]);
-      run(["netns", "exec", ns, "ip", "addr", "add", `10.213.${octet}.2/30`, "dev", nsIf]);
-      run(["netns", "exec", ns, "ip", "link", "set", nsIf, "up"]);
-      server = spawn(
-        "ip",
-        [
-          "netns",
-          "exec",
-          ns,
-          process.execPath,
-          "-e",
-          `require("net").createServer(s=>s.end("outside-host\\n")).listen(8080,"10.213.${octet}.2",()=>console.log("up"))`,
-        ],
-        { stdio: ["ignore", "pipe", "inherit"] },
-      );
-      await new Promise<void>((r) => server!.stdout!.once("data", () => r()));
-      const box = await sandbox();
-      const out = await sh(box, `(exec 3<>/dev/tcp/10.213.${octet}.2/8080 && head -1 <&3) 2>&1`);
-      expect(out).toContain("outside-host");
-    } finally {
-      server?.kill("SIGKILL");
-      spawnSync("ip", ["link", "del", hostIf]);
-      spawnSync("ip", ["netns", "del", ns]);
-    }
+// Egress proof: a test host of our own, in a network namespace this suite makes (root only), reached
+// through the NAT; and an allow-list that admits it or not.
+const canMakeNetns = bwrap && isRoot && spawnSync("ip", ["-V"]).status === 0;
+describe.skipIf(!canMakeNetns && !inCI)("egress through the NAT, and allow-lists", () => {
+  const tag = `${process.pid % 10000}`;
+  const ns = `ar-egress-${tag}`;
+  const [hostIf, nsIf] = [`ar${tag}a`, `ar${tag}b`];
+  const octet = (process.pid % 200) + 20;
+  const outside = `10.213.${octet}.2`;
+  let server: ReturnType<typeof spawn> | undefined;
+  const ip = (args: string[]) => {
+    const r = spawnSync("ip", args, { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr}`);
+  };
+  beforeAll(async () => {
+    ip(["netns", "add", ns]);
+    ip(["link", "add", hostIf, "type", "veth", "peer", "name", nsIf]);
+    ip(["link", "set", nsIf, "netns", ns]);
+    ip(["addr", "add", `10.213.${octet}.1/30`, "dev", hostIf]);
+    ip(["link", "set", hostIf, "up"]);
+    ip(["netns", "exec", ns, "ip", "addr", "add", `${outside}/30`, "dev", nsIf]);
+    ip(["netns", "exec", ns, "ip", "link", "set", nsIf, "up"]);
+    server = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        ns,
+        process.execPath,
+        "-e",
+        `require("net").createServer(s=>s.end("outside-host\\n")).listen(8080,"${outside}",()=>console.log("up"))`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    await new Promise<void>((r) => server!.stdout!.once("data", () => r()));
+  });
+  afterAll(() => {
+    server?.kill("SIGKILL");
+    spawnSync("ip", ["link", "del", hostIf]);
+    spawnSync("ip", ["netns", "del", ns]);
+  });
+  const fetchOutside = `(exec 3<>/dev/tcp/${outside}/8080 && head -1 <&3) 2>&1; echo done`;
+
+  it('network "egress" reaches an outside host', async () => {
+    const box = await sandbox();
+    expect(await sh(box, fetchOutside)).toContain("outside-host");
+  });
+
+  it("network.allow admits the listed CIDR and nothing else", async () => {
+    const allowed = await sandbox({ network: { allow: [`10.213.${octet}.0/30`] } });
+    expect(await sh(allowed, fetchOutside)).toContain("outside-host");
+    const other = await sandbox({ network: { allow: ["192.0.2.0/24", "localhost"] } });
+    const out = await sh(other, fetchOutside);
+    expect(out).not.toContain("outside-host");
+    expect(out).toMatch(/refused|prohibited|unreachable|denied|no route/i);
+    // The sandbox cannot change its own firewall.
+    expect(await sh(other, "nft flush ruleset 2>&1; echo rc=$?")).toMatch(/rc=[1-9]/);
+    expect(await sh(other, fetchOutside)).not.toContain("outside-host");
+  });
+
+  it("network.allow rejects entries that are not addresses, CIDRs or host names", async () => {
+    expect(() => localRuntime({ isolation: "bubblewrap", network: { allow: ["not a host!"] } })).toThrow(
+      /network.allow\[0\]: not an IP address, CIDR or host name/,
+    );
+    expect(() => localRuntime({ isolation: "bubblewrap", network: "open" as never })).toThrow(
+      /network: expected "egress", "none", true, false or \{ allow/,
+    );
+    expect(() => localRuntime({ isolation: "bubblewrap", network: { allow: [] } })).toThrow(
+      /network.allow: list at least one/,
+    );
+    const bad = localRuntime({ isolation: "bubblewrap", network: { allow: ["10.0.0.0/99"] } });
+    opened.push(bad);
+    const runtime = await bad.create({ sessionId: "bad-cidr" });
+    opened.push(runtime);
+    await expect(runtime.connect()).rejects.toThrow(/prefix length outside 0..32/);
   });
 });
 
@@ -321,7 +383,7 @@ describe.skipIf(!bwrap)("attack: processes that outlive the sandbox", () => {
   };
   const spawnJobs = async (runtime: LocalRuntime, marker: string) => {
     await runtime.runCommand(`sleep ${marker} & (sleep ${marker}; echo never) & setsid sleep ${marker} &`);
-    const deadline = Date.now() + 5000;
+    const deadline = Date.now() + 10_000;
     while (countSleeps(marker) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(countSleeps(marker)).toBe(3);
   };
