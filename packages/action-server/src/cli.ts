@@ -14,7 +14,9 @@ export const USAGE = `Usage: agent-runtime-action-server <port> --working-dir <d
                          accepted for OpenHands compatibility and ignored
 
 Environment: SESSION_API_KEY (turns auth on), NO_CHANGE_TIMEOUT_SECONDS (default 10),
-ACTION_SERVER_MAX_UPLOAD_BYTES (default 1073741824), ACTION_SERVER_ZIP_LEVEL (0-9, default 0),
+ACTION_SERVER_MAX_UPLOAD_BYTES (default 1073741824), ACTION_SERVER_MAX_JSON_BODY_BYTES (default 67108864),
+ACTION_SERVER_MAX_UNZIPPED_BYTES (default 1073741824), ACTION_SERVER_MAX_ZIP_ENTRIES (default 100000),
+ACTION_SERVER_MAX_ZIP_RATIO (default 200), ACTION_SERVER_ZIP_LEVEL (0-9, default 0),
 ACTION_SERVER_SHELL (default bash), ACTION_SERVER_PYTHON (default python3),
 ACTION_SERVER_LOG_LEVEL (debug|info|warn|error, default info).
 
@@ -79,6 +81,14 @@ export function parseCliArgs(
   if (seconds !== undefined) options.noChangeTimeoutMs = seconds * 1000;
   const maxUpload = numberFromEnv(env, "ACTION_SERVER_MAX_UPLOAD_BYTES", issues, false);
   if (maxUpload !== undefined) options.maxUploadBytes = maxUpload;
+  const maxJson = numberFromEnv(env, "ACTION_SERVER_MAX_JSON_BODY_BYTES", issues, false);
+  if (maxJson !== undefined) options.maxJsonBodyBytes = maxJson;
+  const maxUnzipped = numberFromEnv(env, "ACTION_SERVER_MAX_UNZIPPED_BYTES", issues, false);
+  if (maxUnzipped !== undefined) options.maxUnzippedBytes = maxUnzipped;
+  const maxEntries = numberFromEnv(env, "ACTION_SERVER_MAX_ZIP_ENTRIES", issues, false);
+  if (maxEntries !== undefined) options.maxZipEntries = maxEntries;
+  const maxRatio = numberFromEnv(env, "ACTION_SERVER_MAX_ZIP_RATIO", issues, false);
+  if (maxRatio !== undefined) options.maxZipCompressionRatio = maxRatio;
   const zipLevel = numberFromEnv(env, "ACTION_SERVER_ZIP_LEVEL", issues, true);
   if (zipLevel !== undefined) options.zipLevel = zipLevel;
   if (env.ACTION_SERVER_SHELL) options.shellPath = env.ACTION_SERVER_SHELL;

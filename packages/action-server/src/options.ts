@@ -50,7 +50,36 @@ export const ActionServerOptionsSchema = z.strictObject({
     .int()
     .positive()
     .default(1024 ** 3),
-  /** JSON request bodies larger than this answer 413. @default 67108864 (64 MiB) */
+  /**
+   * Zip uploads whose entries inflate to more than this many bytes in total answer 413 and nothing is written.
+   * Counted on the bytes really inflated while extracting, not only on the sizes the zip declares.
+   * (CLI: env `ACTION_SERVER_MAX_UNZIPPED_BYTES`.) @default 1073741824 (1 GiB)
+   */
+  maxUnzippedBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 ** 3),
+  /** Zip uploads with more entries than this answer 413. (CLI: env `ACTION_SERVER_MAX_ZIP_ENTRIES`.) @default 100000 */
+  maxZipEntries: z.number().int().positive().default(100_000),
+  /**
+   * Zip uploads that inflate to more than this many times the size of the zip file answer 413 (a zip bomb).
+   * Checked once more than 1 MiB has been inflated, so tiny archives of repetitive text always pass.
+   * (CLI: env `ACTION_SERVER_MAX_ZIP_RATIO`.) @default 200
+   */
+  maxZipCompressionRatio: z.number().positive().default(200),
+  /**
+   * When the server answers before reading a request's body (400, 403, 404, 413...), it first reads and
+   * discards up to this many bytes of the body, so clients that send the whole body before reading the answer
+   * (Node's fetch) see the status instead of EPIPE; a longer body is cut off by closing the connection.
+   * @default 1073741824 (1 GiB)
+   */
+  maxDrainBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(1024 ** 3),
+  /** JSON request bodies larger than this answer 413. (CLI: env `ACTION_SERVER_MAX_JSON_BODY_BYTES`.) @default 67108864 (64 MiB) */
   maxJsonBodyBytes: z
     .number()
     .int()

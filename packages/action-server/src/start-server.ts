@@ -83,6 +83,12 @@ export async function startActionServer(options: ActionServerOptions): Promise<A
       sessionApiKey: opts.sessionApiKey,
       maxUploadBytes: opts.maxUploadBytes,
       maxJsonBodyBytes: opts.maxJsonBodyBytes,
+      maxDrainBytes: opts.maxDrainBytes,
+      zipLimits: {
+        maxUnzippedBytes: opts.maxUnzippedBytes,
+        maxEntries: opts.maxZipEntries,
+        maxCompressionRatio: opts.maxZipCompressionRatio,
+      },
       zipLevel: opts.zipLevel,
       mcpServers: { value: [] },
       logger,

@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CmdOutputObservation, Observation } from "@agent-runtime/runtime-core";
@@ -94,4 +95,69 @@ export async function run(
     ...(timeout !== undefined ? { timeout } : {}),
   });
   return obs as CmdOutputObservation;
+}
+
+/** The real bundle (built by test/global-setup.ts) running as a child process on 127.0.0.1. */
+export interface BinServer {
+  proc: ChildProcess;
+  url: string;
+  key: string;
+  /** The child's resident set size in bytes, from /proc. */
+  rssBytes(): number;
+  stderr(): string;
+  stop(): Promise<void>;
+}
+
+/** Starts `binPath` with a working dir under `root`; `env` adds to a minimal environment. */
+export async function startBinServer(
+  binPath: string,
+  root: string,
+  env: Record<string, string> = {},
+): Promise<BinServer> {
+  const key = "bin-attack-key";
+  mkdirSync(join(root, "home"), { recursive: true });
+  const proc = spawn(
+    process.execPath,
+    [binPath, "0", "--working-dir", join(root, "work"), "--host", "127.0.0.1"],
+    {
+      env: {
+        PATH: process.env.PATH ?? "/usr/bin:/bin",
+        HOME: join(root, "home"),
+        SESSION_API_KEY: key,
+        NO_CHANGE_TIMEOUT_SECONDS: "1",
+        ...env,
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  let err = "";
+  proc.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr!.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const exited = new Promise<void>((res) => proc.once("exit", () => res()));
+  const deadline = Date.now() + 15_000;
+  while (!out.includes("\n")) {
+    if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}): ${err}`);
+    if (Date.now() > deadline) throw new Error(`no listening line: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const { port } = JSON.parse(out.split("\n")[0]!) as { port: number };
+  return {
+    proc,
+    url: `http://127.0.0.1:${port}`,
+    key,
+    rssBytes() {
+      const status = readFileSync(`/proc/${proc.pid}/status`, "utf8");
+      return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) * 1024;
+    },
+    stderr: () => err,
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+      await exited;
+    },
+  };
 }

@@ -1,8 +1,10 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import type { Stats } from "node:fs";
+import { mkdir, readdir, stat } from "node:fs/promises";
 import { dirname, isAbsolute, join } from "node:path";
 import { EDITOR_CLIPPED_NOTICE, MAX_EDITOR_RESPONSE_CHARS } from "@agent-runtime/runtime-core";
 import { unifiedDiff } from "../util/unified-diff.js";
 import { isBinaryBuffer } from "./file-utils.js";
+import { openRegularFile, readAtMost, replaceContent } from "./safe-fs.js";
 
 /** Lines of context around an edit in the returned snippet (openhands-aci). */
 const SNIPPET_CONTEXT_WINDOW = 4;
@@ -11,7 +13,10 @@ const MAX_HISTORY_PER_FILE = 5;
 /** Files larger than this are refused (openhands-aci's 10 MB limit). */
 const MAX_FILE_BYTES = 10 * 1024 * 1024;
 
-/** An editor failure; the server answers `ERROR:\n<message>` inside an edit (or read) observation. */
+/**
+ * An editor failure; the server answers `ERROR:\n<message>` inside an edit (or read) observation. Refusals of
+ * the file itself (a FIFO, a device, a NUL byte in the path) are `FileAccessError`s and become ErrorObservations.
+ */
 export class EditorError extends Error {
   override readonly name = "EditorError";
 }
@@ -52,17 +57,26 @@ export class FileEditor {
     this.#onCreate = onCreate;
   }
 
-  run(cmd: EditorCommand): EditorResult {
+  /**
+   * Runs one command. Every file is opened without blocking and only when regular (see `openRegularFile`);
+   * nothing here does synchronous I/O on the agent's paths.
+   */
+  async run(cmd: EditorCommand): Promise<EditorResult> {
     const path = cmd.path;
-    this.#validatePath(cmd.command, path);
-    const prevExist = existsSync(path);
+    const existing = await this.#validatePath(cmd.command, path);
+    const prevExist = existing !== undefined;
     switch (cmd.command) {
       case "view":
-        return { output: this.#view(path, cmd.viewRange ?? null), prevExist, diff: null };
+        return { output: await this.#view(path, existing!, cmd.viewRange ?? null), prevExist, diff: null };
       case "create": {
         if (cmd.fileText === null || cmd.fileText === undefined) throw missing("file_text", "create");
-        mkdirSync(dirname(path), { recursive: true });
-        writeFileSync(path, cmd.fileText);
+        await mkdir(dirname(path), { recursive: true });
+        const { handle } = await openRegularFile(path, "create");
+        try {
+          await replaceContent(handle, cmd.fileText);
+        } finally {
+          await handle.close();
+        }
         this.#onCreate(path);
         return {
           output: `File created successfully at: ${path}`,
@@ -83,8 +97,8 @@ export class FileEditor {
         const stack = this.#history.get(path);
         const previous = stack?.pop();
         if (previous === undefined) throw new EditorError(`No edit history found for ${path}.`);
-        const current = readText(path);
-        writeFileSync(path, previous);
+        const current = await readText(path);
+        await writeText(path, previous);
         return {
           output: `Last edit to ${path} undone successfully. ${makeOutput(previous, path)}`,
           prevExist,
@@ -94,7 +108,8 @@ export class FileEditor {
     }
   }
 
-  #validatePath(command: EditorCommand["command"], path: string): void {
+  /** Checks the path for the command; returns its stat when it exists. */
+  async #validatePath(command: EditorCommand["command"], path: string): Promise<Stats | undefined> {
     if (!isAbsolute(path)) {
       const suggested = join(this.#workingDir, path);
       throw invalid(
@@ -103,7 +118,8 @@ export class FileEditor {
         `The path should be an absolute path, starting with \`/\`. Maybe you meant ${suggested}?`,
       );
     }
-    const exists = existsSync(path);
+    const st = await stat(path).catch(() => undefined);
+    const exists = st !== undefined;
     if (command === "create" && exists) {
       throw invalid(
         "path",
@@ -114,17 +130,18 @@ export class FileEditor {
     if (command !== "create" && !exists) {
       throw invalid("path", path, `The path ${path} does not exist. Please provide a valid path.`);
     }
-    if (command !== "view" && exists && statSync(path).isDirectory()) {
+    if (command !== "view" && st?.isDirectory()) {
       throw invalid(
         "path",
         path,
         `The path ${path} is a directory and only the \`view\` command can be used on directories.`,
       );
     }
+    return st;
   }
 
-  #view(path: string, viewRange: number[] | null): string {
-    if (statSync(path).isDirectory()) {
+  async #view(path: string, st: Stats, viewRange: number[] | null): Promise<string> {
+    if (st.isDirectory()) {
       if (viewRange) {
         throw invalid(
           "view_range",
@@ -134,7 +151,7 @@ export class FileEditor {
       }
       return viewDirectory(path);
     }
-    const text = readText(path);
+    const text = await readText(path);
     if (!viewRange || viewRange.length === 0) return makeOutput(text, path, 1);
     if (viewRange.length !== 2)
       throw invalid("view_range", JSON.stringify(viewRange), "It should be a list of two integers.");
@@ -166,8 +183,8 @@ export class FileEditor {
     return makeOutput(lines.slice(start - 1, last).join(""), path, start);
   }
 
-  #strReplace(path: string, oldStr: string, newStr: string, prevExist: boolean): EditorResult {
-    const content = readText(path);
+  async #strReplace(path: string, oldStr: string, newStr: string, prevExist: boolean): Promise<EditorResult> {
+    const content = await readText(path);
     const positions: number[] = [];
     for (
       let at = content.indexOf(oldStr);
@@ -192,7 +209,7 @@ export class FileEditor {
     }
     const at = positions[0]!;
     const updated = content.slice(0, at) + newStr + content.slice(at + oldStr.length);
-    writeFileSync(path, updated);
+    await writeText(path, updated);
     this.#remember(path, content);
     const line = lineOf(content, at) - 1;
     const startLine = Math.max(0, line - SNIPPET_CONTEXT_WINDOW);
@@ -208,8 +225,8 @@ export class FileEditor {
     return { output, prevExist, diff: unifiedDiff(content, updated, path) };
   }
 
-  #insert(path: string, insertLine: number, newStr: string, prevExist: boolean): EditorResult {
-    const content = readText(path);
+  async #insert(path: string, insertLine: number, newStr: string, prevExist: boolean): Promise<EditorResult> {
+    const content = await readText(path);
     const lines = content.split("\n");
     // A final newline does not start another line.
     const numLines = content.endsWith("\n") ? lines.length - 1 : lines.length;
@@ -223,7 +240,7 @@ export class FileEditor {
     const newLines = newStr.split("\n");
     const updatedLines = [...lines.slice(0, insertLine), ...newLines, ...lines.slice(insertLine)];
     const updated = updatedLines.join("\n");
-    writeFileSync(path, updated);
+    await writeText(path, updated);
     this.#remember(path, content);
     const snippetLines = [
       ...lines.slice(Math.max(0, insertLine - SNIPPET_CONTEXT_WINDOW), insertLine),
@@ -257,15 +274,25 @@ function missing(parameter: string, command: string): EditorError {
   return new EditorError(`Parameter \`${parameter}\` is required for command: ${command}.`);
 }
 
-/** Reads a text file for the editor: refuses binary, oversized and non-UTF-8 files with clear messages. */
-function readText(path: string): string {
-  const size = statSync(path).size;
-  if (size > MAX_FILE_BYTES) {
-    throw new EditorError(
-      `File too large: ${path} is ${size} bytes; the editor handles files up to ${MAX_FILE_BYTES} bytes. Use shell commands (grep, sed, head) instead.`,
-    );
+/**
+ * Reads a text file for the editor: refuses binary, oversized and non-UTF-8 files with clear messages. Sizes
+ * are counted while reading (at most {@link MAX_FILE_BYTES} + 1 bytes are read).
+ */
+async function readText(path: string): Promise<string> {
+  const { handle, stat: st } = await openRegularFile(path, "read");
+  let buf: Buffer;
+  try {
+    const tooLarge = (size: string) =>
+      new EditorError(
+        `File too large: ${path} is ${size}; the editor handles files up to ${MAX_FILE_BYTES} bytes. Use shell commands (grep, sed, head) instead.`,
+      );
+    if (st.size > MAX_FILE_BYTES) throw tooLarge(`${st.size} bytes`);
+    const read = await readAtMost(handle, MAX_FILE_BYTES, { headBytes: 8192, stop: isBinaryBuffer });
+    if (read.overLimit) throw tooLarge(`more than ${MAX_FILE_BYTES} bytes`);
+    buf = read.data;
+  } finally {
+    await handle.close();
   }
-  const buf = readFileSync(path);
   if (isBinaryBuffer(buf)) {
     throw new EditorError(`The file ${path} appears to be binary; the editor only works on text files.`);
   }
@@ -289,14 +316,24 @@ export function makeOutput(content: string, description: string, startLine = 1):
   return `Here's the result of running \`cat -n\` on ${description}:\n${text}\n`;
 }
 
-function viewDirectory(root: string): string {
+/** Replaces the content of an existing regular file in place (mode and owner stay). */
+async function writeText(path: string, text: string): Promise<void> {
+  const { handle } = await openRegularFile(path, "write");
+  try {
+    await replaceContent(handle, text);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function viewDirectory(root: string): Promise<string> {
   const base = root.replace(/\/+$/, "") || "/";
   const paths: string[] = [];
   let hidden = 0;
-  const walk = (dir: string, depth: number) => {
+  const walk = async (dir: string, depth: number): Promise<void> => {
     let names: string[];
     try {
-      names = readdirSync(dir);
+      names = await readdir(dir);
     } catch {
       return;
     }
@@ -308,15 +345,15 @@ function viewDirectory(root: string): string {
       const full = join(dir, name);
       let isDir = false;
       try {
-        isDir = statSync(full).isDirectory();
+        isDir = (await stat(full)).isDirectory();
       } catch {
         // dangling link: listed as a file
       }
       paths.push(isDir ? `${full}/` : full);
-      if (isDir && depth < 2) walk(full, depth + 1);
+      if (isDir && depth < 2) await walk(full, depth + 1);
     }
   };
-  walk(base, 1);
+  await walk(base, 1);
   paths.sort((x, y) => (x.replace(/\/$/, "") < y.replace(/\/$/, "") ? -1 : 1));
   let out = `Here's the files and directories up to 2 levels deep in ${base}, excluding hidden items:\n${[`${base}/`, ...paths].join("\n")}`;
   if (hidden > 0) {

@@ -18,6 +18,7 @@ import {
 } from "./observations.js";
 import { PythonKernel } from "./python-kernel.js";
 import { CommandRunner, type CommandRunnerOptions } from "./run-command.js";
+import { assertPathText, FileAccessError } from "./safe-fs.js";
 
 /** Everything the executor needs. */
 export interface ActionExecutorOptions extends CommandRunnerOptions {
@@ -80,6 +81,12 @@ export class ActionExecutor {
 
   async #dispatch(action: Action): Promise<WireObservation> {
     const ctx = { cwd: this.#runner.cwd, owner: this.#options.owner };
+    try {
+      checkPaths(action);
+    } catch (err) {
+      if (err instanceof FileAccessError) return errorObservation(err.message, err.errorId);
+      throw err;
+    }
     switch (action.action) {
       case "run":
         return this.#runner.run(action);
@@ -101,20 +108,21 @@ export class ActionExecutor {
     }
   }
 
-  #viewForRead(action: FileReadAction): WireObservation {
+  async #viewForRead(action: FileReadAction): Promise<WireObservation> {
     try {
-      const { output } = this.#editor.run({
+      const { output } = await this.#editor.run({
         command: "view",
         path: action.args.path,
         viewRange: action.args.view_range,
       });
       return readObservation(action.args.path, output, "oh_aci");
     } catch (err) {
+      if (err instanceof FileAccessError) return errorObservation(err.message, err.errorId);
       return readObservation(action.args.path, `ERROR:\n${editorMessage(err)}`, "oh_aci");
     }
   }
 
-  #edit(action: FileEditAction): WireObservation {
+  async #edit(action: FileEditAction): Promise<WireObservation> {
     const a = action.args;
     const fields = { oldContent: a.old_str, newContent: a.new_str };
     if (a.impl_source === "llm_based_edit") {
@@ -124,7 +132,7 @@ export class ActionExecutor {
     }
     try {
       const viewRange = (a as { view_range?: unknown }).view_range;
-      const result = this.#editor.run({
+      const result = await this.#editor.run({
         command: a.command,
         path: a.path,
         fileText: a.file_text,
@@ -139,6 +147,7 @@ export class ActionExecutor {
         diff: result.diff,
       });
     } catch (err) {
+      if (err instanceof FileAccessError) return errorObservation(err.message, err.errorId);
       return editObservation(a.path, `ERROR:\n${editorMessage(err)}`, {
         ...fields,
         prevExist: false,
@@ -186,6 +195,22 @@ export class ActionExecutor {
         error: String(err),
       });
     }
+  }
+}
+
+/** Paths the agent sent must be able to name a file: a NUL byte gives INVALID_PATH before anything runs. */
+function checkPaths(action: Action): void {
+  switch (action.action) {
+    case "read":
+    case "write":
+    case "edit":
+      assertPathText(action.args.path);
+      return;
+    case "run":
+      if (action.args.cwd) assertPathText(action.args.cwd, "cwd");
+      return;
+    default:
+      return;
   }
 }
 

@@ -1,10 +1,19 @@
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
-import { FileErrorId, type FileReadAction, type FileWriteAction } from "@agent-runtime/runtime-core";
+import type { FileReadAction, FileWriteAction } from "@agent-runtime/runtime-core";
 import { isBinaryBuffer, MEDIA_TYPES } from "./file-utils.js";
 import { errorObservation, readObservation, type WireObservation, writeObservation } from "./observations.js";
+import {
+  codeOf,
+  FileAccessError,
+  openRegularFile,
+  readAtMost,
+  replaceContent,
+  ServerFileErrorId,
+  toFileAccessError,
+} from "./safe-fs.js";
 
-/** `read` refuses larger files (they would not fit an observation anyway). */
+/** `read` refuses larger files (they would not fit an observation anyway); counted while reading. */
 export const MAX_READ_BYTES = 64 * 1024 * 1024;
 
 /** Where relative paths resolve and who owns new files. */
@@ -18,98 +27,134 @@ export interface FileActionContext {
 /**
  * `read` (default implementation): relative paths resolve against the shell's cwd; `start`/`end` are 0-based
  * lines with `end` exclusive; images, PDFs and videos come back as data URLs; binary files give
- * `ERROR_BINARY_FILE`.
+ * `ERROR_BINARY_FILE`. Only regular files are read (devices, FIFOs and sockets give NOT_A_REGULAR_FILE), without
+ * blocking, and at most {@link MAX_READ_BYTES} bytes are ever read whatever `stat` says.
  */
-export function readFileAction(action: FileReadAction, ctx: FileActionContext): WireObservation {
+export async function readFileAction(
+  action: FileReadAction,
+  ctx: FileActionContext,
+): Promise<WireObservation> {
   const path = resolve(ctx.cwd, action.args.path);
-  let stat: ReturnType<typeof statSync>;
+  let opened: Awaited<ReturnType<typeof openRegularFile>>;
   try {
-    stat = statSync(path);
+    opened = await openRegularFile(path, "read");
   } catch (err) {
-    if (isCode(err, "ENOENT") || isCode(err, "ENOTDIR")) {
+    const e = toFileAccessError(err, path);
+    if (e.errorId === ServerFileErrorId.NOT_FOUND)
       return errorObservation(
         `File not found: ${path}. Your current working directory is ${ctx.cwd}.`,
-        FileErrorId.NOT_FOUND,
+        e.errorId,
       );
-    }
-    return errorObservation(`Cannot read ${path}: ${messageOf(err)}`, FileErrorId.IO);
+    if (e.errorId === ServerFileErrorId.IS_DIRECTORY)
+      return errorObservation(`Path is a directory: ${path}. You can only read files`, e.errorId);
+    return errorObservation(e.message, e.errorId);
   }
-  if (stat.isDirectory())
-    return errorObservation(
-      `Path is a directory: ${path}. You can only read files`,
-      FileErrorId.IS_DIRECTORY,
-    );
-  if (stat.size > MAX_READ_BYTES) {
-    return errorObservation(
-      `File too large to read: ${path} is ${stat.size} bytes (limit ${MAX_READ_BYTES}). Read parts of it with a run action (head, tail, sed -n '10,20p').`,
-    );
-  }
+  const { handle, stat } = opened;
+  const media = MEDIA_TYPES[extname(path).toLowerCase()];
   let buf: Buffer;
   try {
-    buf = readFileSync(path);
+    if (stat.size > MAX_READ_BYTES) return tooLargeToRead(path, `${stat.size} bytes`);
+    const read = await readAtMost(
+      handle,
+      MAX_READ_BYTES,
+      media ? undefined : { headBytes: 8192, stop: (head) => isBinaryBuffer(head) },
+    );
+    if (read.overLimit) return tooLargeToRead(path, `more than ${MAX_READ_BYTES} bytes`);
+    buf = read.data;
   } catch (err) {
-    if (isCode(err, "EACCES") || isCode(err, "EPERM"))
-      return errorObservation(`Permission error on ${path}: ${messageOf(err)}`, FileErrorId.PERMISSION);
-    return errorObservation(`Cannot read ${path}: ${messageOf(err)}`, FileErrorId.IO);
+    const e = toFileAccessError(err, path);
+    return errorObservation(
+      `Cannot read ${path}: ${e.cause instanceof Error ? e.cause.message : e.message}`,
+      e.errorId,
+    );
+  } finally {
+    await handle.close().catch(() => {});
   }
-  const media = MEDIA_TYPES[extname(path).toLowerCase()];
   if (media) return readObservation(path, `data:${media};base64,${buf.toString("base64")}`, "default");
-  if (isBinaryBuffer(buf)) return errorObservation("ERROR_BINARY_FILE", FileErrorId.BINARY);
+  if (isBinaryBuffer(buf)) return errorObservation("ERROR_BINARY_FILE", ServerFileErrorId.BINARY);
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(buf);
   } catch {
-    return errorObservation(`File could not be decoded as utf-8: ${path}.`, FileErrorId.DECODE);
+    return errorObservation(`File could not be decoded as utf-8: ${path}.`, ServerFileErrorId.DECODE);
   }
   return readObservation(path, sliceLines(text, action.args.start, action.args.end), "default");
+}
+
+function tooLargeToRead(path: string, size: string): WireObservation {
+  return errorObservation(
+    `File too large to read: ${path} is ${size} (limit ${MAX_READ_BYTES}). Read parts of it with a run action (head, tail, sed -n '10,20p').`,
+    ServerFileErrorId.TOO_LARGE,
+  );
 }
 
 /**
  * `write`: the whole file, or lines `start..end` (0-based, end exclusive) of an existing one replaced. Every
  * written line ends with a newline; unlike OpenHands, a trailing newline in `content` is not doubled and empty
  * content writes no line. Parents are created; an existing file keeps its mode and owner; a new one gets 0664
- * and the sandbox user as owner.
+ * and the sandbox user as owner. Only regular files are written (a FIFO or device target is refused, never
+ * opened in a way that blocks); an existing file is read (for the splice) at most {@link MAX_READ_BYTES} bytes.
  */
-export function writeFileAction(action: FileWriteAction, ctx: FileActionContext): WireObservation {
+export async function writeFileAction(
+  action: FileWriteAction,
+  ctx: FileActionContext,
+): Promise<WireObservation> {
   const path = resolve(ctx.cwd, action.args.path);
   const insert = contentLines(action.args.content);
   try {
-    mkdirSync(dirname(path), { recursive: true });
-    let existing: string | undefined;
+    await mkdir(dirname(path), { recursive: true });
+    let opened: Awaited<ReturnType<typeof openRegularFile>> | undefined;
     try {
-      if (statSync(path).isDirectory())
-        return errorObservation(
-          `Path is a directory: ${path}. You can only write to files`,
-          FileErrorId.IS_DIRECTORY,
-        );
-      existing = new TextDecoder("utf-8", { fatal: true }).decode(readFileSync(path));
+      opened = await openRegularFile(path, "update");
     } catch (err) {
-      if (err instanceof TypeError)
-        return errorObservation(`File could not be decoded as utf-8: ${path}`, FileErrorId.DECODE);
-      if (!isCode(err, "ENOENT")) throw err;
+      if (!(err instanceof FileAccessError && err.errorId === ServerFileErrorId.NOT_FOUND)) throw err;
     }
-    if (existing === undefined) {
-      writeFileSync(path, insert.join(""));
-      chmodSync(path, 0o664);
-      if (ctx.owner) chownSync(path, ctx.owner.uid, ctx.owner.gid);
-    } else {
+    if (!opened) {
+      const created = await openRegularFile(path, "create", 0o664);
+      try {
+        await replaceContent(created.handle, insert.join(""));
+        await created.handle.chmod(0o664);
+        if (ctx.owner) await created.handle.chown(ctx.owner.uid, ctx.owner.gid);
+      } finally {
+        await created.handle.close().catch(() => {});
+      }
+      return writeObservation(path);
+    }
+    const { handle } = opened;
+    try {
+      const read = await readAtMost(handle, MAX_READ_BYTES);
+      if (read.overLimit) {
+        return errorObservation(
+          `File too large to rewrite: ${path} has more than ${MAX_READ_BYTES} bytes. Change it with a run action (sed -i, or a script) instead.`,
+          ServerFileErrorId.TOO_LARGE,
+        );
+      }
+      let existing: string;
+      try {
+        existing = new TextDecoder("utf-8", { fatal: true }).decode(read.data);
+      } catch {
+        return errorObservation(`File could not be decoded as utf-8: ${path}`, ServerFileErrorId.DECODE);
+      }
       // Rewriting in place keeps the inode, so mode and owner stay as they were.
-      writeFileSync(
-        path,
+      await replaceContent(
+        handle,
         spliceLines(splitKeepEnds(existing), insert, action.args.start, action.args.end).join(""),
       );
+    } finally {
+      await handle.close().catch(() => {});
     }
   } catch (err) {
-    if (isCode(err, "EACCES") || isCode(err, "EPERM"))
-      return errorObservation(`Permission error on ${path}: ${messageOf(err)}`, FileErrorId.PERMISSION);
-    if (isCode(err, "ENOTDIR"))
-      return errorObservation(`File not found: ${path} (a parent is not a directory)`, FileErrorId.NOT_FOUND);
-    if (isCode(err, "EISDIR"))
+    const e = toFileAccessError(err, path);
+    if (e.errorId === ServerFileErrorId.IS_DIRECTORY)
+      return errorObservation(`Path is a directory: ${path}. You can only write to files`, e.errorId);
+    if (codeOf(e.cause) === "EEXIST")
       return errorObservation(
-        `Path is a directory: ${path}. You can only write to files`,
-        FileErrorId.IS_DIRECTORY,
+        `File not found: ${path} (a parent is not a directory)`,
+        ServerFileErrorId.NOT_FOUND,
       );
-    return errorObservation(`Cannot write ${path}: ${messageOf(err)}`, FileErrorId.IO);
+    if (e.errorId === ServerFileErrorId.IO)
+      return errorObservation(`Cannot write ${path}: ${messageOf(e.cause ?? e)}`, e.errorId);
+    return errorObservation(e.message, e.errorId);
   }
   return writeObservation(path);
 }
@@ -139,10 +184,6 @@ function contentLines(content: string): string[] {
 function splitKeepEnds(text: string): string[] {
   if (text === "") return [];
   return text.split(/(?<=\n)/);
-}
-
-function isCode(err: unknown, code: string): boolean {
-  return typeof err === "object" && err !== null && (err as { code?: unknown }).code === code;
 }
 
 function messageOf(err: unknown): string {

@@ -1,29 +1,31 @@
 import { randomBytes } from "node:crypto";
-import {
-  createWriteStream,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import { createWriteStream } from "node:fs";
+import { lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { tmpdir } from "node:os";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import busboy from "busboy";
-import { extractZip, UnsafeZipError } from "../zip/extract.js";
-import { ZipFormatError } from "../zip/zip-reader.js";
-import { collectZipSources, writeZip, ZipLimitError } from "../zip/zip-stream.js";
+import { type ExtractLimits, extractZip, UnsafeZipError } from "../zip/extract.js";
+import { ZipFormatError, ZipLimitError } from "../zip/zip-reader.js";
+import { collectZipSources, writeZip, type ZipSource } from "../zip/zip-stream.js";
 import { HttpError } from "./http-error.js";
+
+/** 400 when a path parameter holds a NUL byte (no path can; the fs functions would throw a TypeError). */
+export function assertNoNul(value: string, parameter: string): void {
+  if (value.includes("\0")) {
+    throw new HttpError(
+      400,
+      `Invalid ${parameter} ${JSON.stringify(value)}: it contains a NUL byte (\\u0000), which no path can hold. Remove it and retry.`,
+    );
+  }
+}
 
 /**
  * `POST /list_files`: directories first (with a trailing `/`), then files, each group sorted case-insensitively,
  * dotfiles included. Relative paths join the initial working directory; a missing path or a file gives `[]`.
  */
-export function listFiles(body: unknown, workingDir: string): string[] {
+export async function listFiles(body: unknown, workingDir: string): Promise<string[]> {
   let requested: string | undefined;
   if (body !== undefined && body !== null) {
     if (typeof body !== "object" || Array.isArray(body))
@@ -35,12 +37,13 @@ export function listFiles(body: unknown, workingDir: string): string[] {
       throw new HttpError(422, "Invalid request parameters", { errors: ["path: expected a string"] });
     }
     requested = p ?? undefined;
+    if (requested) assertNoNul(requested, "path");
   }
   const dir = requested ? resolve(workingDir, requested) : workingDir;
   let names: string[];
   try {
-    if (!statSync(dir).isDirectory()) return [];
-    names = readdirSync(dir);
+    if (!(await stat(dir)).isDirectory()) return [];
+    names = await readdir(dir);
   } catch {
     return [];
   }
@@ -49,7 +52,7 @@ export function listFiles(body: unknown, workingDir: string): string[] {
   for (const name of names) {
     let isDir = false;
     try {
-      isDir = statSync(join(dir, name)).isDirectory();
+      isDir = (await stat(join(dir, name))).isDirectory();
     } catch {
       // dangling symlink: a file
     }
@@ -67,12 +70,15 @@ export function listFiles(body: unknown, workingDir: string): string[] {
 /** Limits of {@link uploadFile}. */
 export interface UploadOptions {
   maxUploadBytes: number;
+  /** Limits of zip extraction (413 beyond any). */
+  zip: ExtractLimits;
 }
 
 /**
  * `POST /upload_file?destination=<abs>&recursive=<bool>`: multipart field `file`. A zip (recursive, or any
- * `.zip`) is checked entry by entry and extracted into `destination` (nothing written if any entry is
- * unsafe: 400); anything else is saved as `destination/<filename>` (written to a temporary name, then renamed).
+ * `.zip`) is checked entry by entry and extracted into `destination`, all or nothing (unsafe or corrupt: 400;
+ * over a limit of `options.zip`: 413); anything else is saved as `destination/<filename>` (written to a
+ * temporary name, then renamed).
  */
 export async function uploadFile(
   req: IncomingMessage,
@@ -85,8 +91,12 @@ export async function uploadFile(
       400,
       "Missing query parameter destination: pass an absolute directory, e.g. ?destination=/workspace",
     );
+  assertNoNul(destination, "destination");
   if (!isAbsolute(destination))
-    throw new HttpError(400, `Destination must be an absolute path, got ${JSON.stringify(destination)}`);
+    throw new HttpError(
+      400,
+      `Destination must be an absolute path, got ${JSON.stringify(destination)}: pass a directory like /workspace/data`,
+    );
   const recursive = parseBool(url.searchParams.get("recursive"), "recursive");
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > options.maxUploadBytes + 64 * 1024)
@@ -96,56 +106,70 @@ export async function uploadFile(
     throw new HttpError(400, "Expected a multipart/form-data body with the file in a field named `file`");
   }
   const dest = resolve(destination);
-  if (existsAsNonDirectory(dest))
+  if (await existsAsNonDirectory(dest))
     throw new HttpError(400, `Destination ${dest} exists and is not a directory`);
-  const work = mkdtempSync(join(tmpdir(), "ar-upload-"));
+  const work = await mkdtemp(join(tmpdir(), "ar-upload-"));
   let temp: string | undefined;
   try {
     // A zip goes to a private temporary file; anything else straight next to its target, then an atomic rename.
-    const received = await receiveFile(req, options.maxUploadBytes, (filename) => {
+    const received = await receiveFile(req, options.maxUploadBytes, async (filename) => {
       if (recursive || filename.toLowerCase().endsWith(".zip")) return join(work, "upload.zip");
-      mkdirSync(dest, { recursive: true });
+      await mkdir(dest, { recursive: true });
       temp = join(dest, `.${filename}.upload-${randomBytes(4).toString("hex")}`);
       return temp;
     });
     const filename = received.filename;
     if (received.path !== temp) {
       try {
-        await extractZip(received.path, dest);
+        await extractZip(received.path, dest, options.zip);
       } catch (err) {
         if (err instanceof UnsafeZipError)
           throw new HttpError(400, `Unsafe zip, nothing was extracted: ${err.message}`);
         if (err instanceof ZipFormatError)
-          throw new HttpError(400, `Not a valid zip file (${filename}): ${err.message}`);
+          throw new HttpError(
+            400,
+            `Not a valid zip file (${filename}), nothing was extracted: ${err.message}`,
+          );
+        if (err instanceof ZipLimitError)
+          throw new HttpError(413, `Zip refused, nothing was extracted: ${err.message}`);
         throw err;
       }
     } else {
       const target = join(dest, filename);
-      if (existsAsDirectory(target))
+      if (await existsAsDirectory(target))
         throw new HttpError(400, `${target} is a directory; cannot replace it with a file`);
-      renameSync(received.path, target);
+      await rename(received.path, target);
     }
     return { filename, destination, recursive };
   } finally {
-    if (temp) rmSync(temp, { force: true });
-    rmSync(work, { recursive: true, force: true });
+    if (temp) await rm(temp, { force: true });
+    await rm(work, { recursive: true, force: true });
   }
 }
 
-/** `GET /download_files?path=<abs>`: a streamed zip of the directory's contents, or of the one file. */
-export async function downloadFiles(url: URL, res: ServerResponse, zipLevel: number): Promise<void> {
+/**
+ * `GET /download_files?path=<abs>`: a streamed zip of the directory's contents, or of the one file (every
+ * name kept, byte for byte). `HEAD` checks the same and answers the headers only.
+ */
+export async function downloadFiles(
+  req: IncomingMessage,
+  url: URL,
+  res: ServerResponse,
+  zipLevel: number,
+): Promise<void> {
   const path = url.searchParams.get("path");
   if (!path)
     throw new HttpError(400, "Missing query parameter path: pass an absolute path, e.g. ?path=/workspace");
+  assertNoNul(path, "path");
   if (!isAbsolute(path)) throw new HttpError(400, `Path must be absolute, got ${JSON.stringify(path)}`);
   try {
-    lstatSync(path);
+    await lstat(path);
   } catch {
     throw new HttpError(404, `File not found: ${path}`);
   }
-  let sources: ReturnType<typeof collectZipSources>;
+  let sources: ZipSource[];
   try {
-    sources = collectZipSources(path);
+    sources = await collectZipSources(path);
   } catch (err) {
     if (err instanceof ZipLimitError) throw new HttpError(413, err.message);
     throw err;
@@ -155,6 +179,10 @@ export async function downloadFiles(url: URL, res: ServerResponse, zipLevel: num
     "content-type": "application/zip",
     "content-disposition": `attachment; filename="${name.replace(/["\\\r\n]/g, "_")}.zip"`,
   });
+  if (req.method === "HEAD") {
+    res.end();
+    return;
+  }
   try {
     await writeZip(sources, res, zipLevel);
     res.end();
@@ -167,7 +195,7 @@ export async function downloadFiles(url: URL, res: ServerResponse, zipLevel: num
 async function receiveFile(
   req: IncomingMessage,
   maxBytes: number,
-  targetFor: (filename: string) => string,
+  targetFor: (filename: string) => Promise<string>,
 ): Promise<{ path: string; filename: string }> {
   return new Promise((resolvePromise, reject) => {
     let bb: busboy.Busboy;
@@ -204,19 +232,28 @@ async function receiveFile(
         fail(new HttpError(400, "The uploaded file has no usable filename"));
         return;
       }
-      let path: string;
-      try {
-        path = targetFor(filename);
-      } catch (err) {
+      if (filename.includes("\0")) {
         stream.resume();
-        fail(err instanceof Error ? err : new Error(String(err)));
+        fail(
+          new HttpError(
+            400,
+            `The uploaded file name ${JSON.stringify(filename)} contains a NUL byte; rename it.`,
+          ),
+        );
         return;
       }
       stream.on("limit", () => fail(uploadTooLarge(maxBytes)));
-      writing = pipeline(stream, createWriteStream(path, { highWaterMark: 1 << 20 })).then(() => {
-        result = { path, filename };
+      // Hold the data until the target exists (creating it is asynchronous); busboy waits meanwhile.
+      stream.pause();
+      writing = targetFor(filename).then((path) =>
+        pipeline(stream, createWriteStream(path, { highWaterMark: 1 << 20 })).then(() => {
+          result = { path, filename };
+        }),
+      );
+      writing.catch((err: Error) => {
+        stream.resume();
+        fail(err);
       });
-      writing.catch((err: Error) => fail(err));
     });
     bb.on("error", (err: Error) => fail(new HttpError(400, `Malformed multipart body: ${err.message}`)));
     bb.on("close", () => {
@@ -249,17 +286,17 @@ function parseBool(value: string | null, name: string): boolean {
   throw new HttpError(400, `Query parameter ${name} must be true or false, got ${JSON.stringify(value)}`);
 }
 
-function existsAsNonDirectory(path: string): boolean {
+async function existsAsNonDirectory(path: string): Promise<boolean> {
   try {
-    return !statSync(path).isDirectory();
+    return !(await stat(path)).isDirectory();
   } catch {
     return false;
   }
 }
 
-function existsAsDirectory(path: string): boolean {
+async function existsAsDirectory(path: string): Promise<boolean> {
   try {
-    return statSync(path).isDirectory();
+    return (await stat(path)).isDirectory();
   } catch {
     return false;
   }

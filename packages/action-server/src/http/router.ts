@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { type Logger, parseAction } from "@agent-runtime/runtime-core";
 import type { ActionExecutor } from "../actions/executor.js";
+import type { ExtractLimits } from "../zip/extract.js";
 import { sessionKeyMatches } from "./auth.js";
-import { readJsonBody } from "./body.js";
+import { drainBody, readJsonBody } from "./body.js";
 import { downloadFiles, listFiles, uploadFile } from "./file-routes.js";
 import { HttpError, invalidRequest, toHttpError } from "./http-error.js";
 import type { ServerInfoProbe } from "./server-info.js";
@@ -15,6 +16,9 @@ export interface RouterContext {
   sessionApiKey: string | undefined;
   maxUploadBytes: number;
   maxJsonBodyBytes: number;
+  /** Bytes of an unread body drained before an early answer (see the option of the same name). */
+  maxDrainBytes: number;
+  zipLimits: ExtractLimits;
   zipLevel: number;
   mcpServers: { value: unknown[] };
   logger: Logger;
@@ -27,12 +31,29 @@ const OPEN_PATHS = new Set(["/alive", "/server_info"]);
 
 /**
  * The request handler: auth first (an unknown path without a key is 403, like the reference), then the
- * route, then one error boundary ({@link toHttpError}) that turns failures into `{"detail": ...}` answers.
+ * route (`HEAD` runs the `GET` route without sending a body), then one error boundary ({@link toHttpError})
+ * that turns failures into `{"detail": ...}` answers. Every JSON answer first drains what is left of the
+ * request body (bounded by `maxDrainBytes`), so a client still sending sees the status, not EPIPE.
  */
 export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: ServerResponse) => void {
+  const sendJson = async (req: IncomingMessage, res: ServerResponse, status: number, body: unknown) => {
+    const text = JSON.stringify(body);
+    // A client still sending its body reads no answer before it is done: read the rest first (bounded).
+    const drained = await drainBody(req, ctx.maxDrainBytes);
+    if (res.headersSent || res.destroyed) return;
+    const headers: Record<string, string | number> = {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(text),
+    };
+    if (!drained) headers.connection = "close";
+    res.writeHead(status, headers);
+    res.end(req.method === "HEAD" ? undefined : text);
+  };
   const routes: Record<string, Partial<Record<string, Handler>>> = {
-    "/alive": { GET: (_req, res) => sendJson(res, 200, { status: "ok" }) },
-    "/server_info": { GET: (_req, res) => sendJson(res, 200, ctx.probe.read(ctx.executor.lastActionAt)) },
+    "/alive": { GET: (req, res) => sendJson(req, res, 200, { status: "ok" }) },
+    "/server_info": {
+      GET: (req, res) => sendJson(req, res, 200, ctx.probe.read(ctx.executor.lastActionAt)),
+    },
     "/execute_action": {
       POST: async (req, res) => {
         const body = await readJsonBody(req, ctx.maxJsonBodyBytes);
@@ -44,19 +65,29 @@ export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: Se
         if (!("action" in body)) throw invalidRequest(["action: required"]);
         const action = parseAction((body as { action: unknown }).action, "action");
         const observation = await ctx.executor.execute(action);
-        sendJson(res, 200, observation);
+        await sendJson(req, res, 200, observation);
       },
     },
     "/list_files": {
       POST: async (req, res) =>
-        sendJson(res, 200, listFiles(await readJsonBody(req, ctx.maxJsonBodyBytes), ctx.workingDir)),
+        sendJson(
+          req,
+          res,
+          200,
+          await listFiles(await readJsonBody(req, ctx.maxJsonBodyBytes), ctx.workingDir),
+        ),
     },
     "/upload_file": {
       POST: async (req, res, url) =>
-        sendJson(res, 200, await uploadFile(req, url, { maxUploadBytes: ctx.maxUploadBytes })),
+        sendJson(
+          req,
+          res,
+          200,
+          await uploadFile(req, url, { maxUploadBytes: ctx.maxUploadBytes, zip: ctx.zipLimits }),
+        ),
     },
-    "/download_files": { GET: (_req, res, url) => downloadFiles(url, res, ctx.zipLevel) },
-    "/vscode/connection_token": { GET: (_req, res) => sendJson(res, 200, { token: null }) },
+    "/download_files": { GET: (req, res, url) => downloadFiles(req, url, res, ctx.zipLevel) },
+    "/vscode/connection_token": { GET: (req, res) => sendJson(req, res, 200, { token: null }) },
     "/update_mcp_server": {
       POST: async (req, res) => {
         const body = await readJsonBody(req, ctx.maxJsonBodyBytes);
@@ -79,7 +110,7 @@ export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: Se
         if (issues.length > 0)
           throw new HttpError(400, `Invalid MCP server configs: ${issues.join("; ")}`, { errors: issues });
         ctx.mcpServers.value = body;
-        sendJson(res, 200, {
+        await sendJson(req, res, 200, {
           detail: `Stored ${body.length} MCP stdio server config(s), but this action-server has no MCP proxy yet: the servers are not started and /mcp/sse is not served. Run MCP tools from the host.`,
           router_error_log: "",
         });
@@ -97,11 +128,12 @@ export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: Se
       }
       const route = routes[url.pathname];
       if (!route) throw new HttpError(404, "Not Found");
-      const handler = route[req.method ?? "GET"];
+      const method = req.method ?? "GET";
+      const handler = route[method] ?? (method === "HEAD" ? route.GET : undefined);
       if (!handler) throw new HttpError(405, "Method Not Allowed");
       await handler(req, res, url);
     };
-    handle().catch((err: unknown) => {
+    handle().catch(async (err: unknown) => {
       const httpError = toHttpError(err);
       if (httpError.status >= 500)
         ctx.logger.error("request failed", { path: url.pathname, error: httpError.message });
@@ -109,16 +141,7 @@ export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: Se
         res.destroy();
         return;
       }
-      // Unread request bodies (a refused upload) must not keep the connection busy.
-      if (!req.complete) res.setHeader("connection", "close");
-      sendJson(res, httpError.status, httpError.body());
-      if (!req.complete) req.resume();
+      await sendJson(req, res, httpError.status, httpError.body());
     });
   };
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
 }

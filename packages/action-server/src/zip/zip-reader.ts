@@ -2,15 +2,20 @@ import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 
 /** One entry of a zip's central directory. */
 export interface ZipEntry {
-  /** The stored name (`/`-separated; directories end in `/`). */
+  /** The stored name decoded as UTF-8, for messages (`/`-separated; directories end in `/`). */
   name: string;
+  /**
+   * The stored name's bytes, as written to disk: UTF-8 when the zip says so (flag bit 11), else raw bytes
+   * (a name that is not valid UTF-8, as Linux allows, round-trips byte for byte).
+   */
+  rawName: Buffer;
   kind: "file" | "directory" | "symlink";
   /** 0 stored, 8 deflate. */
   method: number;
   compressedSize: number;
   size: number;
   crc32: number;
-  /** Unix permission bits when the zip carries them. */
+  /** Unix permission bits (`0o777` at most: setuid, setgid and sticky are dropped) when the zip carries them. */
   mode: number | undefined;
   /** Offset of the entry's data in the file. */
   dataOffset: number;
@@ -22,14 +27,22 @@ export class ZipFormatError extends Error {
   override readonly name = "ZipFormatError";
 }
 
+/** A zip (or a download) over one of the server's limits; the message names the limit and how to raise it. */
+export class ZipLimitError extends Error {
+  override readonly name = "ZipLimitError";
+}
+
 const EOCD = 0x06054b50;
 const ZIP64_LOCATOR = 0x07064b50;
 const ZIP64_EOCD = 0x06064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 
-/** Reads the central directory of the zip file at `path` (zip64 included). */
-export function readZipEntries(path: string): ZipEntry[] {
+/**
+ * Reads the central directory of the zip file at `path` (zip64 included). A zip declaring more than
+ * `maxEntries` entries throws {@link ZipLimitError} before its directory is parsed.
+ */
+export function readZipEntries(path: string, maxEntries = Number.POSITIVE_INFINITY): ZipEntry[] {
   const fd = openSync(path, "r");
   try {
     const size = fstatSync(fd).size;
@@ -64,6 +77,11 @@ export function readZipEntries(path: string): ZipEntry[] {
       cdSize = Number(z64.readBigUInt64LE(40));
       cdOffset = Number(z64.readBigUInt64LE(48));
     }
+    if (count > maxEntries) {
+      throw new ZipLimitError(
+        `it has ${count} entries, more than maxZipEntries (${maxEntries}; env ACTION_SERVER_MAX_ZIP_ENTRIES on the server raises it)`,
+      );
+    }
     if (cdOffset + cdSize > size) throw new ZipFormatError("central directory lies outside the file");
     const cd = read(cdOffset, cdSize);
     const entries: ZipEntry[] = [];
@@ -82,7 +100,8 @@ export function readZipEntries(path: string): ZipEntry[] {
       const commentLength = cd.readUInt16LE(p + 32);
       const external = cd.readUInt32LE(p + 38);
       let localOffset = cd.readUInt32LE(p + 42);
-      const name = cd.subarray(p + 46, p + 46 + nameLength).toString(flags & 0x800 ? "utf8" : "utf8");
+      const rawName = Buffer.from(cd.subarray(p + 46, p + 46 + nameLength));
+      const name = rawName.toString("utf8");
       const extra = cd.subarray(p + 46 + nameLength, p + 46 + nameLength + extraLength);
       for (let e = 0; e + 4 <= extra.length; ) {
         const id = extra.readUInt16LE(e);
@@ -118,12 +137,13 @@ export function readZipEntries(path: string): ZipEntry[] {
         throw new ZipFormatError(`data of ${JSON.stringify(name)} lies outside the file`);
       entries.push({
         name,
+        rawName,
         kind,
         method,
         compressedSize,
         size: uncompressed,
         crc32,
-        mode: unixMode ? unixMode & 0o7777 : undefined,
+        mode: unixMode ? unixMode & 0o777 : undefined,
         dataOffset,
         encrypted: (flags & 1) !== 0,
       });

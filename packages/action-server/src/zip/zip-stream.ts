@@ -1,11 +1,16 @@
-import { createReadStream, lstatSync, readdirSync, readlinkSync, type Stats } from "node:fs";
-import { basename, extname, join } from "node:path";
-import type { Writable } from "node:stream";
-import { createDeflateRaw, type DeflateRaw } from "node:zlib";
-import { type AsyncFlateStreamHandler, Zip, type ZipInputFile } from "fflate";
+import { isUtf8 } from "node:buffer";
+import { constants, type Stats } from "node:fs";
+import { lstat, open, readdir, readlink } from "node:fs/promises";
+import { extname } from "node:path";
+import { Transform, type TransformCallback, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createDeflateRaw } from "node:zlib";
 import { Crc32 } from "./crc32.js";
+import { ZipLimitError } from "./zip-reader.js";
 
-/** Zip files without zip64 cannot hold files of 4 GiB or more. */
+export { ZipLimitError } from "./zip-reader.js";
+
+/** Zip entries without zip64 sizes cannot hold files of 4 GiB or more. */
 export const MAX_ZIP_FILE_BYTES = 0xffffffff;
 
 /** Extensions stored without compression even when a deflate level is set (already compressed). */
@@ -17,29 +22,29 @@ const COMPRESSED = new Set(
 
 /** One entry to put in a download zip. */
 export interface ZipSource {
-  /** Name inside the zip (`/`-separated; directories end in `/`). */
-  name: string;
-  /** Absolute path on disk. */
-  path: string;
+  /** Name inside the zip as bytes (`/`-separated; directories end in `/`): file names are kept byte for byte. */
+  name: Buffer;
+  /** Path on disk, as bytes (names that are not valid UTF-8 cannot be held in a JS string). */
+  path: Buffer;
   kind: "file" | "directory" | "symlink";
   mode: number;
   size: number;
   mtime: Date;
 }
 
-/** A path that cannot be zipped (e.g. a file over 4 GiB); the message says which. */
-export class ZipLimitError extends Error {
-  override readonly name = "ZipLimitError";
-}
+const SLASH = Buffer.from("/");
 
 /**
  * Lists what a download of `root` contains: for a directory every entry below it (relative names, empty
  * directories included, symlinks kept as links and never followed); for a file, that file under its own name.
+ * Names are read as bytes, so files whose names are not valid UTF-8 are kept. Sockets, FIFOs and devices have
+ * no content to zip and are left out.
  */
-export function collectZipSources(root: string): ZipSource[] {
-  const st = lstatSync(root);
+export async function collectZipSources(root: string): Promise<ZipSource[]> {
+  const rootPath = Buffer.from(root);
+  const st = await lstat(rootPath);
   const sources: ZipSource[] = [];
-  const add = (path: string, name: string, s: Stats) => {
+  const add = (path: Buffer, name: Buffer, s: Stats) => {
     const kind = s.isSymbolicLink()
       ? "symlink"
       : s.isDirectory()
@@ -47,12 +52,14 @@ export function collectZipSources(root: string): ZipSource[] {
         : s.isFile()
           ? "file"
           : undefined;
-    if (!kind) return; // sockets, FIFOs, devices
+    if (!kind) return;
     if (kind === "file" && s.size > MAX_ZIP_FILE_BYTES) {
-      throw new ZipLimitError(`${path} is ${s.size} bytes; zip downloads hold files up to 4 GiB (no zip64)`);
+      throw new ZipLimitError(
+        `${path.toString()} is ${s.size} bytes; zip downloads hold files up to 4 GiB (no zip64 sizes)`,
+      );
     }
     sources.push({
-      name: kind === "directory" ? `${name}/` : name,
+      name: kind === "directory" ? Buffer.concat([name, SLASH]) : name,
       path,
       kind,
       mode: s.mode,
@@ -61,107 +68,215 @@ export function collectZipSources(root: string): ZipSource[] {
     });
   };
   if (!st.isDirectory()) {
-    add(root, basename(root), st);
+    const cut = rootPath.lastIndexOf(SLASH[0]!);
+    add(rootPath, rootPath.subarray(cut + 1), st);
     return sources;
   }
-  const walk = (dir: string, prefix: string) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
+  const walk = async (dir: Buffer, prefix: Buffer) => {
+    const names = await readdir(dir, { encoding: "buffer" });
+    names.sort(Buffer.compare);
+    for (const name of names) {
+      const path = Buffer.concat([dir, SLASH, name]);
       let s: Stats;
       try {
-        s = lstatSync(path);
+        s = await lstat(path);
       } catch {
         continue; // vanished
       }
-      add(path, prefix + name, s);
-      if (s.isDirectory()) walk(path, `${prefix}${name}/`);
+      add(path, Buffer.concat([prefix, name]), s);
+      if (s.isDirectory()) await walk(path, Buffer.concat([prefix, name, SLASH]));
     }
   };
-  walk(root, "");
+  await walk(rootPath, Buffer.alloc(0));
   return sources;
 }
 
-/**
- * One streamed zip entry fed through fflate's public `ZipInputFile` interface: the checksum is our
- * slicing-by-8 CRC (about 3x faster than fflate's) and compression is Node's native zlib.
- */
-class StreamedEntry implements ZipInputFile {
-  readonly filename: string;
-  size = 0;
-  crc = 0;
-  readonly compression: number;
-  readonly os = 3;
-  readonly attrs: number;
-  readonly mtime: Date;
-  ondata?: AsyncFlateStreamHandler;
-  readonly #crc = new Crc32();
-  readonly #deflate: DeflateRaw | undefined;
-  #ended: Promise<void> | undefined;
-
-  constructor(src: ZipSource, level: number) {
-    this.filename = src.name;
-    this.attrs = (src.mode & 0xffff) * 0x10000 + (src.kind === "directory" ? 0x10 : 0);
-    this.mtime = src.mtime;
-    const deflate = level > 0 && src.kind === "file" && !COMPRESSED.has(extname(src.name).toLowerCase());
-    this.compression = deflate ? 8 : 0;
-    if (deflate) {
-      const z = createDeflateRaw({ level });
-      z.on("data", (out: Buffer) => this.ondata?.(null, bytes(out), false));
-      this.#ended = new Promise((res, rej) => {
-        z.once("end", res);
-        z.once("error", rej);
-      });
-      this.#deflate = z;
-    }
-  }
-
-  /** Adds uncompressed bytes. */
-  push(chunk: Uint8Array): void {
-    if (chunk.length === 0) return;
-    this.#crc.update(chunk);
-    this.size += chunk.length;
-    if (this.#deflate) this.#deflate.write(chunk);
-    else this.ondata?.(null, bytes(chunk), false);
-  }
-
-  /** Flushes the compressor and closes the entry (sizes and CRC go into its data descriptor). */
-  async finish(): Promise<void> {
-    if (this.#deflate) {
-      this.#deflate.end();
-      await this.#ended;
-    }
-    this.crc = this.#crc.digest();
-    this.ondata?.(null, new Uint8Array(0), true);
-  }
+/** What the central directory needs to know of one written entry. */
+interface Written {
+  name: Buffer;
+  flags: number;
+  method: number;
+  dosTime: number;
+  dosDate: number;
+  crc: number;
+  compressedSize: number;
+  size: number;
+  externalAttrs: number;
+  offset: number;
 }
 
 /**
  * Streams a zip of `sources` into `out`, respecting backpressure. `level` 0 stores entries; otherwise
- * entries are deflated at that level, except already-compressed types. Unix modes and symlinks are kept.
+ * entries are deflated at that level, except already-compressed types. Unix modes and symlinks are kept. A name
+ * that is valid UTF-8 and not ASCII gets the UTF-8 flag (bit 11); any other name is stored as its raw bytes with
+ * the flag off, as Info-ZIP does on Linux. Files are opened without blocking and only while still regular files;
+ * sizes and checksums are those of the bytes really read (data descriptors). Throws when a file cannot be read
+ * or grows past 4 GiB: the caller then breaks the stream, so the client never takes a partial zip for a whole one.
  */
 export async function writeZip(sources: ZipSource[], out: Writable, level: number): Promise<void> {
-  let failure: Error | undefined;
-  const zip = new Zip((err, chunk) => {
-    if (err) failure = err;
-    else if (chunk.length > 0) out.write(chunk);
-  });
+  const written: Written[] = [];
+  let offset = 0;
+  const put = async (buf: Buffer) => {
+    if (out.destroyed) throw new Error("the client closed the connection");
+    offset += buf.length;
+    if (!out.write(buf)) await drained(out);
+  };
   for (const src of sources) {
-    const entry = new StreamedEntry(src, level);
-    zip.add(entry);
-    if (src.kind === "symlink") entry.push(Buffer.from(readlinkSync(src.path)));
-    else if (src.kind === "file") {
-      for await (const chunk of createReadStream(src.path, { highWaterMark: 1 << 20 })) {
-        entry.push(chunk as Buffer);
-        if (failure) throw failure;
-        if (out.writableNeedDrain) await drained(out);
+    const deflate =
+      level > 0 && src.kind === "file" && !COMPRESSED.has(extname(src.name.toString("latin1")).toLowerCase());
+    const utf8 = !isAscii(src.name) && isUtf8(src.name);
+    const { time, date } = dosDateTime(src.mtime);
+    const entry: Written = {
+      name: src.name,
+      flags: 0x08 | (utf8 ? 0x800 : 0),
+      method: deflate ? 8 : 0,
+      dosTime: time,
+      dosDate: date,
+      crc: 0,
+      compressedSize: 0,
+      size: 0,
+      externalAttrs: ((src.mode & 0xffff) * 0x10000 + (src.kind === "directory" ? 0x10 : 0)) >>> 0,
+      offset,
+    };
+    await put(localHeader(entry));
+    const crc = new Crc32();
+    let size = 0;
+    let compressedSize = 0;
+    const count = new Transform({
+      transform(chunk: Buffer, _enc, cb: TransformCallback) {
+        size += chunk.length;
+        if (size > MAX_ZIP_FILE_BYTES)
+          return cb(new ZipLimitError(`${src.path.toString()} grew past 4 GiB while it was zipped`));
+        crc.update(chunk);
+        cb(null, chunk);
+      },
+    });
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        compressedSize += chunk.length;
+        put(chunk).then(() => cb(), cb);
+      },
+    });
+    if (src.kind === "symlink") {
+      const target = await readlink(src.path, { encoding: "buffer" });
+      count.end(target);
+      await pipeline(count, sink);
+    } else if (src.kind === "file") {
+      const handle = await open(src.path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+      try {
+        if (!(await handle.stat()).isFile())
+          throw new Error(`${src.path.toString()} was replaced by something that is not a regular file`);
+        const source = handle.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
+        if (deflate) await pipeline(source, count, createDeflateRaw({ level }), sink);
+        else await pipeline(source, count, sink);
+      } finally {
+        await handle.close();
       }
     }
-    await entry.finish();
-    if (failure) throw failure;
-    if (out.writableNeedDrain) await drained(out);
+    entry.crc = crc.digest();
+    entry.size = size;
+    entry.compressedSize = compressedSize;
+    const descriptor = Buffer.alloc(16);
+    descriptor.writeUInt32LE(0x08074b50, 0);
+    descriptor.writeUInt32LE(entry.crc, 4);
+    descriptor.writeUInt32LE(compressedSize, 8);
+    descriptor.writeUInt32LE(size, 12);
+    await put(descriptor);
+    written.push(entry);
   }
-  zip.end();
-  if (failure) throw failure;
+  const cdOffset = offset;
+  for (const entry of written) await put(centralHeader(entry));
+  await put(endOfCentralDirectory(written.length, offset - cdOffset, cdOffset));
+}
+
+function localHeader(e: Written): Buffer {
+  const h = Buffer.alloc(30 + e.name.length);
+  h.writeUInt32LE(0x04034b50, 0);
+  h.writeUInt16LE(20, 4);
+  h.writeUInt16LE(e.flags, 6);
+  h.writeUInt16LE(e.method, 8);
+  h.writeUInt16LE(e.dosTime, 10);
+  h.writeUInt16LE(e.dosDate, 12);
+  // crc and sizes (14..25) are 0: they follow in the data descriptor (flag bit 3).
+  h.writeUInt16LE(e.name.length, 26);
+  h.writeUInt16LE(0, 28);
+  e.name.copy(h, 30);
+  return h;
+}
+
+function centralHeader(e: Written): Buffer {
+  const zip64Offset = e.offset >= 0xffffffff;
+  const extra = zip64Offset ? Buffer.alloc(12) : Buffer.alloc(0);
+  if (zip64Offset) {
+    extra.writeUInt16LE(0x0001, 0);
+    extra.writeUInt16LE(8, 2);
+    extra.writeBigUInt64LE(BigInt(e.offset), 4);
+  }
+  const h = Buffer.alloc(46 + e.name.length + extra.length);
+  h.writeUInt32LE(0x02014b50, 0);
+  h.writeUInt16LE((3 << 8) | (zip64Offset ? 45 : 20), 4); // made by Unix
+  h.writeUInt16LE(zip64Offset ? 45 : 20, 6);
+  h.writeUInt16LE(e.flags, 8);
+  h.writeUInt16LE(e.method, 10);
+  h.writeUInt16LE(e.dosTime, 12);
+  h.writeUInt16LE(e.dosDate, 14);
+  h.writeUInt32LE(e.crc, 16);
+  h.writeUInt32LE(e.compressedSize, 20);
+  h.writeUInt32LE(e.size, 24);
+  h.writeUInt16LE(e.name.length, 28);
+  h.writeUInt16LE(extra.length, 30);
+  // comment length, disk number, internal attributes: 0
+  h.writeUInt32LE(e.externalAttrs, 38);
+  h.writeUInt32LE(zip64Offset ? 0xffffffff : e.offset, 42);
+  e.name.copy(h, 46);
+  extra.copy(h, 46 + e.name.length);
+  return h;
+}
+
+/** The end record; with a zip64 end record and locator in front when counts or offsets overflow 16/32 bits. */
+function endOfCentralDirectory(count: number, cdSize: number, cdOffset: number): Buffer {
+  const zip64 = count > 0xfffe || cdSize >= 0xffffffff || cdOffset >= 0xffffffff;
+  const parts: Buffer[] = [];
+  if (zip64) {
+    const record = Buffer.alloc(56);
+    record.writeUInt32LE(0x06064b50, 0);
+    record.writeBigUInt64LE(44n, 4);
+    record.writeUInt16LE((3 << 8) | 45, 12);
+    record.writeUInt16LE(45, 14);
+    record.writeBigUInt64LE(BigInt(count), 24);
+    record.writeBigUInt64LE(BigInt(count), 32);
+    record.writeBigUInt64LE(BigInt(cdSize), 40);
+    record.writeBigUInt64LE(BigInt(cdOffset), 48);
+    const locator = Buffer.alloc(20);
+    locator.writeUInt32LE(0x07064b50, 0);
+    locator.writeBigUInt64LE(BigInt(cdOffset + cdSize), 8);
+    locator.writeUInt32LE(1, 16);
+    parts.push(record, locator);
+  }
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(zip64 ? 0xffff : count, 8);
+  end.writeUInt16LE(zip64 ? 0xffff : count, 10);
+  end.writeUInt32LE(zip64 ? 0xffffffff : cdSize, 12);
+  end.writeUInt32LE(zip64 ? 0xffffffff : cdOffset, 16);
+  parts.push(end);
+  return Buffer.concat(parts);
+}
+
+/** MS-DOS date and time (local time, 2-second resolution), clamped to the years DOS dates can hold (1980-2107). */
+function dosDateTime(d: Date): { time: number; date: number } {
+  const year = d.getFullYear();
+  if (Number.isNaN(year) || year < 1980) return { time: 0, date: (1 << 5) | 1 };
+  if (year > 2107) return { time: (23 << 11) | (59 << 5) | 29, date: (127 << 9) | (12 << 5) | 31 };
+  return {
+    time: (d.getHours() << 11) | (d.getMinutes() << 5) | (d.getSeconds() >> 1),
+    date: ((year - 1980) << 9) | ((d.getMonth() + 1) << 5) | d.getDate(),
+  };
+}
+
+function isAscii(b: Buffer): boolean {
+  for (const byte of b) if (byte > 0x7f) return false;
+  return true;
 }
 
 /** Resolves on `drain`; rejects when the destination closes first (client went away). */
@@ -180,9 +295,4 @@ function drained(out: Writable): Promise<void> {
     out.on("close", onClose);
     out.on("error", done);
   });
-}
-
-/** fflate's handler types want a plain ArrayBuffer-backed view; Node's buffers are compatible at runtime. */
-function bytes(b: Uint8Array): Uint8Array<ArrayBuffer> {
-  return b as Uint8Array<ArrayBuffer>;
 }
