@@ -692,11 +692,20 @@ export class AgentHost {
 
   /**
    * Closes a session no runtime in this process holds. A sandbox that still runs (its handle was kept) is
-   * re-attached and stopped, which settles its lease; a lost one has its lease settled here.
+   * re-attached and stopped, which settles its lease; a lost one has its lease settled here. A session of
+   * another backend is left to that backend.
    */
   async #closeDetached(id: string): Promise<void> {
     const handle = this.store.handleOf(id);
-    if (handle && handle.backend === this.backend) {
+    if (handle && handle.backend !== this.backend) {
+      // Its sandbox may still run on the other backend: its lease stays with it (and cost-guard's sweeper).
+      this.logger.warn("deleted a session of another backend without stopping its sandbox", {
+        sessionId: id,
+        backend: handle.backend,
+      });
+      return;
+    }
+    if (handle) {
       try {
         const runtime = await this.plugins.provider.attach(handle);
         try {
