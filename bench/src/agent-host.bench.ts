@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 /**
  * agent-host: tasks per second through the HTTP API (submit + long-poll, over real HTTP on 127.0.0.1) vs direct
  * `runtime.run()` calls on the same local runtime (overhead ratio); pipelined submission; 100 concurrent
@@ -25,14 +26,18 @@ const host = await AgentHost.open(
   }),
   { logger: silentLogger },
 );
-const server = await startServer(host, { port: 0, env: {} });
+// The API is closed by default: the bench sends a token like any client.
+const token = randomBytes(24).toString("hex");
+const server = await startServer(host, { port: 0, env: {}, token });
 
 async function api(method: string, path: string, body?: unknown): Promise<{ id: string; status: string }> {
   const res = await fetch(`${server.url}${path}`, {
     method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }),
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as { id: string; status: string };
@@ -48,7 +53,7 @@ try {
   await runtime.connect();
   const session = await api("POST", "/v1/sessions", { id: "bench-api" });
   await api("GET", `/v1/sessions/${session.id}?waitMs=60000`);
-  const inProc = host.createSession({ id: "bench-inproc" });
+  const inProc = await host.createSession({ id: "bench-inproc" });
   await host.waitSession(inProc.id, 60_000);
   const direct: number[] = [];
   const viaHost: number[] = [];
