@@ -12,6 +12,38 @@ export interface BudgetExceededDetails {
   requestedUsd: number;
 }
 
+/** A BUDGET_EXCEEDED error: a runtime-core `RuntimeError` whose `details` are {@link BudgetExceededDetails}. */
+export type BudgetExceededError = RuntimeError & {
+  readonly code: "BUDGET_EXCEEDED";
+  readonly details: BudgetExceededDetails;
+};
+
+/**
+ * True for the error `reserve`, `reserveSync` and `extend` throw when a budget would be exceeded; its
+ * `details` carry the numbers (for an HTTP 402 body, say).
+ *
+ * @example
+ * ```ts
+ * try { await guard.reserve(request); } catch (err) {
+ *   if (isBudgetExceededError(err)) return json(402, err.details); // { budget, limitUsd, spentUsd, ... }
+ *   throw err;
+ * }
+ * ```
+ */
+export function isBudgetExceededError(err: unknown): err is BudgetExceededError {
+  return err instanceof RuntimeError && err.code === "BUDGET_EXCEEDED" && err.details !== undefined;
+}
+
+/** True when `err` (or its cause) is SQLite's "database is locked" (SQLITE_BUSY*). */
+export function isBusyError(err: unknown): boolean {
+  for (let e = err, depth = 0; e !== undefined && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof Database.SqliteError && (e.code === "SQLITE_BUSY" || e.code.startsWith("SQLITE_BUSY_")))
+      return true;
+    if (typeof e !== "object" || e === null) return false;
+  }
+  return false;
+}
+
 /** Formats USD for messages: cents for amounts of a dollar or more, otherwise up to 6 decimals. */
 export function formatUsd(usd: number): string {
   if (Math.abs(usd) >= 1) return `$${usd.toFixed(2)}`;
@@ -43,8 +75,9 @@ export function toCostError(err: unknown, ledgerPath: string): RuntimeError {
     if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_") || code.startsWith("SQLITE_LOCKED")) {
       return new RuntimeError(
         "UNAVAILABLE",
-        `The ${at} stayed locked by another process past busyTimeoutMs; retry, or raise busyTimeoutMs.`,
-        { cause: err },
+        `The ${at} is locked by another process (a transaction longer than busyTimeoutMs, or a stuck ` +
+          "process holding it); retry, raise busyTimeoutMs, or find the process that holds the ledger open.",
+        { cause: err, details: { reason: "locked" } },
       );
     }
     if (code === "SQLITE_CANTOPEN" || code.startsWith("SQLITE_CANTOPEN_")) {

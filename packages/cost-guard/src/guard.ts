@@ -4,7 +4,13 @@ import { InvalidArgumentError, parseOrThrow, quietLogger, RuntimeError } from "@
 import { z } from "zod";
 import { type BudgetBinding, bindBudgets, bindingLabel, type ResolvedBudget, utcPeriods } from "./budgets.js";
 import { type Clock, systemClock } from "./clock.js";
-import { budgetExceededError, formatUsd, toCostError } from "./errors.js";
+import {
+  type BudgetExceededDetails,
+  budgetExceededError,
+  formatUsd,
+  isBusyError,
+  toCostError,
+} from "./errors.js";
 import {
   type CostEstimate,
   type CostSpec,
@@ -87,6 +93,59 @@ export interface SettleOptions {
   costUsd?: number;
 }
 
+/** Options of {@link CostGuard.settleOrphan} and {@link CostGuard.settleOrphans}. */
+export interface OrphanSettleOptions {
+  /**
+   * When the sandbox stopped, epoch ms; clamped to [the lease's reservation time, now]. Pass what you know
+   * (e.g. the lease's `heartbeatAtMs`, or when the host went down) to avoid over-charging.
+   * @default min(now, reserved at + lifetimeMs): the latest the sandbox can have run (never under-charges)
+   */
+  endedAtMs?: number;
+  /** Stored as the lease's settle reason. @default "orphan: sandbox gone" */
+  reason?: string;
+  /** The real cost when the caller knows it, replacing duration x rate. */
+  costUsd?: number;
+}
+
+/** Which open leases {@link CostGuard.settleOrphans} settles: every field given must match (at least one). */
+export interface OrphanFilter {
+  sessionId?: string;
+  userId?: string;
+  /** The lease's provider, e.g. `"local"` or `"modal"`. */
+  provider?: string;
+  sandboxId?: string;
+}
+
+/** One budget as {@link CostGuard.checkBudget} sees it for a request. Money in USD. */
+export interface BudgetCheckRow {
+  budget: string;
+  scopeKey: string;
+  periodKey: string;
+  enforcement: "refuse" | "terminate" | "warn";
+  limitUsd: number;
+  spentUsd: number;
+  reservedUsd: number;
+  /** What `reserve` would hold: the request's worst case. */
+  requestedUsd: number;
+  /** `limit - spent - reserved` (may be negative). */
+  remainingUsd: number;
+  /** `spent + reserved + requested <= limit`, or a `warn` budget (which never refuses). */
+  fits: boolean;
+}
+
+/** What {@link CostGuard.checkBudget} answers. */
+export interface BudgetCheck {
+  /** True when `reserve` with this request would pass every budget now. */
+  fits: boolean;
+  /** The worst case `reserve` would hold, in USD. */
+  requestedUsd: number;
+  estimate: CostEstimate;
+  /** Every budget that applies to the request's scope. */
+  budgets: BudgetCheckRow[];
+  /** The budget `reserve` would name in BUDGET_EXCEEDED (same fields as that error's `details`). */
+  exceeded?: BudgetExceededDetails;
+}
+
 /** What one enforcement pass did. */
 export interface EnforcementReport {
   atMs: number;
@@ -113,6 +172,14 @@ const ReserveRequestSchema = z.object({
 });
 
 type TerminateHook = (reason: string) => Promise<void>;
+/** An operation waiting for the next group commit. */
+interface QueuedOp {
+  op: (after: AfterCommit) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  /** performance.now() after which a locked ledger fails this operation. */
+  deadline: number;
+}
 /** Effects to run once the transaction that made them true has committed. */
 type AfterCommit = (() => void)[];
 
@@ -157,11 +224,12 @@ export class CostGuard implements CostHooks {
   readonly #unstoppable = new Set<string>();
   readonly #recentReservations: number[] = [];
   readonly #leasePrefix: string;
-  readonly #queue: {
-    op: (after: AfterCommit) => unknown;
-    resolve: (value: unknown) => void;
-    reject: (error: unknown) => void;
-  }[] = [];
+  readonly #queue: QueuedOp[] = [];
+  /** A flush is scheduled (next check phase, or a retry after SQLITE_BUSY). */
+  #flushScheduled = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  /** Consecutive SQLITE_BUSY retries of the current batch (for the backoff). */
+  #busyRetries = 0;
   #timer: NodeJS.Timeout | undefined;
   #lastDay: { startMs: number; periods: { day: string; month: string } } = {
     startMs: Number.NaN,
@@ -178,14 +246,18 @@ export class CostGuard implements CostHooks {
     const base = options.pricesFile ? loadPriceTableFile(options.pricesFile) : undefined;
     this.prices = resolvePriceTable(options.prices, base);
     this.budgets = options.budgets;
+    // Opening waits (blocking) up to busyTimeoutMs, only when it must write (a new ledger, changed budgets).
     this.#ledger = new Ledger({
       path: options.ledgerPath,
       busyTimeoutMs: options.busyTimeoutMs,
       synchronous: options.synchronous,
+      createDirectory: options.createLedgerDirectory,
     });
     this.#leasePrefix = `cg-${this.#ledger.ledgerId}-`;
     try {
       this.#syncBudgets();
+      // From here on a locked ledger fails a statement at once; the async methods retry without blocking.
+      this.#ledger.setBusyTimeout(0);
     } catch (err) {
       this.#ledger.close();
       throw toCostError(err, options.ledgerPath);
@@ -208,17 +280,24 @@ export class CostGuard implements CostHooks {
       .map((b) => ({ scope: b.parsedScope, period: b.period, key: `${b.scope}|${b.period}` }))
       .sort((a, b) => a.key.localeCompare(b.key));
     const fingerprint = JSON.stringify(shapes.map((s) => s.key));
-    const stored = this.budgets.map(({ parsedScope: _p, ...b }) => b);
+    const stored = JSON.stringify(this.budgets.map(({ parsedScope: _p, ...b }) => b));
+    const priceTable = JSON.stringify({
+      version: this.prices.version,
+      effectiveDate: this.prices.effectiveDate,
+    });
+    const unchanged = (): boolean =>
+      this.#ledger.getMeta("counter_shapes") === fingerprint &&
+      this.#ledger.getMeta("budgets") === stored &&
+      this.#ledger.getMeta("price_table") === priceTable;
+    // Read first: reopening a ledger with the same budgets takes no write lock (and so never waits).
+    if (unchanged()) return;
     this.#ledger.immediate(() => {
       if (this.#ledger.getMeta("counter_shapes") !== fingerprint) {
         this.#ledger.rebuildCounters(shapes);
         this.#ledger.setMeta("counter_shapes", fingerprint);
       }
-      this.#ledger.setMeta("budgets", JSON.stringify(stored));
-      this.#ledger.setMeta(
-        "price_table",
-        JSON.stringify({ version: this.prices.version, effectiveDate: this.prices.effectiveDate }),
-      );
+      this.#ledger.setMeta("budgets", stored);
+      this.#ledger.setMeta("price_table", priceTable);
     });
   }
 
@@ -449,6 +528,119 @@ export class CostGuard implements CostHooks {
     return this.#now((after) => this.#settle(leaseId, options, after));
   }
 
+  /**
+   * Settles an open lease (`reserved` or `active`) whose sandbox is gone, e.g. one that vanished while the
+   * host was down: call it at start for leases the host cannot re-attach, or when a session is deleted.
+   * Charges from the reservation to `endedAtMs` (clamped to [reserved at, now]; default the latest the
+   * sandbox can have run: `min(now, reserved at + lifetimeMs)`) at the lease's rate, or `costUsd`, and
+   * releases the rest. Idempotent like {@link CostGuard.settle}: a settled lease returns its first settlement
+   * with `alreadySettled: true`. NOT_FOUND for an unknown id. Never blocks the event loop.
+   *
+   * @example
+   * ```ts
+   * for (const lease of guard.openLeases()) {
+   *   if (!(await backend.isAlive(lease.sandboxId))) await guard.settleOrphan(lease.leaseId, { endedAtMs: lease.heartbeatAtMs });
+   * }
+   * ```
+   */
+  async settleOrphan(leaseId: string, options: OrphanSettleOptions = {}): Promise<Settlement> {
+    return this.#batched((after) => this.#settleOrphan(leaseId, options, after));
+  }
+
+  /**
+   * {@link CostGuard.settleOrphan} for every open lease matching `filter` (every given field must match;
+   * at least one is required), in one transaction; e.g. `settleOrphans({ sessionId })` when a session is
+   * deleted. Returns the settlements (empty when none matched), oldest lease first.
+   */
+  async settleOrphans(filter: OrphanFilter, options: OrphanSettleOptions = {}): Promise<Settlement[]> {
+    const fields = (["sessionId", "userId", "provider", "sandboxId"] as const).filter(
+      (k) => filter[k] !== undefined,
+    );
+    if (fields.length === 0) {
+      return Promise.reject(
+        new InvalidArgumentError(
+          "settleOrphans needs at least one of sessionId, userId, provider or sandboxId (it would settle every open lease).",
+          ["filter: empty"],
+        ),
+      );
+    }
+    return this.#batched((after) =>
+      this.#ledger.immediate(() =>
+        this.#ledger
+          .openLeases()
+          .filter(
+            (l) =>
+              (filter.sessionId === undefined || l.scope.sessionId === filter.sessionId) &&
+              (filter.userId === undefined || l.scope.userId === filter.userId) &&
+              (filter.provider === undefined || l.provider === filter.provider) &&
+              (filter.sandboxId === undefined || l.sandboxId === filter.sandboxId),
+          )
+          .map((l) => this.#settleOrphan(l.leaseId, options, after)),
+      ),
+    );
+  }
+
+  #settleOrphan(leaseId: string, options: OrphanSettleOptions, after: AfterCommit): Settlement {
+    const lease = this.#ledger.getLease(leaseId);
+    const reason = options.reason ?? "orphan: sandbox gone";
+    if (!lease || lease.status === "settled") return this.#settle(leaseId, { reason }, after);
+    const now = this.#clock.now();
+    const latest = Math.min(now, lease.createdAtMs + lease.lifetimeMs);
+    const endedAtMs = Math.min(now, Math.max(lease.createdAtMs, options.endedAtMs ?? latest));
+    return this.#settle(
+      leaseId,
+      { reason, endedAtMs, ...(options.costUsd !== undefined ? { costUsd: options.costUsd } : {}) },
+      after,
+    );
+  }
+
+  /**
+   * Whether a reservation with this request would fit every budget now, without reserving anything: the
+   * numbers of each budget that applies, and `exceeded` with what BUDGET_EXCEEDED would carry. A read (never
+   * waits for another process's lock). `reserve` stays the authority: another reservation can take the room
+   * between a check and a reserve. Rate limits (`maxReservationsPerMinute`) are not checked.
+   * INVALID_ARGUMENT for a malformed request.
+   */
+  checkBudget(request: ReserveRequest): BudgetCheck {
+    const req = parseOrThrow(ReserveRequestSchema, request, "reservation request");
+    const estimate = estimateParsed(req.spec, req.lifetimeMs, this.prices);
+    const { day, month } = this.#periods(this.#clock.now());
+    const requestedNano = Math.ceil(estimate.worstCaseUsd * 1e9);
+    const budgets: BudgetCheckRow[] = [];
+    let exceeded: BudgetExceededDetails | undefined;
+    this.#guarded(() => {
+      for (const b of bindBudgets(this.budgets, req.scope, day, month)) {
+        const c = this.#ledger.getCounter(b.scopeKey, b.periodKey);
+        const limitNano = toNanoUsd(b.budget.limitUsd);
+        const over = c.spentNanoUsd + c.reservedNanoUsd + requestedNano > limitNano;
+        const row: BudgetCheckRow = {
+          budget: b.budget.name,
+          scopeKey: b.scopeKey,
+          periodKey: b.periodKey,
+          enforcement: b.budget.enforcement,
+          limitUsd: b.budget.limitUsd,
+          spentUsd: fromNanoUsd(c.spentNanoUsd),
+          reservedUsd: fromNanoUsd(c.reservedNanoUsd),
+          requestedUsd: fromNanoUsd(requestedNano),
+          remainingUsd: fromNanoUsd(limitNano - c.spentNanoUsd - c.reservedNanoUsd),
+          fits: b.budget.enforcement === "warn" || !over,
+        };
+        budgets.push(row);
+        if (!row.fits && exceeded === undefined) {
+          const { fits: _f, remainingUsd: _r, enforcement: _e, ...details } = row;
+          exceeded = details;
+        }
+      }
+    });
+    return {
+      fits: exceeded === undefined,
+      requestedUsd: fromNanoUsd(requestedNano),
+      estimate,
+      budgets,
+      ...(exceeded ? { exceeded } : {}),
+    };
+  }
+
   #settle(leaseId: string, options: SettleOptions, after: AfterCommit): Settlement {
     if (options.costUsd !== undefined && !(options.costUsd >= 0 && Number.isFinite(options.costUsd))) {
       throw new InvalidArgumentError(`settle costUsd must be a finite number >= 0, got ${options.costUsd}.`, [
@@ -673,7 +865,7 @@ export class CostGuard implements CostHooks {
       );
       const live = leases.filter((l) => !stopped.has(l.leaseId));
       const accrued = live.reduce((sum, l) => sum + toNanoUsd(this.accruedUsd(l, now)), 0);
-      const crossed = this.#guarded(() =>
+      const crossed = await this.#batched(() =>
         this.#ledger.immediate(() => this.#crossed(binding, 0, spentNanoUsd + accrued, now)),
       );
       for (const w of crossed) {
@@ -714,7 +906,7 @@ export class CostGuard implements CostHooks {
     }
     // An idle lease is settled even when its sandbox could not be stopped: its holder is gone, and the orphan
     // sweeper terminates a sandbox whose lease is settled. A budget stop without a stop keeps the lease open.
-    if (terminated || cause === "idle") this.settleSync(lease.leaseId, { reason: `${cause}: ${reason}` });
+    if (terminated || cause === "idle") await this.settle(lease.leaseId, { reason: `${cause}: ${reason}` });
     else if (this.#unstoppable.has(lease.leaseId))
       return false; // reported on an earlier pass
     else this.#unstoppable.add(lease.leaseId);
@@ -794,7 +986,7 @@ export class CostGuard implements CostHooks {
       if (lease.provider !== inventory.provider || covered.has(lease.leaseId)) continue;
       if (now - lease.createdAtMs < graceMs) continue;
       // The sandbox is gone and we do not know when it stopped; the provider ends it at its lifetime at the latest.
-      const s = this.settleSync(lease.leaseId, {
+      const s = await this.settle(lease.leaseId, {
         reason: "orphan sweep: no sandbox carries this lease",
         endedAtMs: Math.min(now, lease.createdAtMs + lease.lifetimeMs),
       });
@@ -818,8 +1010,14 @@ export class CostGuard implements CostHooks {
   close(): void {
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     this.#hooks.clear();
     this.#ledger.close();
+    // Operations still waiting for a locked ledger fail now rather than at their deadline.
+    const closed = new RuntimeError("FAILED_PRECONDITION", "This cost guard is closed; create a new one.");
+    for (const item of this.#queue.splice(0)) item.reject(closed);
+    this.#flushScheduled = false;
   }
 
   /**
@@ -827,6 +1025,21 @@ export class CostGuard implements CostHooks {
    * (one statement, or their own `immediate`), so they work alone and inside a group commit alike.
    */
   #now<T>(op: (after: AfterCommit) => T): T {
+    try {
+      return this.#nowOnce(op);
+    } catch (err) {
+      if (!isBusyError(err) || this.options.busyTimeoutMs === 0 || !this.#ledger.db.open) throw err;
+      // A sync caller cannot be answered later: wait for the lock the only way a sync call can, blocking.
+      this.#ledger.setBusyTimeout(this.options.busyTimeoutMs);
+      try {
+        return this.#nowOnce(op);
+      } finally {
+        if (this.#ledger.db.open) this.#ledger.setBusyTimeout(0);
+      }
+    }
+  }
+
+  #nowOnce<T>(op: (after: AfterCommit) => T): T {
     const after: AfterCommit = [];
     const value = this.#guarded(() => op(after));
     for (const effect of after) effect();
@@ -840,13 +1053,25 @@ export class CostGuard implements CostHooks {
    */
   #batched<T>(op: (after: AfterCommit) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ op, resolve: resolve as (value: unknown) => void, reject });
-      if (this.#queue.length === 1) setImmediate(() => this.#flush());
+      const deadline = performance.now() + this.options.busyTimeoutMs;
+      this.#queue.push({ op, resolve: resolve as (value: unknown) => void, reject, deadline });
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
     });
   }
 
+  /**
+   * Commits the queued operations. When another process holds the ledger's write lock, `BEGIN IMMEDIATE`
+   * fails at once (busy timeout 0) and the batch is retried on a timer with backoff, so the event loop keeps
+   * running; operations past their deadline (`busyTimeoutMs` after they were queued) fail with UNAVAILABLE.
+   */
   #flush(): void {
+    this.#flushScheduled = false;
+    this.#retryTimer = undefined;
     const batch = this.#queue.splice(0);
+    if (batch.length === 0) return;
     const after: AfterCommit = [];
     const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
     try {
@@ -865,15 +1090,51 @@ export class CostGuard implements CostHooks {
         }),
       );
     } catch (error) {
+      if (isBusyError(error) && this.#ledger.db.open) {
+        this.#retryLocked(batch, error);
+        return;
+      }
       for (const item of batch) item.reject(toCostError(error, this.options.ledgerPath));
       return;
     }
+    this.#busyRetries = 0;
     for (const effect of after) effect();
     batch.forEach((item, i) => {
       const outcome = outcomes[i]!;
       if (outcome.ok) item.resolve(outcome.value);
       else item.reject(toCostError(outcome.error, this.options.ledgerPath));
     });
+  }
+
+  #retryLocked(batch: QueuedOp[], error: unknown): void {
+    const now = performance.now();
+    const waiting = batch.filter((item) => item.deadline > now);
+    for (const item of batch) {
+      if (item.deadline > now) continue;
+      item.reject(
+        new RuntimeError(
+          "UNAVAILABLE",
+          `The ledger ${this.options.ledgerPath} stayed locked by another process for busyTimeoutMs ` +
+            `(${this.options.busyTimeoutMs} ms); nothing was written. Retry, raise busyTimeoutMs, or find the ` +
+            "process that holds the ledger's write lock.",
+          { cause: error, details: { reason: "locked", busyTimeoutMs: this.options.busyTimeoutMs } },
+        ),
+      );
+    }
+    if (waiting.length === 0) {
+      this.#busyRetries = 0;
+      return;
+    }
+    this.#queue.unshift(...waiting);
+    const backoff = Math.min(50, 2 * 2 ** this.#busyRetries) * (0.5 + Math.random() / 2);
+    this.#busyRetries++;
+    const nextDeadline = Math.min(...waiting.map((item) => item.deadline));
+    this.#scheduleFlush(Math.max(1, Math.min(backoff, nextDeadline - now)));
+  }
+
+  #scheduleFlush(delayMs: number): void {
+    this.#flushScheduled = true;
+    this.#retryTimer = setTimeout(() => this.#flush(), delayMs);
   }
 
   #guarded<T>(fn: () => T): T {

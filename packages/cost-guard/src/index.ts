@@ -15,17 +15,21 @@ export {
 export type { Clock } from "./clock.js";
 // Clocks and errors
 export { ManualClock, systemClock } from "./clock.js";
-export type { BudgetExceededDetails } from "./errors.js";
-export { formatUsd, toCostError } from "./errors.js";
+export type { BudgetExceededDetails, BudgetExceededError } from "./errors.js";
+export { formatUsd, isBudgetExceededError, toCostError } from "./errors.js";
 export type { CostEstimate, CostSpec } from "./estimate.js";
 export { CostSpecSchema, estimateCost, providerPrices, regionMultiplier } from "./estimate.js";
 export type { GpuRequest } from "./gpu.js";
 export { parseGpuRequest } from "./gpu.js";
 export type {
+  BudgetCheck,
+  BudgetCheckRow,
   CostEvent,
   CostGuardServices,
   EnforcementReport,
   Lease,
+  OrphanFilter,
+  OrphanSettleOptions,
   ReserveRequest,
   Settlement,
   SettleOptions,
@@ -35,7 +39,7 @@ export { CostGuard } from "./guard.js";
 export type { LeaseRecord, LeaseStatus, LedgerOpenOptions } from "./ledger.js";
 
 // Ledger and reports
-export { LEDGER_SCHEMA_VERSION, Ledger } from "./ledger.js";
+export { LEDGER_DIR_MODE, LEDGER_FILE_MODE, LEDGER_SCHEMA_VERSION, Ledger } from "./ledger.js";
 export type { CostGuardOptions, ResolvedCostGuardOptions } from "./options.js";
 export { CostGuardOptionsSchema } from "./options.js";
 export { costGuard, costGuardPlugin, parseCostGuardOptions } from "./plugin.js";

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { CostScope } from "@agent-runtime/runtime-core";
 import { RuntimeError } from "@agent-runtime/runtime-core";
@@ -130,13 +130,26 @@ export interface CounterTotals {
 export interface LedgerOpenOptions {
   /** A file path or `:memory:`. */
   path: string;
-  /** How long a write waits for another process's transaction, in ms. @default 5000 */
+  /**
+   * How long a statement waits (blocking the thread: SQLite's busy handler sleeps) for another process's
+   * transaction, in ms; change it later with {@link Ledger.setBusyTimeout}. @default 5000
+   */
   busyTimeoutMs?: number;
   /** `normal` survives process crashes; `full` also survives power loss (slower). @default "normal" */
   synchronous?: "normal" | "full";
   /** Refuse to create a new ledger (for reports). @default false */
   mustExist?: boolean;
+  /**
+   * Create the ledger's directory (and missing parents) with mode 0700 when it does not exist; otherwise a
+   * missing directory is NOT_FOUND. @default false
+   */
+  createDirectory?: boolean;
 }
+
+/** Mode of ledger files this package creates (the db; SQLite gives its -wal and -shm the db's mode). */
+export const LEDGER_FILE_MODE = 0o600;
+/** Mode of a ledger directory this package creates. */
+export const LEDGER_DIR_MODE = 0o700;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -262,25 +275,44 @@ export class Ledger {
   constructor(options: LedgerOpenOptions) {
     this.path = options.path;
     const memory = options.path === ":memory:";
-    if (!memory) {
+    if (!memory && options.path !== "") {
       const dir = dirname(resolve(options.path));
-      if (!existsSync(dir)) {
-        throw new RuntimeError(
-          "NOT_FOUND",
-          `Cannot open the ledger ${options.path}: directory ${dir} does not exist. Create it first.`,
-        );
-      }
       if (options.mustExist && !existsSync(options.path)) {
         throw new RuntimeError(
           "NOT_FOUND",
           `No ledger at ${options.path}: pass the path a cost guard writes to (--db or AGENT_RUNTIME_COST_DB).`,
         );
       }
+      if (!existsSync(dir)) {
+        if (!options.createDirectory) {
+          throw new RuntimeError(
+            "NOT_FOUND",
+            `Cannot open the ledger ${options.path}: directory ${dir} does not exist. Create it first ` +
+              "(mode 0700), or set createLedgerDirectory: true.",
+          );
+        }
+        try {
+          mkdirSync(dir, { recursive: true, mode: LEDGER_DIR_MODE });
+        } catch (err) {
+          throw toCostError(err, options.path);
+        }
+      }
+      // Created here with 0600 (not SQLite's 0644): the ledger names users and sessions. SQLite creates the
+      // -wal and -shm files with the database file's mode. "a" neither truncates nor fails if a concurrent
+      // opener made it first; an empty file is an empty database.
+      if (!existsSync(options.path)) {
+        try {
+          closeSync(openSync(options.path, "a", LEDGER_FILE_MODE));
+        } catch (err) {
+          throw toCostError(err, options.path);
+        }
+      }
     }
     let db: Database.Database | undefined;
     try {
       db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
-      if (!memory) db.pragma("journal_mode = WAL");
+      // Already WAL (the mode is stored in the file): do not ask again.
+      if (!memory && db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
       db.pragma("foreign_keys = ON");
       const version = this.migrate(db);
@@ -302,6 +334,19 @@ export class Ledger {
   }
 
   private migrate(db: Database.Database): number {
+    // An existing ledger is only read: opening it takes no write lock, so it never waits for another writer.
+    const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
+    if (hasMeta) {
+      const rows = db
+        .prepare<[], { key: string; value: string }>(
+          "SELECT key, value FROM meta WHERE key IN ('schema_version', 'ledger_id')",
+        )
+        .all();
+      const version = rows.find((r) => r.key === "schema_version");
+      if (version && rows.length === 2 && Number(version.value) >= LEDGER_SCHEMA_VERSION) {
+        return Number(version.value);
+      }
+    }
     const run = db.transaction(() => {
       db.exec(SCHEMA);
       const get = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
@@ -373,6 +418,14 @@ export class Ledger {
         "INSERT OR IGNORE INTO warnings (budget, scope_key, period_key, percent, at_ms) VALUES (?, ?, ?, ?, ?)",
       ),
     };
+  }
+
+  /**
+   * Sets how long statements wait (blocking) for another process's lock, in ms; 0 makes a locked write fail
+   * at once with SQLITE_BUSY (mapped to UNAVAILABLE), which {@link CostGuard} retries without blocking.
+   */
+  setBusyTimeout(ms: number): void {
+    this.db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(ms))}`);
   }
 
   /** Runs `fn` in one `BEGIN IMMEDIATE` transaction (a savepoint when nested); rolls back if it throws. */

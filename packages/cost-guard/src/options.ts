@@ -41,8 +41,20 @@ export const CostGuardOptionsSchema = z
     idleTimeoutMs: z.number().int().positive().optional(),
     /** How often enforcement (accrual, reaper, terminate budgets, warnings) runs, in ms; 0 turns the timer off. @default 5000 */
     enforceIntervalMs: z.number().int().nonnegative().default(5000),
-    /** How long a write waits for another process holding the ledger's write lock, in ms. @default 5000 */
+    /**
+     * How long a ledger write waits for another process holding the ledger's write lock, in ms; then it fails
+     * with UNAVAILABLE. The async methods (`reserve`, `settle`, `activate`, ...) wait without blocking the
+     * event loop (retries with backoff, 2 to 50 ms apart); the sync ones (`reserveSync`, `settleSync`) and the
+     * constructor, when it must write, block. 0 fails at once.
+     * @default 5000
+     */
     busyTimeoutMs: z.number().int().nonnegative().default(5000),
+    /**
+     * Create the ledger's directory (and missing parents, mode 0700) when it does not exist; when false a
+     * missing directory is NOT_FOUND. The ledger file is always created 0600 (its -wal and -shm follow).
+     * @default false
+     */
+    createLedgerDirectory: z.boolean().default(false),
     /** SQLite `synchronous`: `normal` survives process crashes, `full` also power loss. @default "normal" */
     synchronous: z.enum(["normal", "full"]).default("normal"),
     /** Reservations allowed per minute in this process (stops create loops); unset means no limit. @default undefined */

@@ -1,0 +1,20 @@
+/**
+ * Holds a ledger's SQLite write lock from another process: `node --import tsx lock-holder.ts <db> <holdMs>
+ * <immediate|exclusive>`. Prints `locked` once the lock is taken and `released` after COMMIT.
+ */
+import { writeSync } from "node:fs";
+import Database from "better-sqlite3";
+
+const [path, holdMs, mode] = process.argv.slice(2) as [string, string, string];
+const db = new Database(path);
+db.exec(mode === "exclusive" ? "BEGIN EXCLUSIVE" : "BEGIN IMMEDIATE");
+// A write inside the transaction, as a real writer would make.
+db.prepare(
+  "INSERT INTO meta (key, value) VALUES ('lock-holder', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+).run(String(process.pid));
+writeSync(1, "locked\n");
+setTimeout(() => {
+  db.exec("COMMIT");
+  db.close();
+  writeSync(1, "released\n");
+}, Number(holdMs));
