@@ -1,5 +1,7 @@
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { isRuntimeError, type LogFields, type Logger, silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, describe, expect, test } from "vitest";
@@ -147,6 +149,47 @@ describe("state lives in a private directory", () => {
     for (const suffix of ["-wal", "-shm"]) {
       const file = `${db}.costs${suffix}`;
       if (existsSync(file)) expect(modeOf(file), file).toBe(0o600);
+    }
+  });
+
+  test("/health answers within 100 ms while another process holds the cost ledger's lock", async () => {
+    const stateDir = join(dir.path, "locked-ledger");
+    const t = await startTestServer({ storage: { stateDir }, cost: { enabled: true } });
+    servers.push(t);
+    const ledger = join(stateDir, "agent-host.db.costs");
+    expect(existsSync(ledger)).toBe(true);
+    // A real second process takes the ledger's write lock for 1.5 s (better-sqlite3 from cost-guard).
+    const sqlite = createRequire(
+      join(import.meta.dirname, "../../../packages/cost-guard/package.json"),
+    ).resolve("better-sqlite3");
+    const holder = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const D=require(${JSON.stringify(sqlite)});const db=new D(process.argv[1]);db.exec("BEGIN EXCLUSIVE");` +
+          `console.log("locked");setTimeout(()=>{db.exec("COMMIT");db.close();console.log("released")},1500)`,
+        ledger,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      await new Promise<void>((r) => holder.stdout!.once("data", () => r()));
+      // A create needs the ledger (its lease is reserved first): it waits, the event loop must not.
+      const created = t.request("POST", "/v1/sessions", { body: { id: "during-lock" } });
+      const times: number[] = [];
+      const until = Date.now() + 1000;
+      while (Date.now() < until) {
+        const t0 = performance.now();
+        const res = await fetch(`${t.url}/health`);
+        times.push(performance.now() - t0);
+        expect(res.status).toBe(200);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(times.length).toBeGreaterThan(10);
+      expect(Math.max(...times)).toBeLessThan(100);
+      expect((await created).status).toBe(201);
+    } finally {
+      holder.kill("SIGKILL");
     }
   });
 
