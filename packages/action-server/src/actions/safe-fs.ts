@@ -79,7 +79,7 @@ export async function openRegularFile(
     } catch (err) {
       throw toFileAccessError(err, path);
     }
-    refuseNonRegular(before, path);
+    refuseNonRegular(before, path, mode);
   }
   let handle: FileHandle;
   try {
@@ -88,13 +88,13 @@ export async function openRegularFile(
     // ENXIO: a socket, or a FIFO without a reader opened for writing (swapped in after the stat).
     if (codeOf(err) === "ENXIO") {
       const now = await stat(path).catch(() => undefined);
-      throw notRegular(path, now ? describeKind(now) : "a special file");
+      throw notRegular(path, now ? describeKind(now) : "a special file", mode);
     }
     throw toFileAccessError(err, path);
   }
   try {
     const st = await handle.stat();
-    refuseNonRegular(st, path);
+    refuseNonRegular(st, path, mode);
     return { handle, stat: st };
   } catch (err) {
     await handle.close().catch(() => {});
@@ -181,7 +181,7 @@ export function toFileAccessError(err: unknown, path: string): FileAccessError {
         cause: err,
       });
     case "ENXIO":
-      return notRegular(path, "a special file");
+      return notRegular(path, "a special file", "write");
     case "ELOOP":
     case "ENAMETOOLONG":
       return new FileAccessError(
@@ -200,16 +200,20 @@ export function codeOf(err: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-function refuseNonRegular(st: Stats, path: string): void {
+function refuseNonRegular(st: Stats, path: string, mode: OpenMode): void {
   if (st.isFile()) return;
   if (st.isDirectory())
     throw new FileAccessError(`Path is a directory: ${path}`, ServerFileErrorId.IS_DIRECTORY);
-  throw notRegular(path, describeKind(st));
+  throw notRegular(path, describeKind(st), mode);
 }
 
-function notRegular(path: string, kind: string): FileAccessError {
+function notRegular(path: string, kind: string, mode: OpenMode = "read"): FileAccessError {
+  const hint =
+    mode === "read"
+      ? `Use a run action (e.g. \`head -c 100 ${path}\`) if you really mean to read it.`
+      : `Use a run action (e.g. \`printf '...' > ${path}\`) if you really mean to write to it.`;
   return new FileAccessError(
-    `${path} is ${kind}, not a regular file: file actions only read and write regular files (reading a device or a FIFO could block or never end). Use a run action (e.g. \`head -c 100 ${path}\`) if you really mean to read it.`,
+    `${path} is ${kind}, not a regular file: file actions only read and write regular files (a device or a FIFO could block or never end). ${hint}`,
     ServerFileErrorId.NOT_A_REGULAR_FILE,
   );
 }
