@@ -190,6 +190,22 @@ PY`,
     expect(out).toMatch(/keyctl -1 1/);
   });
 
+  it("no file action can take the server down: devices and FIFOs are refused at once", async () => {
+    await sh(box, "mkfifo /tmp/fifo");
+    for (const path of ["/dev/zero", "/tmp/fifo", "/dev/urandom"]) {
+      const t0 = Date.now();
+      const err = await box.readFile(path).catch((e: unknown) => e);
+      expect(err, path).toMatchObject({
+        code: "INVALID_ARGUMENT",
+        details: { errorId: "NOT_A_REGULAR_FILE" },
+      });
+      expect(Date.now() - t0).toBeLessThan(5000);
+    }
+    const nul = await box.readFile("/workspace/a\u0000b").catch((e: unknown) => e);
+    expect(nul).toMatchObject({ code: "INVALID_ARGUMENT", details: { errorId: "INVALID_PATH" } });
+    expect((await sh(box, "echo still-alive")).trim()).toBe("still-alive");
+  });
+
   it("ordinary work still runs: python, node, pipes, a private /tmp and HOME", async () => {
     const out = await sh(
       box,

@@ -2,20 +2,8 @@ import { constants, type Stats } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { FileErrorId } from "@agent-runtime/runtime-core";
 
-/**
- * `extras.error_id` values this server sets: runtime-core's {@link FileErrorId} plus the ids of refusals the
- * hardened file actions add (valid on the wire: `error_id` is a free string; clients that do not know an id
- * fall back to INVALID_ARGUMENT).
- */
-export const ServerFileErrorId = {
-  ...FileErrorId,
-  /** The path names a device, FIFO or socket: reading or writing it could block or never end. */
-  NOT_A_REGULAR_FILE: "NOT_A_REGULAR_FILE",
-  /** The path cannot name a file at all (a NUL byte in it). */
-  INVALID_PATH: "INVALID_PATH",
-  /** The file is larger than the action handles (bytes counted while reading, not taken from `stat`). */
-  TOO_LARGE: "FILE_TOO_LARGE",
-} as const;
+/** `extras.error_id` values this server sets: runtime-core's {@link FileErrorId}. */
+export const ServerFileErrorId = FileErrorId;
 
 /** A file action that was refused or failed; `errorId` goes to `extras.error_id` of the ErrorObservation. */
 export class FileAccessError extends Error {

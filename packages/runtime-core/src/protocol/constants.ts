@@ -61,6 +61,12 @@ export const FileErrorId = {
   DECODE: "DECODE_ERROR",
   PERMISSION: "PERMISSION_DENIED",
   IO: "IO_ERROR",
+  /** The path names a device, FIFO or socket: file actions only read and write regular files. */
+  NOT_A_REGULAR_FILE: "NOT_A_REGULAR_FILE",
+  /** The path cannot name a file (a NUL byte in it). */
+  INVALID_PATH: "INVALID_PATH",
+  /** The file is larger than the action handles (counted while reading, not taken from `stat`). */
+  TOO_LARGE: "FILE_TOO_LARGE",
 } as const;
 
 export const BROWSER_UNSUPPORTED = "Browser functionality is not supported or disabled.";

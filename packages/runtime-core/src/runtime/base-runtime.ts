@@ -481,6 +481,9 @@ export abstract class BaseRuntime implements Runtime {
       [FileErrorId.DECODE]: "INVALID_ARGUMENT",
       [FileErrorId.PERMISSION]: "UNAUTHORIZED",
       [FileErrorId.IO]: "INTERNAL",
+      [FileErrorId.NOT_A_REGULAR_FILE]: "INVALID_ARGUMENT",
+      [FileErrorId.INVALID_PATH]: "INVALID_ARGUMENT",
+      [FileErrorId.TOO_LARGE]: "INVALID_ARGUMENT",
     };
     const code = byId[errorId] ?? "INVALID_ARGUMENT";
     const redact = (text: string) => this.#redactor.redact(text);
