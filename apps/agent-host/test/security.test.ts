@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -191,6 +191,25 @@ describe("state lives in a private directory", () => {
     } finally {
       holder.kill("SIGKILL");
     }
+  });
+
+  test("DELETE of a session leaves 0 processes of its sandbox (background and setsid jobs included)", async () => {
+    const t = await startTestServer({ cost: { enabled: false } });
+    servers.push(t);
+    const id = await readySession(t);
+    const marker = `${4000 + Math.floor(Math.random() * 1000)}.${process.pid}`;
+    await runCommand(t, id, `sleep ${marker} & (sleep ${marker}; true) & setsid sleep ${marker} &`);
+    const count = () =>
+      spawnSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" })
+        .stdout.split("\n")
+        .filter(Boolean).length;
+    let deadline = Date.now() + 10_000;
+    while (count() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(count()).toBe(3);
+    expect((await t.request("DELETE", `/v1/sessions/${id}`)).status).toBeLessThan(300);
+    deadline = Date.now() + 2000;
+    while (count() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(count()).toBe(0);
   });
 
   test("an existing state dir of ours is tightened to 0700", async () => {
