@@ -8,6 +8,9 @@ export const SANDBOX_HOME = "/root";
 /** Directory inside the sandbox where the server puts its unix socket (a per-sandbox host directory). */
 export const SANDBOX_RUN_DIR = "/run/agent-runtime";
 
+/** Where the sandbox sees the shell wrapper that applies per-command limits (read-only). */
+export const SANDBOX_SHELL_WRAPPER = "/run/agent-runtime-shell";
+
 /** System directories shown read-only (or recreated as the symlinks they are, such as /lib -> usr/lib). */
 const SYSTEM_PATHS = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"] as const;
 
@@ -29,6 +32,8 @@ export interface BubblewrapProfile {
   /** A resolv.conf for the NAT network (bound over /etc/resolv.conf), when the sandbox has egress. */
   resolvConf?: string;
   extraBinds: readonly { source: string; target: string }[];
+  /** Host path of the shell wrapper (per-command limits), bound read-only at {@link SANDBOX_SHELL_WRAPPER}. */
+  shellWrapper?: string;
   /** File descriptors (in bwrap's stdio) of the compiled seccomp program and of the info pipe. */
   seccompFd?: number;
   infoFd: number;
@@ -83,6 +88,7 @@ export function bubblewrapArgs(p: BubblewrapProfile): string[] {
     SANDBOX_WORKSPACE,
   );
   for (const dir of hostFilesToBindBack([p.node, p.serverBin])) args.push("--ro-bind", dir, dir);
+  if (p.shellWrapper) args.push("--ro-bind", p.shellWrapper, SANDBOX_SHELL_WRAPPER);
   for (const bind of p.extraBinds) args.push("--ro-bind", bind.source, bind.target);
   args.push(
     "--remount-ro",

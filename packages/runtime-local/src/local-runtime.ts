@@ -13,11 +13,11 @@ import {
   type RuntimeHandle,
   type SandboxCostSpec,
 } from "@agent-runtime/runtime-core";
-import { SANDBOX_HOME, SANDBOX_WORKSPACE } from "./bwrap-profile.js";
+import { SANDBOX_HOME, SANDBOX_SHELL_WRAPPER, SANDBOX_WORKSPACE } from "./bwrap-profile.js";
+import { cgroupBase, createSandboxCgroups, removeCgroup } from "./cgroups.js";
 import { applyAllowList } from "./egress-allow.js";
 import { NAT_NAMESERVER, startNatNetwork } from "./nat-network.js";
 import type { ResolvedLocalRuntimeOptions } from "./options.js";
-import { createPidsCgroup, pidsCgroupBase, removePidsCgroup } from "./pids-cgroup.js";
 import {
   killMarked,
   killSession,
@@ -28,6 +28,7 @@ import {
   readSandboxInitPid,
   SANDBOX_ID_VARIABLE,
   type StartedServer,
+  shellWrapper,
   spawnServer,
   stopGroup,
 } from "./sandbox-process.js";
@@ -41,8 +42,8 @@ interface LocalHandleData {
   initPid?: number;
   /** Egress: the slirp4netns process. */
   natPid?: number;
-  /** The sandbox's pids cgroup, when `limits.maxProcesses` uses one. */
-  cgroupDir?: string;
+  /** The sandbox's cgroups (pids; memory with `limits.memoryMiB`), where writable. */
+  cgroupDirs?: string[];
   stateDir: string;
   hostWorkspace: string;
   ownsWorkspace: boolean;
@@ -192,10 +193,24 @@ export class LocalRuntime extends BaseRuntime {
         socketPath = join(runDir, "server.sock");
       }
       // A pids cgroup, where one is writable, caps the sandbox's processes and finds every one of them at
-      // close, even those that left the session (setsid) after the server died.
-      if (pidsCgroupBase()) {
-        spec.cgroupDir = createPidsCgroup(sandboxId, this.#options.limits.maxProcesses ?? "max");
-        this.#local.cgroupDir = spec.cgroupDir;
+      // close, even those that left the session (setsid) after the server died. A memory cgroup bounds the
+      // whole sandbox's memory without an address-space limit on the server.
+      const limits = this.#options.limits;
+      const cgroupDirs = createSandboxCgroups(sandboxId, {
+        maxProcesses: limits.maxProcesses ?? "max",
+        ...(limits.memoryMiB ? { memoryMiB: limits.memoryMiB } : {}),
+      });
+      if (cgroupDirs.length > 0) {
+        spec.cgroupDirs = cgroupDirs;
+        this.#local.cgroupDirs = cgroupDirs;
+      }
+      const memoryInCgroup = cgroupDirs.some((dir) => dir.startsWith(cgroupBase("memory")?.dir ?? "\0"));
+      const wrapper = shellWrapper(limits, memoryInCgroup);
+      if (wrapper) {
+        const path = join(stateDir, "limited-shell");
+        writeFileSync(path, wrapper, { mode: 0o555 });
+        spec.shellWrapper = path;
+        env.ACTION_SERVER_SHELL = bwrap ? SANDBOX_SHELL_WRAPPER : path;
       }
       started = spawnServer(spec);
     } catch (err) {
@@ -337,7 +352,7 @@ export class LocalRuntime extends BaseRuntime {
       const sandboxId = basename(local.stateDir);
       if (sandboxId.startsWith("local-")) await killMarked(SANDBOX_ID_VARIABLE, sandboxId);
     }
-    if (local.cgroupDir) await removePidsCgroup(local.cgroupDir);
+    for (const dir of local.cgroupDirs ?? []) await removeCgroup(dir);
   }
 
   /**

@@ -5,11 +5,14 @@ import { ALLOW_ENTRY } from "./egress-allow.js";
 export const LocalLimitsSchema = z
   .object({
     /**
-     * Data-segment limit per process in MiB (RLIMIT_DATA: heap and private mappings).
+     * Memory in MiB. Where a memory cgroup is writable (root hosts) it bounds the whole sandbox, the server's
+     * own ~60 MB included, and a command over it is killed by the kernel (the server lives on). Elsewhere it
+     * is RLIMIT_DATA on each command the shell runs (never on the server, which a data limit would kill at
+     * start on Node 24).
      * @default unlimited
      */
     memoryMiB: z.number().int().min(64).optional(),
-    /** CPU time limit per process in seconds (RLIMIT_CPU). @default unlimited */
+    /** CPU time per command process in seconds (RLIMIT_CPU on the shell and what it runs, not the server). @default unlimited */
     cpuSeconds: z.number().int().min(1).optional(),
     /**
      * Maximum processes (and threads) of the sandbox at once. Enforced by a `pids` cgroup per sandbox where the

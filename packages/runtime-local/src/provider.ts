@@ -12,6 +12,7 @@ import {
   type RuntimeProvider,
   WarmPool,
 } from "@agent-runtime/runtime-core";
+import { pidsCgroupBase } from "./cgroups.js";
 import { allowListUnsupported } from "./egress-allow.js";
 import { LocalRuntime } from "./local-runtime.js";
 import { slirpPath } from "./nat-network.js";
@@ -20,7 +21,6 @@ import {
   LocalRuntimeOptionsSchema,
   type ResolvedLocalRuntimeOptions,
 } from "./options.js";
-import { pidsCgroupBase } from "./pids-cgroup.js";
 import { bubblewrapUsable, which } from "./sandbox-process.js";
 
 const RENAMED: Record<string, string> = {

@@ -92,8 +92,10 @@ export interface LaunchSpec {
   seccompFile?: string;
   /** Bubblewrap with egress: host path of the resolv.conf pointing at the NAT's DNS. */
   resolvConf?: string;
-  /** A `pids` cgroup the sandbox's first process joins before anything else runs. */
-  cgroupDir?: string;
+  /** Cgroups (pids, memory) the sandbox's first process joins before anything else runs. */
+  cgroupDirs?: string[];
+  /** Host path of the shell wrapper that applies per-command limits (see {@link shellWrapper}). */
+  shellWrapper?: string;
 }
 
 /** Builds argv: [sh (joins the cgroup)] [prlimit ...] [bwrap ...] node server ... */
@@ -112,6 +114,7 @@ export function buildArgv(spec: LaunchSpec): string[] {
       emptyFile: spec.emptyFile ?? join(spec.stateDir, "empty"),
       emptyDir: spec.emptyDir ?? join(spec.stateDir, "empty.d"),
       ...(spec.resolvConf ? { resolvConf: spec.resolvConf } : {}),
+      ...(spec.shellWrapper ? { shellWrapper: spec.shellWrapper } : {}),
       extraBinds: spec.options.extraBinds,
       ...(spec.seccompFile ? { seccompFd: BWRAP_FDS.seccomp } : {}),
       infoFd: BWRAP_FDS.info,
@@ -119,27 +122,49 @@ export function buildArgv(spec: LaunchSpec): string[] {
     });
     argv = [which("bwrap") ?? "bwrap", ...bwrap, "--", ...server];
   }
+  // Limits on the server itself are only those that cannot hurt it: file size, and the process count where
+  // no cgroup counts it. Memory and CPU time bound the shell and what it runs (see shellWrapper()): a memory
+  // rlimit on Node kills it at start (V8 reserves more address space than the limit), and a CPU-time
+  // rlimit would end a long-lived server.
   const { limits } = spec.options;
   const rl: string[] = [];
-  if (limits.memoryMiB) rl.push(`--data=${limits.memoryMiB * 1024 * 1024}`);
-  if (limits.cpuSeconds) rl.push(`--cpu=${limits.cpuSeconds}`);
-  if (limits.maxProcesses && !spec.cgroupDir) rl.push(`--nproc=${limits.maxProcesses}`);
+  if (limits.maxProcesses && !spec.cgroupDirs?.length) rl.push(`--nproc=${limits.maxProcesses}`);
   if (limits.maxFileMiB) rl.push(`--fsize=${limits.maxFileMiB * 1024 * 1024}`);
-  if (rl.length > 0) {
-    const prlimit = which("prlimit");
-    if (!prlimit) {
-      throw new RuntimeError(
-        "UNSUPPORTED",
-        "limits: `prlimit` (util-linux) is not installed; install it or remove `limits`.",
-      );
-    }
-    argv = [prlimit, ...rl, "--", ...argv];
-  }
-  if (spec.cgroupDir) {
-    // Join the cgroup first, so every process of the sandbox is counted from its very first fork.
-    argv = ["/bin/sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', spec.cgroupDir, ...argv];
+  if (rl.length > 0) argv = [prlimitPath(), ...rl, "--", ...argv];
+  if (spec.cgroupDirs?.length) {
+    // Join the cgroups first, so every process of the sandbox is counted from its very first fork.
+    const script =
+      'IFS=:; for d in $0; do echo $$ > "$d/cgroup.procs" || exit 125; done; unset IFS; exec "$@"';
+    argv = ["/bin/sh", "-c", script, spec.cgroupDirs.join(":"), ...argv];
   }
   return argv;
+}
+
+function prlimitPath(): string {
+  const prlimit = which("prlimit");
+  if (!prlimit) {
+    throw new RuntimeError(
+      "UNSUPPORTED",
+      "limits: `prlimit` (util-linux) is not installed; install it (apt-get install util-linux) or remove `limits`.",
+    );
+  }
+  return prlimit;
+}
+
+/**
+ * The shell wrapper's script when per-command limits apply (memory without a memory cgroup, CPU time), or
+ * undefined: `prlimit` sets soft and hard limits on bash, so every command inherits them and none can raise
+ * them (that needs CAP_SYS_RESOURCE, which a bubblewrap sandbox does not have).
+ */
+export function shellWrapper(
+  limits: ResolvedLocalRuntimeOptions["limits"],
+  memoryInCgroup: boolean,
+): string | undefined {
+  const rl: string[] = [];
+  if (limits.memoryMiB && !memoryInCgroup) rl.push(`--data=${limits.memoryMiB * 1024 * 1024}`);
+  if (limits.cpuSeconds) rl.push(`--cpu=${limits.cpuSeconds}`);
+  if (rl.length === 0) return undefined;
+  return `#!/bin/sh\nexec ${prlimitPath()} ${rl.join(" ")} -- bash "$@"\n`;
 }
 
 /** A started server process whose stdout/stderr go to a log file (so it survives the host's exit). */

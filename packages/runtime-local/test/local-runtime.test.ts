@@ -207,15 +207,24 @@ describe("runtime-local", () => {
     );
   });
 
-  it("applies best-effort resource limits (file size and data segment)", async () => {
-    const runtime = await started({ limits: { maxFileMiB: 1, memoryMiB: 256 } });
-    const big = await runtime.runCommand("head -c 3000000 /dev/zero > big.bin; echo status=$?");
-    expect(big.content).toMatch(/File size limit exceeded|status=1\d\d|status=1/);
-    const mem = await runtime.runCommand(
-      `python3 -c "x = bytearray(600*1024*1024)" 2>&1 | tail -1; echo done`,
-    );
-    expect(mem.content).toMatch(/MemoryError|Cannot allocate/);
-  });
+  it.each(bubblewrapUsable() ? (["none", "bubblewrap"] as const) : (["none"] as const))(
+    "memory and file-size limits bound the commands, never the server (isolation %s)",
+    async (isolation) => {
+      const runtime = await started({ isolation, limits: { maxFileMiB: 1, memoryMiB: 256, cpuSeconds: 30 } });
+      const big = await runtime.runCommand("head -c 3000000 /dev/zero > big.bin; echo status=$?");
+      expect(big.content).toMatch(/File size limit exceeded|status=1\d\d|status=1/);
+      const mem = await runtime.runCommand(
+        `python3 -c "x = bytearray(600*1024*1024); print('allocated')" 2>&1 | tail -1; echo done`,
+      );
+      // A memory cgroup (root hosts) kills the command; an rlimit (elsewhere) makes the allocation fail.
+      expect(mem.content).toMatch(/MemoryError|Cannot allocate|Killed|done/);
+      expect(mem.content).not.toContain("allocated");
+      // The server lives on and answers.
+      expect((await runtime.runCommand("echo alive")).content.trim()).toBe("alive");
+      const small = await runtime.runCommand(`python3 -c "x = bytearray(32*1024*1024); print('ok')"`);
+      expect(small.content.trim()).toBe("ok");
+    },
+  );
 });
 
 describe.skipIf(!bubblewrapUsable())("runtime-local with bubblewrap", () => {

@@ -7,8 +7,8 @@ import { createServer, type Server } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { pidsCgroupBase } from "../src/cgroups.js";
 import { type LocalRuntime, type LocalRuntimeOptions, localRuntime } from "../src/index.js";
-import { pidsCgroupBase } from "../src/pids-cgroup.js";
 import { bubblewrapUsable, processAlive, sessionMembers } from "../src/sandbox-process.js";
 
 const inCI = Boolean(process.env.CI);
