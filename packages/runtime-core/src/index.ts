@@ -136,6 +136,23 @@ export type { BaseRuntimeInit, ProvisionedSandbox, ProvisionRequest } from "./ru
 // Runtime base implementation and the action-server client
 export { BaseRuntime } from "./runtime/base-runtime.js";
 export type {
+  CreateRuntimeInput,
+  ResolvedCreateRuntimeInput,
+  ResolvedSessionOverrides,
+  SessionOverrideField,
+  SessionOverrides,
+} from "./runtime/overrides.js";
+// Per-session overrides of RuntimeProvider.create
+export {
+  CreateRuntimeInputSchema,
+  invalidOverrides,
+  overridesOf,
+  parseCreateRuntimeInput,
+  RENAMED_OVERRIDES,
+  SESSION_OVERRIDE_FIELDS,
+  SessionOverridesSchema,
+} from "./runtime/overrides.js";
+export type {
   RunOptions,
   Runtime,
   RuntimeCapabilities,

@@ -30,6 +30,7 @@ import type {
   Observation,
 } from "../protocol/observations.js";
 import { createZip, type ZipEntry } from "../util/zip.js";
+import type { ResolvedSessionOverrides } from "./overrides.js";
 import {
   type RunOptions,
   type Runtime,
@@ -82,6 +83,11 @@ export interface BaseRuntimeInit {
   attachTo?: RuntimeHandle;
   /** Who the cost lease is charged to. */
   costScope?: CostScope;
+  /**
+   * The session's overrides as the provider accepted them: kept in the handle (`data.overrides`, restored on
+   * attach), `labels` exposed as {@link BaseRuntime.labels}, `userId` added to the cost scope.
+   */
+  overrides?: ResolvedSessionOverrides;
   /** Lifetime the cost lease covers, in ms. @default 3600000 */
   lifetimeMs?: number;
   /** Hard timeout for actions without one, in ms. @default 120000 */
@@ -123,11 +129,17 @@ export abstract class BaseRuntime implements Runtime {
   #disconnected: string | undefined;
   #lastHeartbeat = 0;
   #unregisterTerminate: (() => void) | undefined;
+  #overrides: ResolvedSessionOverrides;
 
   constructor(init: BaseRuntimeInit) {
     this.init = init;
     this.backend = init.backend;
     this.#sessionId = init.sessionId;
+    const stored = init.attachTo?.data.overrides;
+    this.#overrides = Object.freeze({
+      ...(typeof stored === "object" && stored !== null ? (stored as ResolvedSessionOverrides) : {}),
+      ...init.overrides,
+    });
     this.capabilities = Object.freeze({ ...init.capabilities });
     this.context = init.context;
     this.logger = init.context.logger;
@@ -195,12 +207,24 @@ export abstract class BaseRuntime implements Runtime {
    * Hands a ready, pooled sandbox to a session: warm pools create runtimes ahead of time under a pool id and
    * re-bind them when acquired. Only valid while no action has run for another session.
    */
-  rebind(sessionId: string): void {
+  rebind(sessionId: string, overrides?: ResolvedSessionOverrides): void {
     this.#sessionId = sessionId;
+    // Only what does not shape the sandbox can change here (labels): providers bypass the pool otherwise.
+    if (overrides) this.#overrides = Object.freeze({ ...overrides });
   }
 
   get status(): RuntimeStatus {
     return this.#status;
+  }
+
+  /** The session's overrides (from `create`, or from the handle after `attach`); `{}` when none. */
+  get overrides(): ResolvedSessionOverrides {
+    return this.#overrides;
+  }
+
+  /** The session's labels (`overrides.labels`); `{}` when none. */
+  get labels(): Readonly<Record<string, string>> {
+    return this.#overrides.labels ?? {};
   }
 
   /** The redactor applied to observations, status messages and errors of this runtime. */
@@ -288,7 +312,11 @@ export abstract class BaseRuntime implements Runtime {
         if (spec && this.context.cost) {
           this.#lease = await this.context.cost.reserve({
             spec,
-            scope: { sessionId: this.sessionId, ...this.init.costScope },
+            scope: {
+              sessionId: this.sessionId,
+              ...(this.#overrides.userId !== undefined ? { userId: this.#overrides.userId } : {}),
+              ...this.init.costScope,
+            },
             lifetimeMs: this.init.lifetimeMs ?? 3_600_000,
           });
         }
@@ -600,6 +628,7 @@ export abstract class BaseRuntime implements Runtime {
         ...(sandbox.socketPath ? { socketPath: sandbox.socketPath } : {}),
         ...(sandbox.vscodeBaseUrl ? { vscodeBaseUrl: sandbox.vscodeBaseUrl } : {}),
         ...(sandbox.workspaceDir ? { workspaceDir: sandbox.workspaceDir } : {}),
+        ...(Object.keys(this.#overrides).length > 0 ? { overrides: this.#overrides } : {}),
         ...(this.#lease
           ? {
               leaseId: this.#lease.leaseId,

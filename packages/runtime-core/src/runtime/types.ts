@@ -6,6 +6,7 @@ import type {
   FileEditObservation,
   Observation,
 } from "../protocol/observations.js";
+import type { CreateRuntimeInput, SessionOverrideField } from "./overrides.js";
 
 /** Runtime status values (OpenHands `RuntimeStatus`, same strings on the wire). */
 export const RuntimeStatus = {
@@ -138,8 +139,18 @@ export interface RuntimeProvider {
   readonly backend: string;
   /** What the runtimes of this provider support. */
   readonly capabilities: RuntimeCapabilities;
-  /** A runtime for `sessionId`; from a warm pool it is already connected (then `connect()` is a no-op). */
-  create(input: { sessionId: string }): Promise<Runtime>;
+  /**
+   * Override fields this provider honours per session besides `labels` and `userId` (which every provider
+   * takes); a create that sets another field fails with UNSUPPORTED naming it. Absent: none.
+   */
+  readonly supportedOverrides?: readonly SessionOverrideField[];
+  /**
+   * A runtime for `input.sessionId`, shaped by its per-session overrides over the provider's options.
+   * Throws INVALID_ARGUMENT (every issue as `path: message`) and UNSUPPORTED (a field this backend cannot set).
+   * From a warm pool it is already connected (then `connect()` is a no-op); a create whose overrides differ from
+   * the pool's shape (or that names a `userId`) gets a fresh sandbox instead.
+   */
+  create(input: CreateRuntimeInput): Promise<Runtime>;
   /** Re-attaches to a live sandbox from its handle; `connect()` then fails with NOT_FOUND if it is gone. */
   attach(handle: RuntimeHandle): Promise<Runtime>;
   /** Drains the warm pool and stops what the provider started (not runtimes handed out). Idempotent. */

@@ -1,5 +1,6 @@
 import type { Logger } from "../logger.js";
 import type { BaseRuntime } from "./base-runtime.js";
+import type { ResolvedSessionOverrides } from "./overrides.js";
 import { RuntimeStatus } from "./types.js";
 
 /** Options of {@link WarmPool}. */
@@ -77,8 +78,11 @@ export class WarmPool<TRuntime extends BaseRuntime> {
     }
   }
 
-  /** Returns a ready runtime re-bound to `sessionId`, or undefined when none is ready. Refills in the background. */
-  acquire(sessionId: string): TRuntime | undefined {
+  /**
+   * Returns a ready runtime re-bound to `sessionId` (and `overrides`, which must not change the sandbox's shape:
+   * labels only), or undefined when none is ready. Refills in the background.
+   */
+  acquire(sessionId: string, overrides?: ResolvedSessionOverrides): TRuntime | undefined {
     let runtime = this.#ready.shift();
     // A pooled sandbox may have died while waiting: drop it and try the next one.
     while (runtime && runtime.status !== RuntimeStatus.READY) {
@@ -88,7 +92,7 @@ export class WarmPool<TRuntime extends BaseRuntime> {
     // Refill after the caller got its runtime: starting a sandbox does synchronous work (spawn, mkdir).
     setImmediate(() => this.fill());
     if (!runtime) return undefined;
-    runtime.rebind(sessionId);
+    runtime.rebind(sessionId, overrides);
     return runtime;
   }
 
