@@ -8,6 +8,7 @@ import {
   type PluginContext,
   type ProvisionedSandbox,
   type ProvisionRequest,
+  type ResolvedSessionOverrides,
   type RuntimeCapabilities,
   RuntimeError,
   type RuntimeHandle,
@@ -89,6 +90,8 @@ export class LocalRuntime extends BaseRuntime {
     capabilities: RuntimeCapabilities;
     context: PluginContext;
     attachTo?: RuntimeHandle;
+    /** The session's overrides (already merged into `options` by the provider). */
+    overrides?: ResolvedSessionOverrides;
   }) {
     super({
       backend: "local",
@@ -99,6 +102,7 @@ export class LocalRuntime extends BaseRuntime {
       keepAlive: init.options.keepAlive,
       defaultActionTimeoutMs: init.options.defaultActionTimeoutMs,
       ...(init.attachTo ? { attachTo: init.attachTo } : {}),
+      ...(init.overrides ? { overrides: init.overrides } : {}),
     });
     this.#options = init.options;
     this.#isolation = init.isolation;

@@ -1,15 +1,20 @@
 import { existsSync } from "node:fs";
 import {
+  type CreateRuntimeInput,
   checkRenamedOptions,
   definePlugin,
   noopRedactor,
+  overridesOf,
   type PluginContext,
+  parseCreateRuntimeInput,
   parseOrThrow,
   quietLogger,
+  type ResolvedSessionOverrides,
   type RuntimeCapabilities,
   RuntimeError,
   type RuntimeHandle,
   type RuntimeProvider,
+  type SessionOverrideField,
   WarmPool,
 } from "@agent-runtime/runtime-core";
 import { pidsCgroupBase } from "./cgroups.js";
@@ -22,6 +27,20 @@ import {
   type ResolvedLocalRuntimeOptions,
 } from "./options.js";
 import { bubblewrapUsable, which } from "./sandbox-process.js";
+
+/** Per-session override fields runtime-local honours (besides `labels` and `userId`). */
+const SUPPORTED_OVERRIDES = ["memoryMiB", "env"] as const satisfies readonly SessionOverrideField[];
+
+/** What to do instead, for each override runtime-local refuses. */
+const OVERRIDE_HINTS: Partial<Record<SessionOverrideField, string>> = {
+  image:
+    "local sandboxes run the host's own system (read-only under bubblewrap); use the modal or docker backend for images",
+  gpu: "the local backend has no GPUs (capability gpu is off); use the modal backend",
+  cpuCores:
+    "local sandboxes are not limited to a number of cores; set limits.cpuSeconds on the provider for a CPU-time limit",
+  timeoutMs: "local sandboxes have no lifetime limit; close the runtime when done",
+  idleTimeoutMs: "local sandboxes have no idle timeout; close the runtime when done",
+};
 
 const RENAMED: Record<string, string> = {
   workspace: "workspaceDir",
@@ -45,6 +64,8 @@ export class LocalRuntimeProvider implements RuntimeProvider {
   readonly #context: PluginContext;
   readonly #pool: WarmPool<LocalRuntime> | undefined;
   #closed = false;
+  /** Per-session override fields this provider honours besides `labels` and `userId`. */
+  readonly supportedOverrides: readonly SessionOverrideField[] = SUPPORTED_OVERRIDES;
 
   constructor(options: ResolvedLocalRuntimeOptions, context: PluginContext) {
     this.options = options;
@@ -130,14 +151,32 @@ export class LocalRuntimeProvider implements RuntimeProvider {
     }
   }
 
-  #newRuntime(sessionId: string, attachTo?: RuntimeHandle): LocalRuntime {
+  #newRuntime(
+    sessionId: string,
+    attachTo?: RuntimeHandle,
+    overrides?: ResolvedSessionOverrides,
+  ): LocalRuntime {
+    const o = this.options;
+    // memoryMiB applies as limits.memoryMiB; env merges over the provider's.
+    const options: ResolvedLocalRuntimeOptions =
+      overrides?.memoryMiB === undefined && overrides?.env === undefined
+        ? o
+        : {
+            ...o,
+            env: { ...o.env, ...overrides.env },
+            limits: {
+              ...o.limits,
+              ...(overrides.memoryMiB !== undefined ? { memoryMiB: overrides.memoryMiB } : {}),
+            },
+          };
     return new LocalRuntime({
       sessionId,
-      options: this.options,
+      options,
       isolation: this.isolation,
       capabilities: this.capabilities,
       context: this.#context,
       ...(attachTo ? { attachTo } : {}),
+      ...(overrides ? { overrides } : {}),
     });
   }
 
@@ -150,9 +189,32 @@ export class LocalRuntimeProvider implements RuntimeProvider {
     return this.#pool?.readyCount ?? 0;
   }
 
-  async create(input: { sessionId: string }): Promise<LocalRuntime> {
+  /**
+   * A runtime for `input.sessionId`. Overrides: `memoryMiB` (applied as `limits.memoryMiB`),
+   * `env` (merged over the provider's), `labels` (kept in the handle), `userId` (the cost lease's scope). `image`,
+   * `gpu`, `cpuCores`, `timeoutMs` and `idleTimeoutMs` fail with UNSUPPORTED naming the field. The warm pool serves
+   * only creates that keep the provider's shape: `memoryMiB` or `env` that differ, or a `userId`, get a new sandbox.
+   */
+  async create(input: CreateRuntimeInput): Promise<LocalRuntime> {
     this.#assertOpen();
-    return this.#pool?.acquire(input.sessionId) ?? this.#newRuntime(input.sessionId);
+    const parsed = parseCreateRuntimeInput(input, {
+      backend: "local",
+      supported: SUPPORTED_OVERRIDES,
+      hints: OVERRIDE_HINTS,
+    });
+    const overrides = overridesOf(parsed);
+    const pooled = this.#keepsPoolShape(overrides)
+      ? this.#pool?.acquire(parsed.sessionId, overrides)
+      : undefined;
+    return pooled ?? this.#newRuntime(parsed.sessionId, undefined, overrides);
+  }
+
+  /** True when a pooled sandbox (started with the provider's options and no cost scope) fits `overrides`. */
+  #keepsPoolShape(overrides: ResolvedSessionOverrides): boolean {
+    const o = this.options;
+    if (overrides.userId !== undefined) return false;
+    if (overrides.memoryMiB !== undefined && overrides.memoryMiB !== o.limits.memoryMiB) return false;
+    return Object.entries(overrides.env ?? {}).every(([k, v]) => o.env[k] === v);
   }
 
   async attach(handle: RuntimeHandle): Promise<LocalRuntime> {
