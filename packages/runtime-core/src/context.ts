@@ -32,8 +32,10 @@ export interface ResolvedSecrets {
   /** A redactor that knows every value in `env`. */
   readonly redactor: Redactor;
   /**
-   * Files to write in the sandbox before first use (e.g. a git credential helper), path -> content.
-   * Content may hold secrets and must never be logged.
+   * Files to write in the sandbox (e.g. a git credential helper), path -> content and mode. A path is absolute
+   * or starts with `~/` (the sandbox's HOME). Runtimes write them while provisioning, before they report READY,
+   * created with `mode` from the start (see `provisionSecretFiles`). Content may hold secrets: it is never
+   * logged, and `redactor` must know every secret value inside it (so printing the file shows placeholders).
    */
   readonly files?: Readonly<Record<string, { content: string; mode: number }>>;
 }

@@ -152,7 +152,9 @@ export {
   SESSION_OVERRIDE_FIELDS,
   SessionOverridesSchema,
 } from "./runtime/overrides.js";
+export { provisionSecretFiles } from "./runtime/secret-files.js";
 export type {
+  DownloadToOptions,
   RunOptions,
   Runtime,
   RuntimeCapabilities,

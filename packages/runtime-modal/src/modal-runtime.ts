@@ -3,6 +3,7 @@ import {
   type PluginContext,
   type ProvisionedSandbox,
   type ProvisionRequest,
+  type ResolvedSessionOverrides,
   type RuntimeCapabilities,
   RuntimeError,
   type RuntimeHandle,
@@ -12,6 +13,7 @@ import {
 import { modalSecretsOf } from "@agent-runtime/secrets";
 import type { App, Image, Sandbox, SandboxCreateParams, Secret } from "modal";
 import { sleep, toModalRuntimeError, withRetry } from "./errors.js";
+import type { ResolvedImage } from "./image.js";
 import {
   derivedSessionKey,
   MANAGED_BY,
@@ -20,7 +22,9 @@ import {
   sandboxNameFor,
   TAGS,
 } from "./naming.js";
+import type { ResolvedModalRuntimeOptions } from "./options.js";
 import type { ModalServices } from "./services.js";
+import type { ModalSandboxShape } from "./shape.js";
 
 /** Fields runtime-modal keeps in a handle's `data` (besides core's sandboxId, caCertPem, lease...). */
 export interface ModalHandleData {
@@ -53,6 +57,10 @@ export class ModalRuntime extends BaseRuntime {
   #retag: Promise<void> | undefined;
   #everReady = false;
   #warmed = false;
+  /** The provider's options with this session's overrides applied (resources, image, env, tags). */
+  readonly #options: ResolvedModalRuntimeOptions;
+  /** This sandbox's image (the provider's unless the session overrides it). */
+  readonly #image: ResolvedImage;
 
   constructor(init: {
     sessionId: string;
@@ -62,8 +70,12 @@ export class ModalRuntime extends BaseRuntime {
     attachTo?: RuntimeHandle;
     /** Set for warm-pool sandboxes: tagged with it until handed out. */
     poolId?: string;
+    /** The sandbox's shape when a session overrides the provider's options (see `resolveSandboxShape`). */
+    shape?: Pick<ModalSandboxShape, "options" | "image">;
+    /** The session's overrides as accepted (kept in the handle; `userId` scopes the cost lease). */
+    overrides?: ResolvedSessionOverrides;
   }) {
-    const o = init.services.options;
+    const o = init.shape?.options ?? init.services.options;
     super({
       backend: "modal",
       sessionId: init.sessionId,
@@ -74,8 +86,11 @@ export class ModalRuntime extends BaseRuntime {
       lifetimeMs: ceilSeconds(o.timeoutMs),
       defaultActionTimeoutMs: o.defaultActionTimeoutMs,
       ...(init.attachTo ? { attachTo: init.attachTo } : {}),
+      ...(init.overrides ? { overrides: init.overrides } : {}),
     });
     this.#svc = init.services;
+    this.#options = o;
+    this.#image = init.shape?.image ?? init.services.image;
     this.#poolId = init.poolId;
     this.onStatus((event) => {
       if (event.status === RuntimeStatus.READY) this.#everReady = true;
@@ -105,7 +120,7 @@ export class ModalRuntime extends BaseRuntime {
   }
 
   protected override costSpec(): SandboxCostSpec {
-    const o = this.#svc.options;
+    const o = this.#options;
     return {
       provider: "modal",
       cpuCores: o.cpuCores,
@@ -123,11 +138,12 @@ export class ModalRuntime extends BaseRuntime {
 
   protected async provision(request: ProvisionRequest): Promise<ProvisionedSandbox> {
     const svc = this.#svc;
-    const o = svc.options;
+    const o = this.#options;
     const client = svc.client;
     const app = await svc.app();
-    if (!svc.imageReady) this.emitStatus(RuntimeStatus.BUILDING_RUNTIME, "building the Modal image");
-    const image = await svc.builtImage(app);
+    if (!svc.imageReady(this.#image))
+      this.emitStatus(RuntimeStatus.BUILDING_RUNTIME, "building the Modal image");
+    const image = await svc.builtImage(app, this.#image);
     const deadline = Date.now() + o.startupTimeoutMs;
     this.emitStatus(RuntimeStatus.STARTING_RUNTIME, "creating the Modal sandbox");
 
@@ -158,7 +174,7 @@ export class ModalRuntime extends BaseRuntime {
       );
     }
 
-    const img = svc.image;
+    const img = this.#image;
     const name = this.#poolId ?? sandboxNameFor(this.sessionId);
     const tags: Record<string, string> = {
       ...o.tags,
@@ -405,8 +421,8 @@ export class ModalRuntime extends BaseRuntime {
     return provisioned;
   }
 
-  override rebind(sessionId: string): void {
-    super.rebind(sessionId);
+  override rebind(sessionId: string, overrides?: ResolvedSessionOverrides): void {
+    super.rebind(sessionId, overrides);
     const sb = this.#sb;
     if (this.#poolId === undefined || !sb) return;
     this.#poolId = undefined;
@@ -420,6 +436,7 @@ export class ModalRuntime extends BaseRuntime {
         });
         delete tags[TAGS.pool];
         tags[TAGS.session] = sessionId;
+        Object.assign(tags, overrides?.labels);
         await withRetry(() => sb.setTags(tags), {
           step: "tags",
           what: `Tagging ${sb.sandboxId} failed`,

@@ -1,16 +1,21 @@
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import {
+  type CreateRuntimeInput,
   checkRenamedOptions,
   definePlugin,
   noopRedactor,
+  overridesOf,
   type PluginContext,
+  parseCreateRuntimeInput,
   parseOrThrow,
   quietLogger,
+  type ResolvedSessionOverrides,
   type RuntimeCapabilities,
   RuntimeError,
   type RuntimeHandle,
   type RuntimeProvider,
+  type SessionOverrideField,
   WarmPool,
 } from "@agent-runtime/runtime-core";
 import type { ModalClient, Sandbox } from "modal";
@@ -27,6 +32,7 @@ import {
   type ResolvedModalRuntimeOptions,
 } from "./options.js";
 import { ModalServices } from "./services.js";
+import { MODAL_SUPPORTED_OVERRIDES, type ModalSandboxShape, resolveSandboxShape } from "./shape.js";
 
 /**
  * Creates Modal runtimes for one configuration (credentials, App, image and resources), with its warm pool.
@@ -43,6 +49,8 @@ export class ModalRuntimeProvider implements RuntimeProvider {
   readonly #context: PluginContext;
   readonly #pool: WarmPool<ModalRuntime> | undefined;
   readonly #retags = new Set<Promise<void>>();
+  /** Per-session override fields this provider honours (all of them; `labels` and `userId` too). */
+  readonly supportedOverrides: readonly SessionOverrideField[] = MODAL_SUPPORTED_OVERRIDES;
   #closed: Promise<void> | undefined;
 
   constructor(options: ResolvedModalRuntimeOptions, context: PluginContext) {
@@ -90,7 +98,15 @@ export class ModalRuntimeProvider implements RuntimeProvider {
     return this.#pool?.readyCount ?? 0;
   }
 
-  #newRuntime(sessionId: string, extra: { attachTo?: RuntimeHandle; poolId?: string } = {}): ModalRuntime {
+  #newRuntime(
+    sessionId: string,
+    extra: {
+      attachTo?: RuntimeHandle;
+      poolId?: string;
+      shape?: ModalSandboxShape;
+      overrides?: ResolvedSessionOverrides;
+    } = {},
+  ): ModalRuntime {
     return new ModalRuntime({
       sessionId,
       services: this.#svc,
@@ -108,10 +124,20 @@ export class ModalRuntimeProvider implements RuntimeProvider {
       );
   }
 
-  /** A runtime for `sessionId`: a ready one from the warm pool when there is one, else a new (unconnected) one. */
-  async create(input: { sessionId: string }): Promise<ModalRuntime> {
+  /**
+   * A runtime for `input.sessionId`: a ready one from the warm pool when there is one and the input keeps the
+   * provider's shape, else a new (unconnected) one. Every override applies to this sandbox only: `image`, `gpu`,
+   * `cpuCores`, `memoryMiB`, `timeoutMs`, `idleTimeoutMs`, `env` (merged over the provider's), `labels` (added
+   * to the sandbox's tags) and `userId` (the cost lease's scope). They are validated as the provider's options
+   * are (INVALID_ARGUMENT, every issue as `path: message`). A create with overrides that change the sandbox
+   * (anything but `labels`), or with a `userId`, bypasses the warm pool.
+   */
+  async create(input: CreateRuntimeInput): Promise<ModalRuntime> {
     this.#assertOpen();
-    const pooled = this.#pool?.acquire(input.sessionId);
+    const parsed = parseCreateRuntimeInput(input, { backend: "modal", supported: MODAL_SUPPORTED_OVERRIDES });
+    const overrides = overridesOf(parsed);
+    const shape = resolveSandboxShape(this.#svc, overrides);
+    const pooled = shape.poolCompatible ? this.#pool?.acquire(parsed.sessionId, overrides) : undefined;
     if (pooled) {
       const retag = pooled.pendingRetag;
       if (retag) {
@@ -120,7 +146,7 @@ export class ModalRuntimeProvider implements RuntimeProvider {
       }
       return pooled;
     }
-    return this.#newRuntime(input.sessionId);
+    return this.#newRuntime(parsed.sessionId, { shape, overrides });
   }
 
   /** Re-attaches to a sandbox from its handle; `connect()` verifies it still runs (NOT_FOUND otherwise). */

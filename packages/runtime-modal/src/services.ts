@@ -24,7 +24,8 @@ export class ModalServices {
   readonly image: ResolvedImage;
   readonly logger: Logger;
   #app: Promise<App> | undefined;
-  #built: Promise<Image> | undefined;
+  /** Built images by spec (the provider's, and those of per-session `image` overrides). */
+  readonly #built = new Map<string, Promise<Image>>();
 
   constructor(init: {
     client: ModalClient;
@@ -58,26 +59,34 @@ export class ModalServices {
     return this.#app;
   }
 
-  /** True once the image was built (or found built) in this process. */
-  get imageReady(): boolean {
-    return this.#built !== undefined;
+  /** True once `image` (default: the provider's) was built (or found built) in this process. */
+  imageReady(image: ResolvedImage = this.image): boolean {
+    return this.#built.has(JSON.stringify(image.spec));
   }
 
-  /** The provider's image, built in `app` once (Modal reuses a build with the same layers). */
-  builtImage(app: App): Promise<Image> {
-    this.#built ??= (async () => {
-      const image = toModalImage(this.image.spec, this.client);
-      await withRetry(() => image.build(app), {
-        step: "image",
-        what: "Building the Modal image failed",
-        retry: this.options.retry,
+  /**
+   * An image built in `app` once per spec (default: the provider's; a session's `image` override brings its
+   * own). Modal reuses a build with the same layers.
+   */
+  builtImage(app: App, resolved: ResolvedImage = this.image): Promise<Image> {
+    const key = JSON.stringify(resolved.spec);
+    let built = this.#built.get(key);
+    if (!built) {
+      built = (async () => {
+        const image = toModalImage(resolved.spec, this.client);
+        await withRetry(() => image.build(app), {
+          step: "image",
+          what: "Building the Modal image failed",
+          retry: this.options.retry,
+        });
+        return image;
+      })().catch((err: unknown) => {
+        this.#built.delete(key);
+        throw err;
       });
-      return image;
-    })().catch((err: unknown) => {
-      this.#built = undefined;
-      throw err;
-    });
-    return this.#built;
+      this.#built.set(key, built);
+    }
+    return built;
   }
 
   /**

@@ -56,10 +56,12 @@ export interface GitCredentialFilesOptions {
  * Files that make git in the sandbox authenticate with the provider tokens found in `names` (the
  * variables that will be in the sandbox environment), or `undefined` when there is none.
  *
- * What a runtime must do with them (the same for every entry of `ResolvedSecrets.files`):
+ * What a runtime must do with them (the same for every entry of `ResolvedSecrets.files`; runtime-core's
+ * `BaseRuntime` does it while provisioning, before READY, with `provisionSecretFiles`):
  * 1. Expand a leading `~/` to the sandbox user's home directory (see {@link sandboxFilePaths}).
- * 2. Write each file through its file API (create parent directories), then set `mode`. Never through a
- *    shell command line: `echo ... > file` would put the content in an action and its observation.
+ * 2. Create each file empty with `mode` (parents created), then write the content through the file API, so
+ *    it is never readable with a wider mode. Never through a shell command line: `echo ... > file` would put
+ *    the content in an action and its observation.
  * 3. Start the sandbox's shell with `ResolvedSecrets.env` in its environment, so the helper finds the token.
  *
  * The files hold no token: the helper script reads it from the environment when git asks.

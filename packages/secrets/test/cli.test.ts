@@ -17,6 +17,7 @@ import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EncryptedFileStore, generateKey } from "../src/index.js";
 import tsupConfig from "../tsup.config.ts";
+import { collectProcess } from "./helpers/run-process.js";
 
 const pkgDir = join(import.meta.dirname, "..");
 let buildDir = "";
@@ -74,8 +75,8 @@ function runCli(
       env: options.env,
       stdio: ["pipe", "pipe", "pipe"],
     });
-    collect(child).then(resolve, reject);
-    child.stdin?.end(options.input ?? "");
+    // A command that does not read stdin may exit before the write: collectProcess handles that EPIPE.
+    collectProcess(child, options.input ?? "").then(resolve, reject);
   });
 }
 

@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -6,6 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { GIT_HELPER_PATH, gitCredentialFiles, sandboxFilePaths, secretsResolver } from "../src/index.js";
+import { runProcess } from "./helpers/run-process.js";
 
 const root = mkdtempSync(join(tmpdir(), "secrets-git-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -29,20 +29,8 @@ function run(
   env: Record<string, string>,
   input = "",
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  // git config and git ls-remote never read stdin: runProcess handles the EPIPE when they exit first.
+  return runProcess(cmd, args, { env, input });
 }
 
 function gitEnv(home: string, extra: Record<string, string> = {}): Record<string, string> {

@@ -1,11 +1,20 @@
 import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
+import type { Writable } from "node:stream";
 import { type ErrorCode, RuntimeError } from "../errors.js";
 import { type Logger, quietLogger } from "../logger.js";
 import type { Action, ActionInput } from "../protocol/actions.js";
 import { parseAction, parseObservation, serializeAction } from "../protocol/codec.js";
 import type { Observation } from "../protocol/observations.js";
-import { createAgent, type HttpResponse, httpCall, multipartFile, TransportError } from "./http.js";
+import {
+  createAgent,
+  type HttpResponse,
+  type HttpStreamResult,
+  httpCall,
+  httpStreamTo,
+  multipartFile,
+  TransportError,
+} from "./http.js";
 import { SerialQueue } from "./queue.js";
 
 /** Retry policy for protocol errors and HTTP 429. */
@@ -434,6 +443,48 @@ export class ActionExecutionClient {
   async downloadFiles(path: string): Promise<Uint8Array> {
     const res = await this.#send("/download_files", { method: "GET", query: { path }, timeoutMs: 300_000 });
     return new Uint8Array(res.body.buffer, res.body.byteOffset, res.body.byteLength);
+  }
+
+  /**
+   * `GET /download_files`, streamed: the zip of `path` is piped into `sink` as it arrives (bounded memory, with
+   * backpressure), and `sink` is ended when the zip is complete. Never retried (bytes may already be written).
+   * On failure `sink` is destroyed and the error is mapped like every other call (NOT_FOUND, DISCONNECTED...).
+   * `idleTimeoutMs` is the longest wait for the next byte. Resolves with the number of bytes streamed.
+   */
+  async downloadFilesTo(
+    path: string,
+    sink: Writable,
+    options: { signal?: AbortSignal; idleTimeoutMs?: number } = {},
+  ): Promise<number> {
+    const endpoint = "/download_files";
+    const timeoutMs = options.idleTimeoutMs ?? 300_000;
+    const ctx = { endpoint, ready: this.#ready, timeoutMs };
+    let result: HttpStreamResult;
+    try {
+      result = await this.#tracked(() =>
+        httpStreamTo({
+          method: "GET",
+          url: this.#url(endpoint, { path }),
+          headers: this.#headers({ accept: "application/zip, application/json" }),
+          timeoutMs,
+          agent: this.#agent,
+          sink,
+          ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      );
+    } catch (err) {
+      if (err instanceof TransportError) throw mapActionServerFailure(err, ctx);
+      throw new RuntimeError("INTERNAL", `Writing the download of ${path} failed: ${String(err)}`, {
+        cause: err,
+      });
+    }
+    if (!result.ok) {
+      const error = mapActionServerFailure(result, ctx);
+      sink.destroy();
+      throw error;
+    }
+    return result.bytes;
   }
 
   /** `GET /vscode/connection_token`: the token, or null when the server has no VS Code. */

@@ -1,5 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import type { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { rootCertificates } from "node:tls";
 
 /** One HTTP exchange's result, body fully read. */
@@ -114,6 +116,126 @@ export function httpCall(opts: HttpCallOptions): Promise<HttpResponse> {
     );
     if (opts.body !== undefined) req.end(opts.body);
     else req.end();
+  });
+}
+
+/** Options of {@link httpStreamTo}. */
+export interface HttpStreamOptions extends Omit<HttpCallOptions, "maxBodyBytes" | "body"> {
+  /** Where a 2xx body goes, with backpressure; ended when the body ends (as `stream.pipeline` does). */
+  sink: Writable;
+  /** Largest error (non-2xx) body kept for the caller, in bytes. @default 65536 */
+  maxErrorBodyBytes?: number;
+}
+
+/** The result of {@link httpStreamTo}: a 2xx status with the byte count streamed, or a non-2xx with its body. */
+export type HttpStreamResult =
+  | { ok: true; status: number; headers: IncomingMessage["headers"]; bytes: number }
+  | { ok: false; status: number; headers: IncomingMessage["headers"]; body: Buffer };
+
+/**
+ * Performs one GET whose 2xx body is piped into `sink` with backpressure, so memory stays bounded by the
+ * streams' buffers whatever the size. `timeoutMs` is an inactivity deadline here (no connection, header or
+ * body byte for that long), since a large body legitimately takes longer than any fixed deadline. A
+ * non-2xx body is read (up to `maxErrorBodyBytes`) and returned, and the sink is left untouched.
+ * Rejects with {@link TransportError} on network failures (the sink is then destroyed with the error), or
+ * with the sink's own error when writing fails. The sink's `error` events are handled here (the promise
+ * reports them), so a destroyed sink never throws as an unhandled `error` event.
+ */
+export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult> {
+  const { url, sink } = opts;
+  const doRequest = url.protocol === "https:" ? httpsRequest : httpRequest;
+  const maxErrorBody = opts.maxErrorBodyBytes ?? 64 * 1024;
+  return new Promise<HttpStreamResult>((resolve, reject) => {
+    let settled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (err: Error | null, result?: HttpStreamResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      opts.signal?.removeEventListener("abort", onAbort);
+      if (err) reject(err);
+      else resolve(result!);
+    };
+    // The caller learns of every failure through the promise, so a destroyed sink must not also throw.
+    sink.on("error", () => {});
+    const fail = (err: TransportError) => {
+      req.destroy();
+      if (!sink.destroyed) sink.destroy(err);
+      finish(err);
+    };
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => fail(new TransportError("timeout", `No data for ${opts.timeoutMs} ms`)),
+        opts.timeoutMs,
+      );
+      timer.unref?.();
+    };
+    const req = doRequest(
+      url,
+      {
+        method: opts.method,
+        headers: { ...opts.headers },
+        agent: opts.agent,
+        ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
+      },
+      (res) => {
+        arm();
+        const status = res.statusCode ?? 0;
+        if (status < 200 || status >= 300) {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on("data", (chunk: Buffer) => {
+            arm();
+            if (size < maxErrorBody) chunks.push(chunk.subarray(0, maxErrorBody - size));
+            size += chunk.length;
+          });
+          res.on("end", () =>
+            finish(null, { ok: false, status, headers: res.headers, body: Buffer.concat(chunks) }),
+          );
+          res.on("error", (err: NodeJS.ErrnoException) =>
+            finish(new TransportError(classify(err), err.message, { cause: err })),
+          );
+          return;
+        }
+        let bytes = 0;
+        let transportError: TransportError | undefined;
+        res.on("data", (chunk: Buffer) => {
+          bytes += chunk.length;
+          arm();
+        });
+        // Registered before pipeline's own listeners: tells a broken connection from a failing sink.
+        res.on("error", (err: NodeJS.ErrnoException) => {
+          transportError ??= new TransportError(classify(err), err.message, { cause: err });
+        });
+        res.on("aborted", () => {
+          transportError ??= new TransportError("reset", "The server closed the connection mid-response");
+        });
+        // While the sink applies backpressure no data flows; that is not inactivity of the server.
+        sink.on("drain", arm);
+        pipeline(res, sink).then(
+          () => {
+            sink.off("drain", arm);
+            if (!res.complete) fail(new TransportError("reset", "The response ended before its last byte"));
+            else finish(null, { ok: true, status, headers: res.headers, bytes });
+          },
+          (err: Error) => {
+            sink.off("drain", arm);
+            req.destroy();
+            // A failing sink (disk full...) is the caller's error, not the transport's.
+            finish(transportError ?? err);
+          },
+        );
+      },
+    );
+    arm();
+    const onAbort = () => fail(new TransportError("aborted", "The request was aborted"));
+    if (opts.signal?.aborted) return onAbort();
+    opts.signal?.addEventListener("abort", onAbort, { once: true });
+    req.on("error", (err: NodeJS.ErrnoException) =>
+      fail(new TransportError(classify(err), `${err.code ?? "error"}: ${err.message}`, { cause: err })),
+    );
+    req.end();
   });
 }
 

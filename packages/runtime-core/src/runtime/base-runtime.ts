@@ -1,5 +1,7 @@
-import { readdir, readFile, stat } from "node:fs/promises";
-import { basename, join, relative } from "node:path";
+import { randomBytes } from "node:crypto";
+import { type FileHandle, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { basename, dirname, join, relative, resolve as resolvePath } from "node:path";
+import type { Writable } from "node:stream";
 import { inspect } from "node:util";
 import { ActionExecutionClient } from "../client/action-execution-client.js";
 import type {
@@ -31,7 +33,9 @@ import type {
 } from "../protocol/observations.js";
 import { createZip, type ZipEntry } from "../util/zip.js";
 import type { ResolvedSessionOverrides } from "./overrides.js";
+import { provisionSecretFiles } from "./secret-files.js";
 import {
+  type DownloadToOptions,
   type RunOptions,
   type Runtime,
   type RuntimeCapabilities,
@@ -360,7 +364,12 @@ export abstract class BaseRuntime implements Runtime {
         ...(signal ? { signal } : {}),
         isDead: () => this.deathReason(),
       });
-      if (!attach) await this.#writeSecretFiles();
+      if (!attach) {
+        // Provisioning, not an action: the public methods require READY, and READY means the files are there.
+        const files = this.#pendingSecretFiles;
+        this.#pendingSecretFiles = undefined;
+        await provisionSecretFiles(this.#client, files, signal ? { signal } : {});
+      }
       this.emitStatus(RuntimeStatus.READY);
     } catch (err) {
       const error = this.#redactError(err);
@@ -380,27 +389,8 @@ export abstract class BaseRuntime implements Runtime {
     }
   }
 
-  /** Secret files (git credentials...) written through the file API once the server is ready. */
+  /** Secret files (git credentials...) to write while provisioning, before READY. */
   #pendingSecretFiles: ResolvedSecrets["files"] | undefined;
-
-  async #writeSecretFiles(): Promise<void> {
-    const files = this.#pendingSecretFiles;
-    this.#pendingSecretFiles = undefined;
-    if (!files || Object.keys(files).length === 0) return;
-    let home: string | undefined;
-    for (const [path, { content, mode }] of Object.entries(files)) {
-      let target = path;
-      if (path.startsWith("~/")) {
-        if (home === undefined) {
-          const obs = await this.runCommand('printf %s "$HOME"', { hidden: true });
-          home = obs.content.trim();
-        }
-        target = join(home, path.slice(2));
-      }
-      await this.writeFile(target, content);
-      await this.runCommand(`chmod ${mode.toString(8)} ${JSON.stringify(target)}`, { hidden: true });
-    }
-  }
 
   #redactError(err: unknown): RuntimeError {
     const e = toRuntimeError(err);
@@ -599,6 +589,54 @@ export abstract class BaseRuntime implements Runtime {
         new RuntimeError("UNSUPPORTED", `The ${this.backend} backend does not support file transfer.`),
       );
     return this.#call((c) => c.downloadFiles(sandboxPath));
+  }
+
+  async downloadTo(
+    sandboxPath: string,
+    destination: string | Writable,
+    options: DownloadToOptions = {},
+  ): Promise<{ bytes: number }> {
+    if (!this.capabilities.fileTransfer)
+      throw new RuntimeError("UNSUPPORTED", `The ${this.backend} backend does not support file transfer.`);
+    const streamOptions = {
+      ...(options.signal ? { signal: options.signal } : {}),
+      ...(options.idleTimeoutMs !== undefined ? { idleTimeoutMs: options.idleTimeoutMs } : {}),
+    };
+    if (typeof destination !== "string")
+      return { bytes: await this.#call((c) => c.downloadFilesTo(sandboxPath, destination, streamOptions)) };
+    // Fail before creating anything on the host when the runtime cannot answer.
+    this.#requireClient();
+    const target = resolvePath(destination);
+    const existing = await stat(target).catch(() => undefined);
+    if (existing?.isDirectory())
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        `destination: ${target} is a directory; pass the path of the zip file to write, e.g. ${join(target, "download.zip")}`,
+      );
+    // Written next to the target and renamed when complete: a failed download never leaves a partial file.
+    const partial = join(dirname(target), `.${basename(target)}.${randomBytes(4).toString("hex")}.partial`);
+    let handle: FileHandle;
+    try {
+      handle = await open(partial, "wx", 0o600);
+    } catch (cause) {
+      throw new RuntimeError(
+        (cause as NodeJS.ErrnoException).code === "ENOENT" ? "NOT_FOUND" : "INVALID_ARGUMENT",
+        `destination: cannot create a file in ${dirname(target)} on the host (${(cause as Error).message})`,
+        { cause },
+      );
+    }
+    try {
+      const bytes = await this.#call((c) =>
+        c.downloadFilesTo(sandboxPath, handle.createWriteStream({ highWaterMark: 1 << 20 }), streamOptions),
+      );
+      await rename(partial, target);
+      return { bytes };
+    } catch (err) {
+      await rm(partial, { force: true });
+      throw err;
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
   }
 
   async vscodeUrl(): Promise<string | null> {

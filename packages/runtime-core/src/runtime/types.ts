@@ -1,3 +1,4 @@
+import type { Writable } from "node:stream";
 import type { Action, ActionInput } from "../protocol/actions.js";
 import type { CmdRunOptions, EditRequest } from "../protocol/codec.js";
 import type {
@@ -76,6 +77,14 @@ export interface RuntimeHandle {
   data: Record<string, unknown>;
 }
 
+/** Options of {@link Runtime.downloadTo}. */
+export interface DownloadToOptions {
+  /** Stops the download; the destination is then destroyed (a path: removed). */
+  signal?: AbortSignal;
+  /** Longest wait for the next byte from the sandbox, in ms. @default 300000 */
+  idleTimeoutMs?: number;
+}
+
 /** Options of {@link Runtime.run}. */
 export interface RunOptions {
   /** Abort waiting for the observation (the action itself may still finish in the sandbox). */
@@ -120,8 +129,28 @@ export interface Runtime {
   listFiles(path?: string): Promise<string[]>;
   /** Uploads a local file or directory to an absolute sandbox directory. */
   upload(localPath: string, sandboxDir: string): Promise<void>;
-  /** Downloads a sandbox path as zip bytes (entries relative to the path). */
+  /**
+   * Downloads a sandbox path as zip bytes (entries relative to the path). Holds the whole zip in memory
+   * (about twice its size at the peak): for large files use {@link Runtime.downloadTo}.
+   */
   download(sandboxPath: string): Promise<Uint8Array>;
+  /**
+   * Streams the same zip as {@link Runtime.download} to a host file path or a writable stream, with memory
+   * bounded by stream buffers whatever the size. A path is written to a temporary file next to it and renamed
+   * when complete (a failure leaves nothing); a stream is ended when the zip is complete (destroyed on
+   * failure), as `stream.pipeline` does. Resolves with the number of bytes written.
+   *
+   * @example
+   * ```ts
+   * await runtime.downloadTo("/workspace/model.bin", "./model.zip");
+   * await runtime.downloadTo("/workspace/logs", createWriteStream("logs.zip"));
+   * ```
+   */
+  downloadTo(
+    sandboxPath: string,
+    destination: string | Writable,
+    options?: DownloadToOptions,
+  ): Promise<{ bytes: number }>;
   /** VS Code URL with its token, or null when not available. */
   vscodeUrl(): Promise<string | null>;
   /** A JSON-serializable handle to re-attach after a host restart. */

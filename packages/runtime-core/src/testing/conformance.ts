@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile as writeHostFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -53,6 +54,17 @@ const SECRETS: Record<string, string> = {
   CONFORMANCE_REGEX: "p@$$.w*rd+(x)?[y]{2}|z^",
 };
 
+/** A secret that exists only inside a secret file (never in the environment). */
+const FILE_SECRET = "cf-file-only-7c1d9e2b4a6f8053";
+
+/** The secret files the kit injects: `~/` paths, a nested directory, mode 0600. */
+const SECRET_FILES: Record<string, { content: string; mode: number }> = {
+  "~/.config/ar-conformance/credentials": {
+    content: `# written by the conformance kit\nfile_secret = ${FILE_SECRET}\n`,
+    mode: 0o600,
+  },
+};
+
 function simpleRedactor(values: readonly string[]): Redactor {
   const forms = values.flatMap((v) => [
     v,
@@ -80,7 +92,10 @@ function simpleRedactor(values: readonly string[]): Redactor {
 export function conformanceContext(): {
   context: PluginContext;
   logs: CapturedLog[];
+  /** The environment secrets, name -> value. */
   secrets: Record<string, string>;
+  /** The secret files (path as given -> content and mode) and the secret only they hold. */
+  files: { entries: Record<string, { content: string; mode: number }>; secret: string };
 } {
   const logs: CapturedLog[] = [];
   const capture =
@@ -94,21 +109,30 @@ export function conformanceContext(): {
     warn: capture("warn"),
     error: capture("error"),
   };
-  const redactor = simpleRedactor(Object.values(SECRETS));
+  const redactor = simpleRedactor([...Object.values(SECRETS), FILE_SECRET]);
   const env = { ...SECRETS };
+  const files = { ...SECRET_FILES };
   const resolved: ResolvedSecrets = {
     names: Object.keys(env),
     redactor,
     get env() {
       return env;
     },
+    get files() {
+      return files;
+    },
   };
   Object.defineProperty(resolved, "toJSON", {
-    value: () => ({ names: Object.keys(env) }),
+    value: () => ({ names: Object.keys(env), files: Object.keys(files) }),
     enumerable: false,
   });
   const secrets: SecretsResolver = { resolve: async () => resolved };
-  return { context: { logger, redactor: simpleRedactor([]), secrets }, logs, secrets: SECRETS };
+  return {
+    context: { logger, redactor: simpleRedactor([]), secrets },
+    logs,
+    secrets: SECRETS,
+    files: { entries: SECRET_FILES, secret: FILE_SECRET },
+  };
 }
 
 function isRun(obs: Observation): obs is CmdOutputObservation {
@@ -175,6 +199,24 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
         );
         expect(runtime.capabilities).toEqual(caps);
       });
+
+      it(
+        "secret files are in place, with their content and mode, before the first action",
+        async () => {
+          // The first action of this runtime: the files were written while provisioning, before READY.
+          const [path, file] = Object.entries(kit.files.entries)[0]!;
+          const sandboxPath = path.replace(/^~\//, "$HOME/");
+          const sum = createHash("sha256").update(file.content).digest("hex");
+          const obs = await runtime.runCommand(
+            `stat -c %a "${sandboxPath}" && sha256sum "${sandboxPath}" && ls -ld "$(dirname "${sandboxPath}")"`,
+          );
+          expect(isRun(obs) && obs.extras.metadata.exit_code, obs.content).toBe(0);
+          const [mode, hash] = obs.content.trim().split("\n");
+          expect(mode?.trim()).toBe(file.mode.toString(8));
+          expect(hash?.split(" ")[0]).toBe(sum);
+        },
+        timeout,
+      );
 
       it("connect() again is a no-op", async () => {
         await runtime.connect();
@@ -423,6 +465,32 @@ export function runRuntimeConformance(options: ConformanceOptions): void {
             expect(everything).not.toContain(value);
             expect(everything).not.toContain(Buffer.from(value).toString("base64"));
           }
+        },
+        timeout,
+      );
+    });
+
+    describe("secret files", () => {
+      it(
+        "their content is redacted when printed, and never appears in events, errors or logs",
+        async () => {
+          const [path] = Object.keys(kit.files.entries);
+          const sandboxPath = path!.replace(/^~\//, "$HOME/");
+          const cat = await runtime.runCommand(`cat "${sandboxPath}"`);
+          expect(isRun(cat) && cat.extras.metadata.exit_code).toBe(0);
+          expect(cat.content).toContain("file_secret = [redacted]");
+          const secretB64 = await runtime.runCommand(
+            `grep -o 'cf-file-only-[0-9a-f]*' "${sandboxPath}" | tr -d '\\n' | base64`,
+          );
+          const home = (await runtime.runCommand('printf %s "$HOME"')).content.trim();
+          const read = await runtime.readFile(sandboxPath.replace("$HOME/", `${home}/`));
+          expect(read).toContain("file_secret = [redacted]");
+          const everything =
+            JSON.stringify({ cat, secretB64, read, events, logs: kit.logs }) +
+            inspect(runtime) +
+            JSON.stringify(runtime);
+          expect(everything).not.toContain(kit.files.secret);
+          expect(everything).not.toContain(Buffer.from(kit.files.secret).toString("base64"));
         },
         timeout,
       );
