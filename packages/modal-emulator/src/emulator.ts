@@ -38,7 +38,13 @@ export interface SandboxSummary {
   running: boolean;
   /** How it ended (absent while running). */
   result?: { status: GenericStatusName; exitCode: number };
-  tunnels: { containerPort: number; url: string; unencrypted?: { host: string; port: number } }[];
+  tunnels: {
+    containerPort: number;
+    url: string;
+    unencrypted?: { host: string; port: number };
+    /** Isolation "none" only: the free host port the sandbox's server was moved to (its command named the port). */
+    hostPort?: number;
+  }[];
   /** Host pid of the sandbox's main process (bwrap's under bwrap). */
   pid?: number;
   /** The sandbox's root directory on the host (absolute sandbox paths outside the host view live here). */
@@ -126,6 +132,7 @@ function summarize(sb: SandboxRecord): SandboxSummary {
       ...(t.unencryptedPort !== undefined
         ? { unencrypted: { host: t.unencryptedHost!, port: t.unencryptedPort } }
         : {}),
+      ...(sb.hostPortOf(t.containerPort) !== undefined ? { hostPort: sb.hostPortOf(t.containerPort) } : {}),
     })),
     pid: sb.pid,
     root: sb.root,
@@ -230,7 +237,12 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
   try {
     const isolation = await resolveIsolation(opts.isolation);
     if (opts.isolation === "auto" && isolation.reason) {
-      logger.warn(`modal-emulator: sandboxes run without isolation (${isolation.reason})`);
+      logger.warn(
+        `modal-emulator: sandboxes run as plain host processes, without isolation (${isolation.reason}). ` +
+          "What cannot be faked: a sandbox's own paths (/workspace, /tmp, /root) live under its root in the " +
+          "state dir, so processes see host paths (pwd) and paths inside shell strings are not mapped; " +
+          "absolute paths in a command's arguments, the workdir and the filesystem API are mapped.",
+      );
     }
     const view = new HostView(isolation.mode, opts.privateDirs, isolation);
 

@@ -145,13 +145,11 @@ export class HostView {
     if (!match) return arg;
     const [, flag = "", path = ""] = match;
     if (this.isHostPath(path)) return arg;
-    if (existsSync(path) && !this.#isPrivateTop(path)) return arg;
-    return flag + this.toHost(root, path).hostPath;
-  }
-
-  #isPrivateTop(path: string): boolean {
-    const top = posix.normalize(path).split("/")[1] ?? "";
-    return !this.#passthrough.has(top);
+    const mapped = this.toHost(root, path).hostPath;
+    // As under bwrap (see bwrapArgs), a host file named in argv that lives in a private directory (say
+    // /tmp/build/server.js) is used from the host, unless the sandbox has its own file there.
+    if (!flag && !existsSync(mapped) && isFile(path)) return arg;
+    return flag + mapped;
   }
 
   #hostDirsForArgv(argv: readonly string[]): string[] {
@@ -168,6 +166,14 @@ export class HostView {
       dirs.add(dir.split("/").length > 2 ? dir : arg);
     }
     return [...dirs];
+  }
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   type StdinWriteResult,
 } from "./exec.js";
 import { isFsToolCommand, startFsToolExec } from "./fs-tool.js";
+import { moveNamedPorts } from "./host-ports.js";
 import { type HostView, parseChildPid, waitForNamespaceSetup } from "./isolation.js";
 import { OutputBuffer } from "./output-buffer.js";
 import {
@@ -126,6 +127,10 @@ export class SandboxRecord {
   #resolveReady: () => void = () => {};
   #rejectReady: (err: Error) => void = () => {};
   #stdinV2: StdinSink | undefined;
+  /** Isolation "none": container ports the command names, moved to free host ports (see moveNamedPorts). */
+  #hostPorts = new Map<number, number>();
+  /** Isolation "none": environment variables rewritten for moved ports (execs see them too). */
+  #movedEnv: Record<string, string> = {};
   #stdinV1Index = 0;
   #tunnelSet: TunnelSet | undefined;
   #relay: Relay | undefined;
@@ -173,6 +178,11 @@ export class SandboxRecord {
     return this.#ctx.root;
   }
 
+  /** Isolation "none": the host port a container port was moved to, when the command named it. */
+  hostPortOf(containerPort: number): number | undefined {
+    return this.#hostPorts.get(containerPort);
+  }
+
   /** Host pid of the main process (bwrap itself under bwrap). */
   get pid(): number | undefined {
     return this.#child?.pid;
@@ -191,8 +201,23 @@ export class SandboxRecord {
     view.prepareRoot(root, this.#ctx.privateDirs);
     const workdir = this.spec.workdir;
     if (!view.isHostPath(workdir)) mkdirSync(view.toHost(root, workdir).hostPath, { recursive: true });
-    const argv = this.spec.command.length > 0 ? this.spec.command : ["sleep", "infinity"];
-    const env = this.#env(this.spec.env);
+    let argv = this.spec.command.length > 0 ? this.spec.command : ["sleep", "infinity"];
+    if (view.mode === "none" && this.spec.ports.length > 0) {
+      const moved = await moveNamedPorts(
+        argv,
+        this.spec.env,
+        this.spec.ports.map((p) => p.port),
+      );
+      // Stopped while a port was picked: never spawn.
+      if (!this.accepting) {
+        this.#rejectReady(new Error("sandbox stopped before it started"));
+        return;
+      }
+      argv = moved.argv;
+      this.#hostPorts = moved.hostPorts;
+      this.#movedEnv = moved.env;
+    }
+    const env = this.#env({ ...this.spec.env, ...this.#movedEnv });
     let child: ChildProcess;
     if (view.mode === "bwrap") {
       child = spawn(view.bwrapPath, view.bwrapArgs(root, workdir, argv, 3), {
@@ -372,7 +397,7 @@ export class SandboxRecord {
 
   #spawnExec(options: ExecOptions, workdir: string): ExecRecord {
     const { view, root } = this.#ctx;
-    const env = this.#env({ ...this.spec.env, ...options.env });
+    const env = this.#env({ ...this.spec.env, ...this.#movedEnv, ...options.env });
     const stdio: ("pipe" | "ignore")[] = [
       "pipe",
       options.stdoutConfig === 0 ? "ignore" : "pipe",
@@ -422,7 +447,9 @@ export class SandboxRecord {
   }
 
   async #upstream(port: number): Promise<Upstream> {
-    if (this.#ctx.view.mode === "none") return { kind: "tcp", host: "127.0.0.1", port };
+    if (this.#ctx.view.mode === "none") {
+      return { kind: "tcp", host: "127.0.0.1", port: this.#hostPorts.get(port) ?? port };
+    }
     await this.#ready;
     // The relay starts right after the namespaces exist; wait for it to listen.
     for (let i = 0; i < 100 && !this.#relay && this.running; i++) await new Promise((r) => setTimeout(r, 10));

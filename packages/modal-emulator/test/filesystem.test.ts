@@ -14,7 +14,7 @@ import {
 } from "modal";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { type ModalEmulator, startModalEmulator } from "../src/index.js";
-import { clientFor } from "./helpers.js";
+import { clientFor, seenInSandbox } from "./helpers.js";
 
 let emu: ModalEmulator;
 let client: ModalClient;
@@ -34,6 +34,9 @@ afterAll(async () => {
   rmSync(local, { recursive: true, force: true });
 });
 
+/** `path` as the sandbox's shell sees it (under isolation "none", shell strings are not remapped). */
+const seen = (path: string): string => seenInSandbox(emu, sb.sandboxId, path);
+
 async function sh(script: string): Promise<string> {
   const p = await sb.exec(["sh", "-c", script]);
   const out = await p.stdout.readText();
@@ -44,14 +47,14 @@ async function sh(script: string): Promise<string> {
 test("write and read text and bytes (larger than one 256 KiB stdin chunk), visible to execs both ways", async () => {
   await sb.filesystem.writeText("hello fs", "/workspace/a/b/hello.txt");
   expect(await sb.filesystem.readText("/workspace/a/b/hello.txt")).toBe("hello fs");
-  expect(await sh("cat /workspace/a/b/hello.txt")).toBe("hello fs");
+  expect(await sh(`cat ${seen("/workspace/a/b/hello.txt")}`)).toBe("hello fs");
 
   const big = randomBytes(700 * 1024);
   await sb.filesystem.writeBytes(big, "/tmp/big.bin");
   expect(Buffer.from(await sb.filesystem.readBytes("/tmp/big.bin")).equals(big)).toBe(true);
-  expect(await sh("wc -c < /tmp/big.bin")).toBe(`${big.length}\n`);
+  expect(await sh(`wc -c < ${seen("/tmp/big.bin")}`)).toBe(`${big.length}\n`);
 
-  await sh("printf 'from exec' > /workspace/from-exec.txt");
+  await sh(`printf 'from exec' > ${seen("/workspace/from-exec.txt")}`);
   expect(await sb.filesystem.readText("/workspace/from-exec.txt")).toBe("from exec");
 });
 
@@ -73,7 +76,8 @@ test("copyFromLocal and copyToLocal", async () => {
 test("listFiles, stat, makeDirectory, remove", async () => {
   await sb.filesystem.makeDirectory("/workspace/dir/nested");
   await sb.filesystem.writeText("x", "/workspace/dir/file.txt");
-  await sh("ln -s /workspace/dir/file.txt /workspace/dir/link");
+  // The target is stored as written; only where the link is created must be the sandbox's view.
+  await sh(`ln -s /workspace/dir/file.txt ${seen("/workspace/dir/link")}`);
   const entries = await sb.filesystem.listFiles("/workspace/dir");
   expect(entries.map((e) => [e.name, e.path, e.type])).toEqual([
     ["file.txt", "/workspace/dir/file.txt", "file"],

@@ -1,7 +1,7 @@
 import { type ModalClient, type Sandbox, SandboxTimeoutError } from "modal";
 import { afterAll, beforeAll, expect, test } from "vitest";
 import { type ModalEmulator, startModalEmulator } from "../src/index.js";
-import { clientFor } from "./helpers.js";
+import { clientFor, seenInSandbox } from "./helpers.js";
 
 /**
  * The whole sandbox flow through the real SDK. `v2` is the SDK default; `v1` sets MODAL_SANDBOX_V2=0 (V1 RPCs
@@ -48,12 +48,14 @@ export function sandboxFlowSuite(mode: "v1" | "v2"): void {
     const p = await sb.exec(["sh", "-c", 'echo "$FOO $OBJ $NAMED $EXTRA"; pwd; echo oops >&2; exit 3'], {
       env: { EXTRA: "exec-env" },
     });
-    expect(await p.stdout.readText()).toBe("bar from-object from-name exec-env\n/workspace\n");
+    expect(await p.stdout.readText()).toBe(
+      `bar from-object from-name exec-env\n${seenInSandbox(emu, sb.sandboxId, "/workspace")}\n`,
+    );
     expect(await p.stderr.readText()).toBe("oops\n");
     expect(await p.wait()).toBe(3);
 
     const inTmp = await sb.exec(["pwd"], { workdir: "/tmp" });
-    expect(await inTmp.stdout.readText()).toBe("/tmp\n");
+    expect(await inTmp.stdout.readText()).toBe(`${seenInSandbox(emu, sb.sandboxId, "/tmp")}\n`);
     expect(await inTmp.wait()).toBe(0);
 
     const summary = emu.listSandboxes().find((s) => s.sandboxId === sb.sandboxId);

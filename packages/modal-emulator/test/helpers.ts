@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { ModalClient } from "modal";
 import type { ModalEmulator } from "../src/index.js";
 
@@ -14,6 +15,17 @@ export function clientFor(emulator: ModalEmulator, mode: "v1" | "v2" = "v2"): Mo
     delete process.env["MODAL_SERVER_URL"];
     delete process.env["MODAL_SANDBOX_V2"];
   }
+}
+
+/**
+ * `path` as a process in the sandbox sees it: the path itself under bwrap; with isolation "none" (no bubblewrap)
+ * its place under the sandbox's root on the host, which is what `pwd` prints and what shell strings must name.
+ */
+export function seenInSandbox(emulator: ModalEmulator, sandboxId: string, path: string): string {
+  if (emulator.isolation === "bwrap") return path;
+  const summary = emulator.listSandboxes().find((s) => s.sandboxId === sandboxId);
+  if (!summary) throw new Error(`no sandbox ${sandboxId}`);
+  return join(summary.root, path);
 }
 
 /** Polls `fn` until it returns true or `timeoutMs` passes. */

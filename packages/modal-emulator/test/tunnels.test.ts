@@ -71,14 +71,20 @@ describe("tunnels are https:// URLs behind a TLS proxy with the emulator's CA", 
   });
 
   test.skipIf(process.platform !== "linux")(
-    "two sandboxes expose the same container port at once (a network namespace each under bwrap)",
+    "two sandboxes expose the same container port at once (a network namespace each under bwrap; moved to free host ports without)",
     async () => {
-      if (emu.isolation !== "bwrap") return;
       const [a, b] = await Promise.all([serve("a", 8081), serve("b", 8081)]);
       const [ta, tb] = [(await a.tunnels())[8081]!, (await b.tunnels())[8081]!];
       expect(ta.port).not.toBe(tb.port);
       expect(await getWhenUp(ta.url, emu.caCertPem)).toBe("hello a /");
       expect(await getWhenUp(tb.url, emu.caCertPem)).toBe("hello b /");
+      // Without network namespaces the port named in PORT was moved, for each sandbox to a port of its own.
+      const hostPorts = emu
+        .listSandboxes()
+        .filter((s) => s.sandboxId === a.sandboxId || s.sandboxId === b.sandboxId)
+        .map((s) => s.tunnels[0]?.hostPort);
+      if (emu.isolation === "bwrap") expect(hostPorts).toEqual([undefined, undefined]);
+      else expect(new Set(hostPorts).size).toBe(2);
     },
   );
 

@@ -313,7 +313,10 @@ const ARGUMENT_PROBES = (a: SeccompArch): [string, number, ProbeArg[]][] => [
   ["clone_newnet", nrOf(a, "clone"), [0x40000000 | 17, 0, 0, 0, 0]],
 ];
 
-describe.skipIf(!bwrap && !process.env.CI)("bubblewrap with the filter (attack tests)", () => {
+// CI must run these (a missing bwrap fails), except in its pass that hides bwrap on purpose.
+const mustRun = Boolean(process.env.CI) && process.env.AGENT_RUNTIME_TEST_NO_BWRAP !== "1";
+
+describe.skipIf(!bwrap && !mustRun)("bubblewrap with the filter (attack tests)", () => {
   let dir: string;
   let filterPath: string;
   beforeAll(() => {
