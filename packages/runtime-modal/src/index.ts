@@ -30,3 +30,6 @@ export {
   modalRuntimePlugin,
   parseModalRuntimeOptions,
 } from "./provider.js";
+export type { ModalSandboxShape } from "./shape.js";
+// Per-session overrides
+export { MODAL_SUPPORTED_OVERRIDES, resolveSandboxShape } from "./shape.js";

@@ -1,0 +1,124 @@
+import { DEFAULT_PRICE_TABLE, parseGpuRequest, providerPrices } from "@agent-runtime/cost-guard";
+import {
+  InvalidArgumentError,
+  invalidOverrides,
+  type ResolvedSessionOverrides,
+  type SessionOverrideField,
+} from "@agent-runtime/runtime-core";
+import { type ResolvedImage, resolveImage } from "./image.js";
+import { ImageOptionSchema, RESERVED_TAG_PREFIX, type ResolvedModalRuntimeOptions } from "./options.js";
+
+/** Every override field runtime-modal honours per sandbox (all of them). */
+export const MODAL_SUPPORTED_OVERRIDES = [
+  "image",
+  "gpu",
+  "cpuCores",
+  "memoryMiB",
+  "timeoutMs",
+  "idleTimeoutMs",
+  "env",
+] as const satisfies readonly SessionOverrideField[];
+
+/** What one sandbox is made of: the provider's options with a session's overrides applied, and its image. */
+export interface ModalSandboxShape {
+  /** The provider's options with the overrides applied (`image`, `gpu`, `cpuCores`... `env`, `tags`). */
+  options: ResolvedModalRuntimeOptions;
+  /** The resolved image: the provider's, or the override's. */
+  image: ResolvedImage;
+  /** True when a warm-pool sandbox (the provider's shape, no cost scope) can serve these overrides. */
+  poolCompatible: boolean;
+}
+
+const MAX_TAG_KEY = 63;
+const MAX_TAG_VALUE = 255;
+
+/**
+ * Applies a session's overrides to the provider's options, validated as the provider's options are: the GPU
+ * against cost-guard's Modal price table, CPU and memory requests against the provider's ceilings
+ * (`cpuLimitCores`, `memoryLimitMiB`), the idle timeout against the lifetime, the image with image-builder's
+ * schema, labels as Modal tags. Every problem is reported at once (INVALID_ARGUMENT, `path: message`).
+ *
+ * An overridden `timeoutMs` below the provider's `idleTimeoutMs` (with no `idleTimeoutMs` override) lowers
+ * the idle timeout to the lifetime.
+ */
+export function resolveSandboxShape(
+  provider: { options: ResolvedModalRuntimeOptions; image: ResolvedImage },
+  overrides: ResolvedSessionOverrides,
+): ModalSandboxShape {
+  const base = provider.options;
+  const issues: string[] = [];
+  if (overrides.image !== undefined) {
+    const parsed = ImageOptionSchema.safeParse(overrides.image);
+    if (!parsed.success) for (const issue of parsed.error.issues) issues.push(`image: ${issue.message}`);
+  }
+  if (overrides.gpu !== undefined) {
+    try {
+      parseGpuRequest(overrides.gpu, providerPrices(DEFAULT_PRICE_TABLE, "modal"), "Modal");
+    } catch (err) {
+      issues.push(`gpu: ${(err as Error).message}`);
+    }
+  }
+  const cpuCores = overrides.cpuCores ?? base.cpuCores;
+  if (base.cpuLimitCores !== undefined && cpuCores > base.cpuLimitCores) {
+    issues.push(
+      `cpuCores: must not exceed the provider's cpuLimitCores (${base.cpuLimitCores}); ask for less or raise cpuLimitCores`,
+    );
+  }
+  const memoryMiB = overrides.memoryMiB ?? base.memoryMiB;
+  if (base.memoryLimitMiB !== undefined && memoryMiB > base.memoryLimitMiB) {
+    issues.push(
+      `memoryMiB: must not exceed the provider's memoryLimitMiB (${base.memoryLimitMiB}); ask for less or raise memoryLimitMiB`,
+    );
+  }
+  const timeoutMs = overrides.timeoutMs ?? base.timeoutMs;
+  let idleTimeoutMs = overrides.idleTimeoutMs ?? base.idleTimeoutMs;
+  if (idleTimeoutMs > timeoutMs) {
+    if (overrides.idleTimeoutMs === undefined) idleTimeoutMs = timeoutMs;
+    else issues.push(`idleTimeoutMs: must not exceed timeoutMs (${timeoutMs})`);
+  }
+  for (const [key, value] of Object.entries(overrides.labels ?? {})) {
+    if (key.startsWith(RESERVED_TAG_PREFIX))
+      issues.push(
+        `labels.${key}: the "${RESERVED_TAG_PREFIX}" prefix is reserved for runtime-modal's own tags`,
+      );
+    if (key.length > MAX_TAG_KEY)
+      issues.push(`labels.${key}: Modal tag keys hold at most ${MAX_TAG_KEY} characters`);
+    if (value.length > MAX_TAG_VALUE)
+      issues.push(`labels.${key}: Modal tag values hold at most ${MAX_TAG_VALUE} characters`);
+  }
+  if (issues.length > 0) throw invalidOverrides("modal", issues);
+
+  const options: ResolvedModalRuntimeOptions = {
+    ...base,
+    cpuCores,
+    memoryMiB,
+    timeoutMs,
+    idleTimeoutMs,
+    ...(overrides.gpu !== undefined ? { gpu: overrides.gpu } : {}),
+    ...(overrides.image !== undefined
+      ? { image: overrides.image as ResolvedModalRuntimeOptions["image"] }
+      : {}),
+    env: { ...base.env, ...overrides.env },
+    tags: { ...base.tags, ...overrides.labels },
+  };
+  let image = provider.image;
+  if (overrides.image !== undefined) {
+    try {
+      image = resolveImage(options);
+    } catch (err) {
+      if (err instanceof InvalidArgumentError) throw invalidOverrides("modal", err.issues);
+      throw err;
+    }
+  }
+  const sameEnv = Object.entries(overrides.env ?? {}).every(([k, v]) => base.env[k] === v);
+  const poolCompatible =
+    overrides.userId === undefined &&
+    overrides.image === undefined &&
+    (overrides.gpu === undefined || overrides.gpu === base.gpu) &&
+    cpuCores === base.cpuCores &&
+    memoryMiB === base.memoryMiB &&
+    timeoutMs === base.timeoutMs &&
+    idleTimeoutMs === base.idleTimeoutMs &&
+    sameEnv;
+  return { options, image, poolCompatible };
+}
