@@ -1,12 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { join, resolve } from "node:path";
 import {
+  checkRenamedOptions,
   isRuntimeError,
   type Logger,
   noopRedactor,
   parseAction,
   parseOrThrow,
   quietLogger,
+  RENAMED_OVERRIDES,
   type Redactor,
   type Runtime,
   RuntimeError,
@@ -29,6 +31,7 @@ import {
   HostStore,
   type SessionRecord,
   type SessionState,
+  type StoredOverrides,
   type TaskRecord,
 } from "./store.js";
 
@@ -136,6 +139,13 @@ function budgetRefusal(sessionId: string, err: unknown): RuntimeError {
     `Session "${sessionId}" was not created: ${e.message} To free reserved money, delete sessions you no longer need (DELETE /v1/sessions/{id}); or raise the budget in cost.options.budgets.`,
     { details, cause: err },
   );
+}
+
+/** A provider's refusal of the create body, its issues rooted at `body` like the host's own (`body.gpu: ...`). */
+function bodyIssues(err: unknown): unknown {
+  if (!isRuntimeError(err) || !Array.isArray(err.details?.issues)) return err;
+  const issues = (err.details.issues as unknown[]).map((issue) => `body.${String(issue)}`);
+  return new RuntimeError(err.code, err.message, { details: { ...err.details, issues }, cause: err });
 }
 
 /**
@@ -317,6 +327,8 @@ export class AgentHost {
       status: record.state,
       runtimeStatus: record.runtimeStatus,
       labels: record.labels,
+      userId: record.overrides.userId ?? null,
+      overrides: Object.fromEntries(Object.entries(record.overrides).filter(([key]) => key !== "userId")),
       error: record.error,
       tasks: this.store.taskCounts(record.id),
       createdAt: iso(record.createdAtMs)!,
@@ -417,6 +429,11 @@ export class AgentHost {
    */
   async createSession(input: CreateSessionInput | unknown = {}): Promise<SessionView> {
     this.#assertOpen();
+    try {
+      checkRenamedOptions(input, RENAMED_OVERRIDES, "session");
+    } catch (err) {
+      throw bodyIssues(err);
+    }
     const body = parseOrThrow(CreateSessionBodySchema, input ?? {}, "session", "body");
     const open = this.openSessionCount + this.#pending.size;
     if (open >= this.config.sessions.maxSessions) {
@@ -434,15 +451,25 @@ export class AgentHost {
     }
     this.#pending.add(id);
     try {
-      return await this.#create(id, body.labels);
+      const { id: _id, labels, ...overrides } = body;
+      return await this.#create(id, labels, overrides);
     } finally {
       this.#pending.delete(id);
     }
   }
 
-  async #create(id: string, labels: Record<string, string>): Promise<SessionView> {
+  async #create(
+    id: string,
+    labels: Record<string, string>,
+    overrides: StoredOverrides,
+  ): Promise<SessionView> {
     const live = this.#newLive(id);
-    const runtime = await this.plugins.provider.create({ sessionId: id });
+    // The provider validates the overrides against its backend (INVALID_ARGUMENT, UNSUPPORTED naming the field).
+    const runtime = await this.plugins.provider
+      .create({ sessionId: id, ...overrides, ...(Object.keys(labels).length > 0 ? { labels } : {}) })
+      .catch((err: unknown) => {
+        throw bodyIssues(err);
+      });
     live.runtime = runtime;
     // Status events before the record exists are kept and replayed after the `session` event.
     const early: StatusEvent[] = [];
@@ -471,6 +498,7 @@ export class AgentHost {
         id,
         backend: this.backend,
         labels: live.redactor.redactDeep(labels),
+        overrides: live.redactor.redactDeep(overrides),
         nowMs: this.#now(),
       });
     } catch (err) {

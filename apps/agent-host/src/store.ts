@@ -1,6 +1,6 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { RuntimeError, type RuntimeHandle } from "@agent-runtime/runtime-core";
+import { type ResolvedSessionOverrides, RuntimeError, type RuntimeHandle } from "@agent-runtime/runtime-core";
 import Database from "better-sqlite3";
 import { ensurePrivateFile, STATE_DIR_MODE, tightenDatabaseFiles } from "./state-dir.js";
 
@@ -16,6 +16,9 @@ export interface ErrorInfo {
   details?: Record<string, unknown>;
 }
 
+/** The overrides a session was created with, besides its labels (kept in their own column). */
+export type StoredOverrides = Omit<ResolvedSessionOverrides, "labels">;
+
 /** A session row (the handle is kept apart: it holds the session key). */
 export interface SessionRecord {
   id: string;
@@ -23,6 +26,8 @@ export interface SessionRecord {
   state: SessionState;
   runtimeStatus: string | null;
   labels: Record<string, string>;
+  /** What the create asked for over the provider's options (`userId` included); `{}` for none. */
+  overrides: StoredOverrides;
   error: ErrorInfo | null;
   createdAtMs: number;
   updatedAtMs: number;
@@ -59,6 +64,7 @@ interface SessionRow {
   state: SessionState;
   runtime_status: string | null;
   labels_json: string;
+  overrides_json: string | null;
   error_json: string | null;
   created_at: number;
   updated_at: number;
@@ -97,6 +103,7 @@ CREATE TABLE IF NOT EXISTS sessions (
   state TEXT NOT NULL,
   runtime_status TEXT,
   labels_json TEXT NOT NULL DEFAULT '{}',
+  overrides_json TEXT,
   handle_json TEXT,
   lease_id TEXT,
   error_json TEXT,
@@ -140,6 +147,7 @@ function toSession(row: SessionRow): SessionRecord {
     state: row.state,
     runtimeStatus: row.runtime_status,
     labels: JSON.parse(row.labels_json) as Record<string, string>,
+    overrides: json<StoredOverrides>(row.overrides_json) ?? {},
     error: json<ErrorInfo>(row.error_json),
     createdAtMs: row.created_at,
     updatedAtMs: row.updated_at,
@@ -192,6 +200,9 @@ export class HostStore {
       const columns = this.#db.prepare<[], { name: string }>("PRAGMA table_info(sessions)").all();
       if (!columns.some((c) => c.name === "lease_id"))
         this.#db.exec("ALTER TABLE sessions ADD COLUMN lease_id TEXT");
+      // ... and from before per-session overrides (nullable too: null reads as "the provider's shape").
+      if (!columns.some((c) => c.name === "overrides_json"))
+        this.#db.exec("ALTER TABLE sessions ADD COLUMN overrides_json TEXT");
     } catch (cause) {
       throw new RuntimeError(
         "UNAVAILABLE",
@@ -221,7 +232,7 @@ export class HostStore {
     const db = this.#db;
     return {
       insertSession: db.prepare(
-        "INSERT INTO sessions (id, backend, state, labels_json, created_at, updated_at) VALUES (@id, @backend, @state, @labels, @now, @now)",
+        "INSERT INTO sessions (id, backend, state, labels_json, overrides_json, created_at, updated_at) VALUES (@id, @backend, @state, @labels, @overrides, @now, @now)",
       ),
       getSession: db.prepare<[string], SessionRow>("SELECT * FROM sessions WHERE id = ?"),
       listSessions: db.prepare<[], SessionRow>("SELECT * FROM sessions ORDER BY created_at, id"),
@@ -283,6 +294,8 @@ export class HostStore {
     id: string;
     backend: string;
     labels: Record<string, string>;
+    /** The create's overrides besides labels (kept so the session's shape survives restarts). */
+    overrides?: StoredOverrides;
     nowMs: number;
   }): SessionRecord {
     try {
@@ -291,6 +304,8 @@ export class HostStore {
         backend: input.backend,
         state: "starting",
         labels: JSON.stringify(input.labels),
+        overrides:
+          input.overrides && Object.keys(input.overrides).length > 0 ? JSON.stringify(input.overrides) : null,
         now: input.nowMs,
       });
     } catch (cause) {

@@ -1,3 +1,4 @@
+import { SessionOverridesSchema } from "@agent-runtime/runtime-core";
 import { z } from "zod";
 
 /** A secret-free error. */
@@ -35,6 +36,21 @@ export const SessionSchema = z.object({
   /** The runtime's last status (`STATUS$READY`, `STATUS$STARTING_RUNTIME`, ...). */
   runtimeStatus: z.string().nullable(),
   labels: z.record(z.string(), z.string()),
+  /** Who the session's cost is charged to (`userId` of the create body), or null. */
+  userId: z.string().nullable(),
+  /**
+   * What the create body asked for over the provider's options (`image`, `gpu`, `cpuCores`, `memoryMiB`,
+   * `timeoutMs`, `idleTimeoutMs`, `env`); `{}` when the session has the provider's shape.
+   */
+  overrides: z.object({
+    image: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+    gpu: z.string().optional(),
+    cpuCores: z.number().optional(),
+    memoryMiB: z.number().int().optional(),
+    timeoutMs: z.number().int().optional(),
+    idleTimeoutMs: z.number().int().optional(),
+    env: z.record(z.string(), z.string()).optional(),
+  }),
   error: ErrorInfoSchema.nullable(),
   /** Number of tasks per status. */
   tasks: z.object({
@@ -71,24 +87,34 @@ export const TaskSchema = z.object({
   durationMs: z.number().nullable(),
 });
 
-/** `POST /v1/sessions` body. */
-export const CreateSessionBodySchema = z.strictObject({
-  /** Your id for the session; generated when absent. */
-  id: z
-    .string()
-    .regex(
-      /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
-      "use 1-64 letters, digits, . _ - (starting with a letter or digit)",
-    )
-    .optional(),
-  /** Free-form labels kept with the session. @default {} */
-  labels: z
-    .record(
-      z.string().regex(/^[A-Za-z0-9._/-]{1,64}$/, "label keys use letters, digits, . _ / -"),
-      z.string().max(256),
-    )
-    .default({}),
-});
+/**
+ * `POST /v1/sessions` body: an id, and runtime-core's per-session overrides (`SessionOverridesSchema`): `image`,
+ * `gpu`, `cpuCores`, `memoryMiB`, `timeoutMs`, `idleTimeoutMs`, `env`, `labels`, `userId`. The runtime provider
+ * validates them against what its backend can do (INVALID_ARGUMENT 400, UNSUPPORTED 501 naming the field).
+ */
+export const CreateSessionBodySchema = z
+  .strictObject({
+    /** Your id for the session; generated when absent. */
+    id: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/,
+        "use 1-64 letters, digits, . _ - (starting with a letter or digit)",
+      )
+      .optional(),
+    ...SessionOverridesSchema.shape,
+    /** Free-form labels kept with the session. @default {} */
+    labels: SessionOverridesSchema.shape.labels.unwrap().default({}),
+  })
+  .superRefine((o, ctx) => {
+    if (o.idleTimeoutMs !== undefined && o.timeoutMs !== undefined && o.idleTimeoutMs > o.timeoutMs) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["idleTimeoutMs"],
+        message: `must not exceed timeoutMs (${o.timeoutMs})`,
+      });
+    }
+  });
 
 /** `?waitMs=` of long-polling routes. */
 export const WaitQuerySchema = z.strictObject({
