@@ -202,6 +202,15 @@ export abstract class BaseRuntime implements Runtime {
   protected deathReason(): string | undefined {
     return undefined;
   }
+  /**
+   * Called when `connect()` fails, before the ERROR status is emitted and the sandbox is torn down: a backend
+   * adds what it knows about the failed start to the error (runtime-modal adds the sandbox's last output lines
+   * to the message and `details.output`). Whatever it adds must already be redacted with {@link redactor}.
+   * The default returns the error unchanged.
+   */
+  protected explainStartFailure(error: RuntimeError): Promise<RuntimeError> | RuntimeError {
+    return error;
+  }
 
   get sessionId(): string {
     return this.#sessionId;
@@ -372,7 +381,12 @@ export abstract class BaseRuntime implements Runtime {
       }
       this.emitStatus(RuntimeStatus.READY);
     } catch (err) {
-      const error = this.#redactError(err);
+      let error = this.#redactError(err);
+      try {
+        error = await this.explainStartFailure(error);
+      } catch (explainErr) {
+        this.logger.debug("explaining a failed start failed", { error: String(explainErr) });
+      }
       this.emitStatus(
         isRuntimeError(error, "BUDGET_EXCEEDED") ? RuntimeStatus.BUDGET_EXCEEDED : RuntimeStatus.ERROR,
         error.message,
