@@ -18,12 +18,17 @@ export {
   gitCredentialFiles,
   sandboxFilePaths,
 } from "./git-credentials.js";
-export type { ModalCredentialProblem, ModalCredentialReport } from "./modal-credentials.js";
+export type {
+  MissingModalCredentials,
+  ModalCredentialProblem,
+  ModalCredentialReport,
+} from "./modal-credentials.js";
 // Modal
 export {
   assertModalCredentials,
   inspectModalCredentials,
   MODAL_CREDENTIALS_HELP,
+  missingModalCredentialsError,
 } from "./modal-credentials.js";
 export type {
   EncryptionKeySource,

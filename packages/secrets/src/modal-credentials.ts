@@ -92,6 +92,50 @@ export function assertModalCredentials(
   );
 }
 
+/** What {@link missingModalCredentialsError} is told: which half of the token the lookup found. */
+export interface MissingModalCredentials {
+  /** A token id was found (`MODAL_TOKEN_ID`, or `token_id` in the profile). */
+  tokenIdSet: boolean;
+  /** A token secret was found (`MODAL_TOKEN_SECRET`, or `token_secret` in the profile). */
+  tokenSecretSet: boolean;
+  /** The `~/.modal.toml` profile that was asked for, if any. */
+  profile?: string;
+}
+
+/**
+ * The UNAUTHORIZED error for a Modal token that the SDK's lookup (environment, then `~/.modal.toml`) did not
+ * find, or found only half of: it names the missing variable (`MODAL_TOKEN_SECRET is missing` when only
+ * `MODAL_TOKEN_ID` is set, and vice versa). `details.missing` lists the missing variables. Never holds values.
+ *
+ * @example
+ * ```ts
+ * throw missingModalCredentialsError({ tokenIdSet: true, tokenSecretSet: false });
+ * // "Modal credentials are incomplete: MODAL_TOKEN_SECRET is missing (MODAL_TOKEN_ID is set). ..."
+ * ```
+ */
+export function missingModalCredentialsError(found: MissingModalCredentials): RuntimeError {
+  const inProfile = found.profile ? ` (or token_id and token_secret in the profile "${found.profile}")` : "";
+  const missing = [
+    ...(found.tokenIdSet ? [] : (["MODAL_TOKEN_ID"] as const)),
+    ...(found.tokenSecretSet ? [] : (["MODAL_TOKEN_SECRET"] as const)),
+  ];
+  if (missing.length === 1) {
+    const [absent, present] = found.tokenIdSet
+      ? (["MODAL_TOKEN_SECRET", "MODAL_TOKEN_ID"] as const)
+      : (["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"] as const);
+    return new RuntimeError(
+      "UNAUTHORIZED",
+      `Modal credentials are incomplete: ${absent} is missing (${present} is set). Set ${absent} too${inProfile}: a token is an id and a secret, both from the same \`modal token new\`. ${MODAL_CREDENTIALS_HELP}`,
+      { details: { missing } },
+    );
+  }
+  return new RuntimeError(
+    "UNAUTHORIZED",
+    `No Modal credentials found: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET, pass the runtime's credentials option, or configure a profile in ~/.modal.toml${found.profile ? ` (the profile "${found.profile}" has no token)` : ""}. ${MODAL_CREDENTIALS_HELP}`,
+    { details: { missing } },
+  );
+}
+
 function isLoopbackUrl(url: string | undefined): boolean {
   if (!url) return false;
   try {

@@ -1,6 +1,11 @@
 import { isRuntimeError } from "@agent-runtime/runtime-core";
 import { describe, expect, it } from "vitest";
-import { assertModalCredentials, inspectModalCredentials, MODAL_CREDENTIALS_HELP } from "../src/index.js";
+import {
+  assertModalCredentials,
+  inspectModalCredentials,
+  MODAL_CREDENTIALS_HELP,
+  missingModalCredentialsError,
+} from "../src/index.js";
 
 const ID = "ak-AbCdEfGhIjKlMnOpQrStUv";
 const SECRET = "as-ZyXwVuTsRqPoNmLkJiHgFe";
@@ -61,5 +66,23 @@ describe("Modal token checks", () => {
     expect(problems({ MODAL_SERVER_URL: "http://localhost:1", MODAL_TOKEN_ID: "x" })).toEqual([
       "MODAL_TOKEN_SECRET is not set",
     ]);
+  });
+
+  it("a half-set token names the missing variable, each way round", () => {
+    const noSecret = missingModalCredentialsError({ tokenIdSet: true, tokenSecretSet: false });
+    expect(noSecret.code).toBe("UNAUTHORIZED");
+    expect(noSecret.message).toMatch(
+      /^Modal credentials are incomplete: MODAL_TOKEN_SECRET is missing \(MODAL_TOKEN_ID is set\)\. Set MODAL_TOKEN_SECRET too/,
+    );
+    expect(noSecret.details).toEqual({ missing: ["MODAL_TOKEN_SECRET"] });
+    const noId = missingModalCredentialsError({ tokenIdSet: false, tokenSecretSet: true, profile: "work" });
+    expect(noId.message).toMatch(
+      /^Modal credentials are incomplete: MODAL_TOKEN_ID is missing \(MODAL_TOKEN_SECRET is set\)\. Set MODAL_TOKEN_ID too \(or token_id and token_secret in the profile "work"\)/,
+    );
+    expect(noId.details).toEqual({ missing: ["MODAL_TOKEN_ID"] });
+    const none = missingModalCredentialsError({ tokenIdSet: false, tokenSecretSet: false });
+    expect(none.message).toMatch(/^No Modal credentials found: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET/);
+    expect(none.message).toContain(MODAL_CREDENTIALS_HELP);
+    expect(none.details).toEqual({ missing: ["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"] });
   });
 });
