@@ -1,5 +1,6 @@
-import { type Logger, type Redactor, RuntimeError } from "@agent-runtime/runtime-core";
-import { assertModalCredentials, MODAL_CREDENTIALS_HELP } from "@agent-runtime/secrets";
+import { actionServerBinPath } from "@agent-runtime/action-server";
+import type { Logger, Redactor } from "@agent-runtime/runtime-core";
+import { assertModalCredentials, missingModalCredentialsError } from "@agent-runtime/secrets";
 import { ModalClient, type Logger as ModalLogger } from "modal";
 import { toModalRuntimeError } from "./errors.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
@@ -81,10 +82,11 @@ export function createModalClient(
   if (!creds) {
     const oauth = Boolean(profile.oauthRefreshToken);
     if (!oauth && (!profile.tokenId || !profile.tokenSecret)) {
-      throw new RuntimeError(
-        "UNAUTHORIZED",
-        `No Modal credentials found: pass credentials, set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET, or configure a profile in ~/.modal.toml${options.profile ? ` (profile "${options.profile}" has no token)` : ""}. ${MODAL_CREDENTIALS_HELP}`,
-      );
+      throw missingModalCredentialsError({
+        tokenIdSet: Boolean(profile.tokenId),
+        tokenSecretSet: Boolean(profile.tokenSecret),
+        ...(options.profile ? { profile: options.profile } : {}),
+      });
     }
     if (!oauth)
       assertModalCredentials({
@@ -99,4 +101,35 @@ export function createModalClient(
 /** The server URL a client talks to (for messages and to tell modal-emulator apart). */
 export function serverUrlOf(client: ModalClient): string {
   return client.profile.serverUrl;
+}
+
+/** True for a loopback server URL: modal-emulator (Modal itself is never on loopback). */
+export function isLocalServerUrl(url: string | undefined): boolean {
+  if (!url) return false;
+  try {
+    const host = new URL(url).hostname;
+    return host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Against modal-emulator (a loopback server URL), sandboxes are processes on this machine that skip the
+ * image's build steps, so the default image's server is not there. Without `serverCommand` and `image`, the
+ * host's own action-server bundle is run instead (what agent-host's `--emulator` sets), so `--runtime modal`
+ * against an emulator started elsewhere works as is. With a custom image, `hint` says what to set when the
+ * start fails.
+ */
+export function emulatorServerCommand(
+  options: ResolvedModalRuntimeOptions,
+  serverUrl: string,
+): { options: ResolvedModalRuntimeOptions; hint?: string } {
+  if (!isLocalServerUrl(serverUrl) || options.serverCommand) return { options };
+  const command = [process.execPath, actionServerBinPath()];
+  if (options.image === undefined) return { options: { ...options, serverCommand: command } };
+  return {
+    options,
+    hint: `The Modal server ${serverUrl} is a loopback address (modal-emulator), which runs the start command on this machine without the image's build steps, so the image's agent-runtime-action-server may not exist here: set the modal runtime option serverCommand to ${JSON.stringify(command)} (agent-host's --emulator does), or leave image unset.`,
+  };
 }

@@ -23,6 +23,7 @@ import {
   TAGS,
 } from "./naming.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
+import { SandboxOutputTail } from "./output-tail.js";
 import type { ModalServices } from "./services.js";
 import type { ModalSandboxShape } from "./shape.js";
 
@@ -39,10 +40,14 @@ const STARTUP_POLL_MS = 250;
 
 const ceilSeconds = (ms: number): number => Math.ceil(ms / 1000) * 1000;
 
-/** Why a sandbox ended, from the exit code Modal's `poll()` reports. */
-function endReason(code: number): string {
+/** How long a failed start waits for the last output of a sandbox that ended. */
+const OUTPUT_DRAIN_MS = 2000;
+
+/** Why a sandbox ended, from the exit code Modal's `poll()` reports; `starting` before it was ever ready. */
+function endReason(code: number, starting = false): string {
   if (code === 124) return "Modal ended the sandbox at its timeoutMs (exit code 124)";
   if (code === 137) return "the sandbox was terminated (exit code 137)";
+  if (starting) return `its start command exited with code ${code} (or Modal evicted the sandbox)`;
   return `the sandbox stopped (exit code ${code}: the server exited, the idle timeout passed, or Modal evicted it)`;
 }
 
@@ -57,6 +62,8 @@ export class ModalRuntime extends BaseRuntime {
   #retag: Promise<void> | undefined;
   #everReady = false;
   #warmed = false;
+  /** The sandbox's last output lines while it starts (dropped once it is ready). */
+  #output: SandboxOutputTail | undefined;
   /** The provider's options with this session's overrides applied (resources, image, env, tags). */
   readonly #options: ResolvedModalRuntimeOptions;
   /** This sandbox's image (the provider's unless the session overrides it). */
@@ -93,7 +100,11 @@ export class ModalRuntime extends BaseRuntime {
     this.#image = init.shape?.image ?? init.services.image;
     this.#poolId = init.poolId;
     this.onStatus((event) => {
-      if (event.status === RuntimeStatus.READY) this.#everReady = true;
+      if (event.status !== RuntimeStatus.READY) return;
+      this.#everReady = true;
+      // Only a failed start reports the output: stop streaming it once the server answers.
+      this.#output?.stop();
+      this.#output = undefined;
     });
   }
 
@@ -212,6 +223,7 @@ export class ModalRuntime extends BaseRuntime {
 
     const sb = await this.#create(app, image, params, nonce, deadline, request.signal);
     this.#sb = sb;
+    this.#followOutput(sb);
     try {
       const remaining = Math.max(1000, deadline - Date.now());
       const tunnels = await withRetry(() => sb.tunnels(remaining), {
@@ -248,6 +260,41 @@ export class ModalRuntime extends BaseRuntime {
       await this.#terminate(sb, "start failed");
       throw toModalRuntimeError(err, "tunnels", "Starting the Modal sandbox failed");
     }
+  }
+
+  /** Starts keeping the sandbox's last stdout/stderr lines, for {@link explainStartFailure}. */
+  #followOutput(sb: Sandbox): void {
+    this.#output?.stop();
+    try {
+      this.#output = new SandboxOutputTail({ stdout: sb.stdout, stderr: sb.stderr }, this.logger);
+    } catch (err) {
+      this.#output = undefined;
+      this.logger.debug("cannot read the sandbox's output", { sandboxId: sb.sandboxId, error: String(err) });
+    }
+  }
+
+  /**
+   * A failed start carries the sandbox's last output lines (redacted), in the message and in
+   * `details.output`, and against modal-emulator a hint when the image's server cannot exist there.
+   */
+  protected override async explainStartFailure(error: RuntimeError): Promise<RuntimeError> {
+    const tail = this.#output;
+    const sandboxId = this.#sb?.sandboxId;
+    if (!tail) return error;
+    // A sandbox that ended has (nearly) all its output in flight; a running one had time to write.
+    await tail.settled(this.#gone ? OUTPUT_DRAIN_MS : 250);
+    tail.stop();
+    this.#output = undefined;
+    const output = tail.lines(this.redactor);
+    const hint = this.#svc.emulatorHint;
+    if (output.length === 0 && !hint) return error;
+    const shown = output.length
+      ? `\nLast output of sandbox ${sandboxId} (stdout and stderr, last ${output.length} lines):\n${output.map((l) => `  | ${l}`).join("\n")}`
+      : `\nSandbox ${sandboxId} wrote nothing to stdout or stderr.`;
+    return new RuntimeError(error.code, `${error.message}${hint ? ` ${hint}` : ""}${shown}`, {
+      cause: error,
+      details: { ...error.details, ...(sandboxId ? { sandboxId } : {}), output },
+    });
   }
 
   /**
@@ -376,6 +423,7 @@ export class ModalRuntime extends BaseRuntime {
   protected async destroy(sandbox: ProvisionedSandbox | undefined, reason: string): Promise<void> {
     this.#destroying = true;
     this.#stopWatching();
+    this.#output?.stop();
     const sb =
       this.#sb ??
       (sandbox?.sandboxId
@@ -460,6 +508,7 @@ export class ModalRuntime extends BaseRuntime {
   /** Closed with keepAlive: the sandbox runs on for a later attach, but this object stops watching it. */
   protected override release(): void {
     this.#stopWatching();
+    this.#output?.stop();
   }
 
   #startWatching(): void {
@@ -502,7 +551,10 @@ export class ModalRuntime extends BaseRuntime {
       code = -1;
     }
     if (code === null || this.#destroying || this.#gone) return;
-    this.#gone = code === -1 ? "Modal no longer knows the sandbox" : endReason(code);
+    // Before it was ready, the reason is read with the sandbox's last output: let it arrive first.
+    if (!this.#everReady) await this.#output?.settled(OUTPUT_DRAIN_MS);
+    if (this.#destroying || this.#gone) return;
+    this.#gone = code === -1 ? "Modal no longer knows the sandbox" : endReason(code, !this.#everReady);
     this.#stopWatching();
     this.markDisconnected(this.#gone);
     // Billing stopped with the sandbox: settle now, even if the host never calls close(). (While connecting,

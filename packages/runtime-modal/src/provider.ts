@@ -19,7 +19,7 @@ import {
   WarmPool,
 } from "@agent-runtime/runtime-core";
 import type { ModalClient, Sandbox } from "modal";
-import { createModalClient } from "./client.js";
+import { createModalClient, emulatorServerCommand, serverUrlOf } from "./client.js";
 import { toModalRuntimeError, withRetry } from "./errors.js";
 import { resolveImage } from "./image.js";
 import { ModalSandboxInventory } from "./inventory.js";
@@ -55,9 +55,17 @@ export class ModalRuntimeProvider implements RuntimeProvider {
 
   constructor(options: ResolvedModalRuntimeOptions, context: PluginContext) {
     this.#context = context;
-    const image = resolveImage(options);
     const client = createModalClient(options, context.logger, context.redactor);
-    this.#svc = new ModalServices({ client, options, image, logger: context.logger });
+    const emulated = emulatorServerCommand(options, serverUrlOf(client));
+    const image = resolveImage(emulated.options);
+    this.#svc = new ModalServices({
+      client,
+      // Against modal-emulator without serverCommand or image, the host's server bundle (see emulatorServerCommand).
+      options: emulated.options,
+      image,
+      logger: context.logger,
+      ...(emulated.hint && image.server === "agent-runtime" ? { emulatorHint: emulated.hint } : {}),
+    });
     this.inventory = new ModalSandboxInventory(this.#svc);
     this.poolId = `ar-pool-${randomBytes(6).toString("hex")}`;
     this.capabilities = {

@@ -23,6 +23,11 @@ export class ModalServices {
   readonly options: ResolvedModalRuntimeOptions;
   readonly image: ResolvedImage;
   readonly logger: Logger;
+  /**
+   * Set against modal-emulator when the image's server may not exist on this machine (the emulator runs the
+   * start command locally and skips build steps): what to set, added to failed starts.
+   */
+  readonly emulatorHint: string | undefined;
   #app: Promise<App> | undefined;
   /** Built images by spec (the provider's, and those of per-session `image` overrides). */
   readonly #built = new Map<string, Promise<Image>>();
@@ -32,11 +37,13 @@ export class ModalServices {
     options: ResolvedModalRuntimeOptions;
     image: ResolvedImage;
     logger: Logger;
+    emulatorHint?: string;
   }) {
     this.client = init.client;
     this.options = init.options;
     this.image = init.image;
     this.logger = init.logger;
+    this.emulatorHint = init.emulatorHint;
   }
 
   /** The provider's App (created if missing). */

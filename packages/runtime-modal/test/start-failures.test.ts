@@ -1,0 +1,171 @@
+import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
+import { RuntimeStatus, type StatusEvent, silentLogger } from "@agent-runtime/runtime-core";
+import { createRedactor } from "@agent-runtime/secrets";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type ModalRuntimeOptions, type ModalRuntimeProvider, modalRuntime } from "../src/index.js";
+import { emulatorOptions, errorOf } from "./helpers.js";
+
+// What a failed start tells the user, through the real modal@0.11.1 SDK against modal-emulator.
+
+let emulator: ModalEmulator;
+const opened: { close(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  emulator = await startModalEmulator();
+});
+afterEach(async () => {
+  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+
+const SECRET = "hunter2-very-secret-value";
+
+function provider(extra: ModalRuntimeOptions): ModalRuntimeProvider {
+  const p = modalRuntime(emulatorOptions(emulator, extra), {
+    logger: silentLogger,
+    redactor: createRedactor({ DB_PASSWORD: SECRET }),
+  });
+  opened.push(p);
+  return p;
+}
+
+const running = (appName: string) =>
+  emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
+
+describe("a failed start shows the sandbox's own output", () => {
+  it("a start command that fails: its stderr (redacted) in the message, details.output and the ERROR event", async () => {
+    const script = [
+      "console.log('starting the agent server');",
+      `console.error('fatal: cannot read /etc/agent/config.toml (password ${SECRET})');`,
+      "console.error('    at loadConfig (server.js:12:7)');",
+      "process.exit(1);",
+    ].join("\n");
+    const p = provider({ serverCommand: [process.execPath, "-e", script] });
+    const runtime = await p.create({ sessionId: "bad-start" });
+    opened.push(runtime);
+    const events: StatusEvent[] = [];
+    runtime.onStatus((e) => events.push(e));
+
+    const err = await errorOf(runtime.connect());
+    expect(err.code).toBe("DISCONNECTED");
+    expect(err.message).toContain(
+      "The sandbox stopped before its server was ready: its start command exited with code 1 (or Modal evicted the sandbox)",
+    );
+    expect(err.message).toMatch(/Last output of sandbox sb-\S+ \(stdout and stderr, last 3 lines\):/);
+    expect(err.message).toContain("  | fatal: cannot read /etc/agent/config.toml (password [redacted])");
+    expect(err.details?.output).toEqual([
+      "starting the agent server",
+      expect.stringMatching(/^fatal: cannot read \/etc\/agent\/config\.toml \(password \[redacted\]\)$/),
+      "    at loadConfig (server.js:12:7)",
+    ]);
+    expect(err.details?.sandboxId).toMatch(/^sb-/);
+    expect(JSON.stringify(err.toJSON())).not.toContain(SECRET);
+    expect(err.message).not.toContain(SECRET);
+
+    const failed = events.find((e) => e.status === RuntimeStatus.ERROR);
+    expect(failed?.message).toContain("fatal: cannot read /etc/agent/config.toml");
+    expect(failed?.message).not.toContain(SECRET);
+    expect(running(p.options.appName)).toEqual([]);
+  });
+
+  it("a server that never gets ready (TIMEOUT) still shows what it printed", async () => {
+    const p = provider({
+      serverCommand: [
+        process.execPath,
+        "-e",
+        "console.error('listening on the wrong port 1234'); setInterval(() => {}, 1000)",
+      ],
+      startupTimeoutMs: 2500,
+    });
+    const runtime = await p.create({ sessionId: "hangs" });
+    opened.push(runtime);
+    const err = await errorOf(runtime.connect());
+    expect(err.code).toBe("TIMEOUT");
+    expect(err.message).toContain("  | listening on the wrong port 1234");
+    expect(err.details?.output).toEqual(["listening on the wrong port 1234"]);
+  });
+
+  it("a custom image against modal-emulator without serverCommand says what to set", async () => {
+    // A prebuilt image whose server command exists only in the image (not on this machine's PATH).
+    const p = provider({
+      image: {
+        base: { kind: "registry", image: "ghcr.io/acme/agent-image:1.2" },
+        server: {
+          kind: "agent-runtime",
+          install: { strategy: "preinstalled", command: "acme-agent-server" },
+        },
+      },
+      serverCommand: undefined,
+    });
+    const runtime = await p.create({ sessionId: "emulated-custom-image" });
+    opened.push(runtime);
+    const err = await errorOf(runtime.connect());
+    expect(err.message).toContain("is a loopback address (modal-emulator)");
+    expect(err.message).toContain("set the modal runtime option serverCommand to [");
+    expect(err.details?.output).toBeInstanceOf(Array);
+    expect(running(p.options.appName)).toEqual([]);
+  });
+
+  it("the default image against an emulator started elsewhere works without serverCommand", async () => {
+    const p = provider({ image: undefined, serverCommand: undefined });
+    expect(p.options.serverCommand?.[0]).toBe(process.execPath);
+    const runtime = await p.create({ sessionId: "external-emulator" });
+    opened.push(runtime);
+    await runtime.connect();
+    const obs = await runtime.runCommand("echo ready-on-the-emulator");
+    expect(obs.content).toContain("ready-on-the-emulator");
+  });
+});
+
+describe("half-set Modal tokens name the missing variable", () => {
+  const withEnv = (vars: Record<string, string>, fn: () => void) => {
+    const saved = { ...process.env };
+    Object.assign(process.env, vars);
+    try {
+      fn();
+    } finally {
+      for (const key of Object.keys(vars)) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+  };
+  const creationError = (): Error & { code?: string } => {
+    try {
+      modalRuntime({});
+    } catch (err) {
+      return err as Error & { code?: string };
+    }
+    throw new Error("modalRuntime({}) did not throw");
+  };
+
+  it("only MODAL_TOKEN_ID set: MODAL_TOKEN_SECRET is missing", () => {
+    withEnv({ MODAL_TOKEN_ID: "ak-AbCdEfGh12345678" }, () => {
+      const err = creationError();
+      expect(err.code).toBe("UNAUTHORIZED");
+      expect(err.message).toMatch(
+        /^Modal credentials are incomplete: MODAL_TOKEN_SECRET is missing \(MODAL_TOKEN_ID is set\)/,
+      );
+      expect(err.message).not.toContain("AbCdEfGh12345678");
+    });
+  });
+
+  it("only MODAL_TOKEN_SECRET set: MODAL_TOKEN_ID is missing", () => {
+    withEnv({ MODAL_TOKEN_SECRET: "as-ZyXwVuTs12345678" }, () => {
+      const err = creationError();
+      expect(err.code).toBe("UNAUTHORIZED");
+      expect(err.message).toMatch(
+        /^Modal credentials are incomplete: MODAL_TOKEN_ID is missing \(MODAL_TOKEN_SECRET is set\)/,
+      );
+      expect(err.message).not.toContain("ZyXwVuTs12345678");
+    });
+  });
+
+  it("neither set: No Modal credentials found", () => {
+    expect(creationError().message).toMatch(
+      /^No Modal credentials found: set MODAL_TOKEN_ID and MODAL_TOKEN_SECRET/,
+    );
+  });
+});
