@@ -27,8 +27,10 @@ const USAGE = `agent-host ${VERSION}: run agent actions in sandboxes
 Usage:
   agent-host demo  [--runtime local|modal] [--emulator] [--isolation auto|none|bubblewrap] [--config file]
   agent-host run   <script.yaml> [--runtime name] [--emulator] [--config file] [--verbose]
-  agent-host serve [--config file] [--host 127.0.0.1] [--port 8787] [--state-dir dir] [--db file] [--no-auth]
+  agent-host serve [--config file] [--runtime name] [--emulator] [--host 127.0.0.1] [--port 8787]
+                   [--state-dir dir] [--db file] [--no-auth]
   agent-host --help | --version
+  Every command also takes --log-level debug|info|warn|error.
 
 Commands:
   demo    Build a small project in a sandbox, run its tests (one fails), fix the bug with an edit,
@@ -42,6 +44,11 @@ Options:
   --config <file>    Host configuration (YAML or JSON): runtime plugin and options, secrets, cost, server.
   --runtime <name>   Runtime plugin: local (default), modal, or a module exporting a runtime plugin.
   --emulator         Start modal-emulator in-process and run on the modal runtime against it (offline).
+                     Without it, --runtime modal talks to MODAL_SERVER_URL (an emulator started elsewhere:
+                     also set MODAL_TOKEN_ID, MODAL_TOKEN_SECRET and NODE_EXTRA_CA_CERTS as it prints).
+  --log-level <lvl>  debug, info, warn or error, on stderr. Default: info for serve, warn for demo and run
+                     (AGENT_HOST_LOG_LEVEL when set). info logs each sandbox: starting, created, ready
+                     (startMs), failed (reason), closed; debug adds every runtime status change.
   --isolation <mode> Local sandboxes: auto (bubblewrap when it works here), none, bubblewrap.
   --verbose          run: print whole observations.
   --state-dir <dir>  serve: private state directory (mode 0700): database, cost ledger, token.
@@ -54,18 +61,39 @@ Exit codes: 0 success, 1 failure (a step, a test or the runtime), 2 invalid usag
 
 class UsageError extends Error {}
 
-function consoleLogger(stderr: ProgressStream, level: "info" | "warn"): Logger {
-  const write = (lvl: string) => (message: string, fields?: LogFields) => {
+/** Levels of `--log-level`, least severe first. */
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+/** One of {@link LOG_LEVELS}. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `--log-level`, else `AGENT_HOST_LOG_LEVEL`, else the command's default. */
+function logLevelOf(flag: string | undefined, env: CliIo["env"], fallback: LogLevel): LogLevel {
+  const [value, source] =
+    flag !== undefined ? [flag, "--log-level"] : [env.AGENT_HOST_LOG_LEVEL, "AGENT_HOST_LOG_LEVEL"];
+  if (value === undefined || value === "") return fallback;
+  if (!(LOG_LEVELS as readonly string[]).includes(value))
+    throw new UsageError(`${source}: expected debug, info, warn or error, got ${JSON.stringify(value)}`);
+  return value as LogLevel;
+}
+
+/**
+ * A logger on stderr that drops lines below `level`. `serve` writes `<ISO time> <level> message {fields}`;
+ * demo and run write `<level>: message {fields}` (warnings as `warning:`) and leave runtime status changes
+ * to their progress lines unless the level is debug.
+ */
+export function cliLogger(stderr: ProgressStream, level: LogLevel, style: "serve" | "cli"): Logger {
+  const min = LOG_LEVELS.indexOf(level);
+  const line = (lvl: LogLevel) => (message: string, fields?: LogFields) => {
+    if (LOG_LEVELS.indexOf(lvl) < min) return;
+    if (style === "cli" && level !== "debug" && message.startsWith("runtime status ")) return;
+    const rest = fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : "";
     stderr.write(
-      `${new Date().toISOString()} ${lvl} ${message}${fields && Object.keys(fields).length ? ` ${JSON.stringify(fields)}` : ""}\n`,
+      style === "serve"
+        ? `${new Date().toISOString()} ${lvl} ${message}${rest}\n`
+        : `${lvl === "warn" ? "warning" : lvl}: ${message}${rest}\n`,
     );
   };
-  return {
-    debug: () => {},
-    info: level === "info" ? write("info") : () => {},
-    warn: write("warn"),
-    error: write("error"),
-  };
+  return { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") };
 }
 
 function parsePort(text: string | undefined): number | undefined {
@@ -86,6 +114,7 @@ interface Flags {
   db?: string;
   "state-dir"?: string;
   "no-auth"?: boolean;
+  "log-level"?: string;
   help?: boolean;
   version?: boolean;
 }
@@ -111,6 +140,7 @@ function parse(argv: readonly string[]): {
         db: { type: "string" },
         "state-dir": { type: "string" },
         "no-auth": { type: "boolean" },
+        "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -144,20 +174,13 @@ function demoConfig(flags: Flags): ResolvedHostConfig {
   return parseHostConfig({ ...base, runtime: { ...base.runtime, options } } satisfies HostConfig);
 }
 
-/** Warnings as one line each on stderr; runtime status changes are left out (demo and run show them). */
-function cliLogger(stderr: ProgressStream): Logger {
-  const line = (level: string) => (message: string) => {
-    if (!message.startsWith("runtime status ")) stderr.write(`${level}: ${message}\n`);
-  };
-  return { debug: () => {}, info: () => {}, warn: line("warning"), error: line("error") };
-}
-
 async function withPlugins<T>(
   config: ResolvedHostConfig,
   io: CliIo,
+  level: LogLevel,
   fn: (plugins: ComposedPlugins, signal: AbortSignal) => Promise<T>,
 ): Promise<T> {
-  const plugins = await composePlugins(config, { logger: cliLogger(io.stderr) });
+  const plugins = await composePlugins(config, { logger: cliLogger(io.stderr, level, "cli") });
   const abort = new AbortController();
   const onSignal = () => {
     io.stderr.write("\ninterrupted: stopping the sandbox...\n");
@@ -175,10 +198,11 @@ async function withPlugins<T>(
 }
 
 async function demo(flags: Flags, io: CliIo): Promise<number> {
+  const level = logLevelOf(flags["log-level"], io.env, "warn");
   const emulator = flags.emulator ? await startEmulatedModal(demoConfig(flags), io.stdout) : undefined;
   const config = emulator?.config ?? demoConfig(flags);
   try {
-    await withPlugins(config, io, (plugins, signal) => runDemo(plugins, { out: io.stdout, signal }));
+    await withPlugins(config, io, level, (plugins, signal) => runDemo(plugins, { out: io.stdout, signal }));
     return 0;
   } finally {
     await emulator?.close();
@@ -190,6 +214,7 @@ async function run(positionals: string[], flags: Flags, io: CliIo): Promise<numb
   if (!file) throw new UsageError("run: give the script file, e.g. agent-host run examples/hello.yaml");
   if (positionals.length > 1)
     throw new UsageError(`run: one script at a time (got ${positionals.join(", ")})`);
+  const level = logLevelOf(flags["log-level"], io.env, "warn");
   const script = loadScript(file);
   const fileConfig = loadHostConfig(
     flags.config,
@@ -198,7 +223,7 @@ async function run(positionals: string[], flags: Flags, io: CliIo): Promise<numb
   const emulator = flags.emulator ? await startEmulatedModal(fileConfig, io.stdout) : undefined;
   const config = emulator?.config ?? fileConfig;
   try {
-    const report = await withPlugins(config, io, (plugins, signal) =>
+    const report = await withPlugins(config, io, level, (plugins, signal) =>
       runScript(plugins, script, { out: io.stdout, verbose: flags.verbose ?? false, source: file, signal }),
     );
     return report.failed === 0 ? 0 : 1;
@@ -216,14 +241,24 @@ async function serve(flags: Flags, io: CliIo): Promise<number> {
   if (flags["state-dir"] !== undefined) overrides.stateDir = flags["state-dir"];
   if (flags["no-auth"]) overrides.auth = false;
   if (flags.runtime !== undefined) overrides.runtime = flags.runtime;
-  const config = loadHostConfig(flags.config, overrides);
-  const logger = consoleLogger(io.stderr, "info");
-  const host = await AgentHost.open(config, { logger, env: io.env });
+  const level = logLevelOf(flags["log-level"], io.env, "info");
+  const fileConfig = loadHostConfig(flags.config, overrides);
+  const emulator = flags.emulator ? await startEmulatedModal(fileConfig, io.stdout) : undefined;
+  const config = emulator?.config ?? fileConfig;
+  const logger = cliLogger(io.stderr, level, "serve");
+  let host: AgentHost;
   let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    host = await AgentHost.open(config, { logger, env: io.env });
+  } catch (err) {
+    await emulator?.close();
+    throw err;
+  }
   try {
     server = await startServer(host, { env: io.env });
   } catch (err) {
     await host.close({ closeSessions: false });
+    await emulator?.close();
     throw err;
   }
   const auth = !server.authRequired
@@ -246,7 +281,7 @@ async function serve(flags: Flags, io: CliIo): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       io.stdout.write(
-        `${signal}: shutting down${config.sessions.keepAliveOnShutdown ? " (sandboxes stay up for the next start)" : ""}...\n`,
+        `${signal}: shutting down${config.sessions.keepAliveOnShutdown && !emulator ? " (sandboxes stay up for the next start)" : ""}...\n`,
       );
       process.once("SIGINT", () => process.exit(130));
       resolve();
@@ -255,7 +290,9 @@ async function serve(flags: Flags, io: CliIo): Promise<number> {
     process.once("SIGTERM", () => stop("SIGTERM"));
   });
   await server.close();
-  await host.close();
+  // Emulated sandboxes are processes of this host that end with the emulator: close their sessions.
+  await host.close(emulator ? { closeSessions: true } : {});
+  await emulator?.close();
   return 0;
 }
 
@@ -285,7 +322,6 @@ export async function main(
       throw new UsageError("--host, --port, --db, --state-dir and --no-auth apply to serve only");
     }
     if (flags.emulator) {
-      if (command === "serve") throw new UsageError("--emulator applies to demo and run");
       if (flags.runtime === "local")
         throw new UsageError("--emulator emulates Modal: use it with --runtime modal (or without --runtime)");
       flags.runtime ??= "modal";

@@ -64,6 +64,8 @@ export interface ComposedPlugins {
   readonly costPlugin: string | undefined;
   /** The secrets resolver, when enabled. */
   readonly secrets: SecretsResolver | undefined;
+  /** The logger the plugins were given (`demo` and `run` log sandbox lifecycles to it). */
+  readonly logger?: Logger;
   /** Closes the provider (warm pool) and the cost plugin (ledger). Idempotent. */
   close(): Promise<void>;
 }
@@ -174,6 +176,7 @@ export async function composePlugins(
       cost,
       costPlugin,
       secrets,
+      logger,
       async close() {
         if (closed) return;
         closed = true;

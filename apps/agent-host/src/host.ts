@@ -22,6 +22,7 @@ import {
 import type { CostGroup, CostsView, CreateSessionInput, SessionView, TaskView } from "./api/schemas.js";
 import { CreateSessionBodySchema } from "./api/schemas.js";
 import { type ComposedPlugins, type ComposeOptions, composePlugins } from "./compose.js";
+import { logSandboxLifecycle } from "./lifecycle-log.js";
 import type { ResolvedHostConfig } from "./options.js";
 import { combineRedactors, HostRedactor, redactedLogger, runtimeRedactor } from "./redaction.js";
 import { defaultStateDir, ensurePrivateFile, ensureStateDir, tightenDatabaseFiles } from "./state-dir.js";
@@ -471,6 +472,7 @@ export class AgentHost {
         throw bodyIssues(err);
       });
     live.runtime = runtime;
+    logSandboxLifecycle(runtime, this.logger, { sessionId: id, backend: this.backend });
     // Status events before the record exists are kept and replayed after the `session` event.
     const early: StatusEvent[] = [];
     let recording = false;
@@ -550,6 +552,7 @@ export class AgentHost {
     const connecting = (async () => {
       const runtime = await this.plugins.provider.attach(handle);
       live.runtime = runtime;
+      logSandboxLifecycle(runtime, this.logger, { sessionId: id, backend: this.backend, mode: "attach" });
       live.redactor = combineRedactors(runtimeRedactor(runtime), redactor);
       this.#redactors.set(id, live.redactor);
       live.unsubscribeStatus = runtime.onStatus((event) => this.#onStatus(live, event));

@@ -141,9 +141,16 @@ export async function runDemo(plugins: ComposedPlugins, options: DemoOptions): P
 
   let runtime: Runtime | undefined;
   try {
-    const started = await startSandboxStep(progress, provider, sessionId, options.signal, (rt) => {
-      runtime = rt;
-    });
+    const started = await startSandboxStep(
+      progress,
+      provider,
+      sessionId,
+      options.signal,
+      (rt) => {
+        runtime = rt;
+      },
+      plugins.logger,
+    );
     steps.push({ name: "start the sandbox", durationMs: started.durationMs });
     const rt = started.value;
 

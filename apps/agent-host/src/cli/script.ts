@@ -266,9 +266,16 @@ export async function runScript(
   progress.line();
   let runtime: Runtime | undefined;
   try {
-    const started = await startSandboxStep(progress, plugins.provider, sessionId, options.signal, (rt) => {
-      runtime = rt;
-    });
+    const started = await startSandboxStep(
+      progress,
+      plugins.provider,
+      sessionId,
+      options.signal,
+      (rt) => {
+        runtime = rt;
+      },
+      plugins.logger,
+    );
     const rt = started.value;
     const workspace = (await rt.runCommand("pwd", { hidden: true })).content.trim().split("\n").pop()!.trim();
     let stop = false;
