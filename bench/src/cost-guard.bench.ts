@@ -1,7 +1,7 @@
 /**
  * cost-guard benchmark.
  * 1. Reserve + settle pairs per second on a file-backed ledger (WAL, synchronous=NORMAL), against a baseline
- *    of plain INSERT + UPDATE pairs through better-sqlite3 on the same kind of file (each statement its own
+ *    of plain INSERT + UPDATE pairs through the same SQLite driver on the same kind of file (each statement its own
  *    transaction, as reserve and settle each are one). Target: >= 20,000 pairs/s. Measured one caller at a
  *    time (sync and awaited API) and with 64 concurrent callers, whose calls the guard group-commits; the
  *    baseline is also shown grouped 64 pairs per transaction, the best plain SQLite can do with the same batching.
@@ -9,14 +9,14 @@
  *    aggregate (`COUNT(*), SUM(...)`) over the same table.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildReport, costGuard, Ledger, type ReportGroup } from "@agent-runtime/cost-guard";
+import { open } from "@agent-runtime/sqlite";
 import { report, round, sample, summarize } from "./harness.js";
 
-// The bench package has no @types/better-sqlite3: take the constructor's type from the ledger's connection.
-const Database = createRequire(import.meta.url)("better-sqlite3") as new (path: string) => Ledger["db"];
+// Every figure here uses the driver `auto` picks (node:sqlite on Node 22.13+/24, else better-sqlite3); the
+// two drivers side by side: sqlite-drivers.bench.ts.
 const dir = mkdtempSync(join(tmpdir(), "cg-bench-"));
 const PAIRS_PER_SAMPLE = 5_000;
 const SAMPLES = 7;
@@ -26,8 +26,9 @@ function pairsPerSecond(samplesMs: number[]): number {
   return PAIRS_PER_SAMPLE / (summarize(samplesMs).p50 / 1000);
 }
 
-// Baseline: plain INSERT + UPDATE pairs through better-sqlite3, same pragmas, a similarly wide row.
-const raw = new Database(join(dir, "baseline.db"));
+// Baseline: plain INSERT + UPDATE pairs through the same driver, same pragmas, a similarly wide row.
+const raw = open(join(dir, "baseline.db"));
+const driver = raw.driver;
 raw.pragma("journal_mode = WAL");
 raw.pragma("synchronous = NORMAL");
 raw.exec(`CREATE TABLE t (id TEXT PRIMARY KEY, status TEXT NOT NULL, user_id TEXT, spec_json TEXT NOT NULL,
@@ -50,18 +51,16 @@ const baselineMs = await sample(
 );
 const batchedBaselineMs = await sample(
   () => {
-    raw
-      .transaction(() => {
-        for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
-          const id = `lease-${n++}-${Math.random().toString(36).slice(2)}`;
-          insert.run(id, "alice", JSON.stringify(SPEC), 2_460_528_000, Date.now());
-          update.run(1_000_000, Date.now(), id);
-          if (i % 64 === 63) {
-            raw.exec("COMMIT; BEGIN IMMEDIATE");
-          }
+    raw.transaction(() => {
+      for (let i = 0; i < PAIRS_PER_SAMPLE; i++) {
+        const id = `lease-${n++}-${Math.random().toString(36).slice(2)}`;
+        insert.run(id, "alice", JSON.stringify(SPEC), 2_460_528_000, Date.now());
+        update.run(1_000_000, Date.now(), id);
+        if (i % 64 === 63) {
+          raw.exec("COMMIT; BEGIN IMMEDIATE");
         }
-      })
-      .immediate();
+      }
+    }, "immediate");
   },
   SAMPLES,
   1,
@@ -125,7 +124,7 @@ const async = pairsPerSecond(guardAsyncMs);
 const concurrent = pairsPerSecond(guardConcurrentMs);
 const batchedBase = pairsPerSecond(batchedBaselineMs);
 report("cost-guard-pairs", [
-  { case: "baseline: better-sqlite3 INSERT + UPDATE, autocommit", pairsPerSec: Math.round(base), ratio: 1 },
+  { case: `baseline: ${driver} INSERT + UPDATE, autocommit`, pairsPerSec: Math.round(base), ratio: 1 },
   {
     case: "baseline: same, 64 pairs per transaction",
     pairsPerSec: Math.round(batchedBase),
@@ -185,7 +184,7 @@ ledger.db.transaction(() => {
       durationMs,
     );
   }
-})();
+});
 const seedMs = performance.now() - seedStart;
 
 const scanMs = await sample(

@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { type ResolvedSessionOverrides, RuntimeError, type RuntimeHandle } from "@agent-runtime/runtime-core";
-import Database from "better-sqlite3";
+import { type Database, open, type SqliteDriverChoice } from "@agent-runtime/sqlite";
 import { ensurePrivateFile, STATE_DIR_MODE, tightenDatabaseFiles } from "./state-dir.js";
 
 /** Lifecycle of a session. */
@@ -178,10 +178,11 @@ function toTask(row: TaskRow): TaskRecord {
  */
 export class HostStore {
   readonly path: string;
-  readonly #db: Database.Database;
+  readonly #db: Database;
   readonly #stmts: ReturnType<HostStore["prepare"]>;
 
-  constructor(path: string) {
+  /** `options.driver`: the SQLite driver (node:sqlite or better-sqlite3); `auto` by default. */
+  constructor(path: string, options: { driver?: SqliteDriverChoice } = {}) {
     this.path = path === ":memory:" ? path : resolve(path);
     if (this.path !== ":memory:") {
       mkdirSync(dirname(this.path), { recursive: true, mode: STATE_DIR_MODE });
@@ -190,7 +191,7 @@ export class HostStore {
       ensurePrivateFile(this.path);
     }
     try {
-      this.#db = new Database(this.path);
+      this.#db = open(this.path, { driver: options.driver ?? "auto" });
       this.#db.pragma("journal_mode = WAL");
       this.#db.pragma("synchronous = NORMAL");
       this.#db.pragma("busy_timeout = 5000");
@@ -286,7 +287,7 @@ export class HostStore {
 
   /** Runs `fn` in one transaction. */
   transaction<T>(fn: () => T): T {
-    return this.#db.transaction(fn)();
+    return this.#db.transaction(fn);
   }
 
   /** Inserts a new session in state `starting`; ALREADY_EXISTS when the id is taken. */

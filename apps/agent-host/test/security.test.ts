@@ -158,15 +158,15 @@ describe("state lives in a private directory", () => {
     servers.push(t);
     const ledger = join(stateDir, "agent-host.db.costs");
     expect(existsSync(ledger)).toBe(true);
-    // A real second process takes the ledger's write lock for 1.5 s (better-sqlite3 from cost-guard).
+    // A real second process takes the ledger's write lock for 1.5 s (cost-guard's SQLite driver).
     const sqlite = createRequire(
       join(import.meta.dirname, "../../../packages/cost-guard/package.json"),
-    ).resolve("better-sqlite3");
+    ).resolve("@agent-runtime/sqlite");
     const holder = spawn(
       process.execPath,
       [
         "-e",
-        `const D=require(${JSON.stringify(sqlite)});const db=new D(process.argv[1]);db.exec("BEGIN EXCLUSIVE");` +
+        `const {open}=require(${JSON.stringify(sqlite)});const db=open(process.argv[1]);db.exec("BEGIN EXCLUSIVE");` +
           `console.log("locked");setTimeout(()=>{db.exec("COMMIT");db.close();console.log("released")},1500)`,
         ledger,
       ],

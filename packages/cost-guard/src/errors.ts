@@ -1,5 +1,5 @@
 import { RuntimeError } from "@agent-runtime/runtime-core";
-import Database from "better-sqlite3";
+import { isSqliteBusyError, SqliteDriverUnavailableError, SqliteError } from "@agent-runtime/sqlite";
 
 /** Amounts for a BUDGET_EXCEEDED error, in USD. */
 export interface BudgetExceededDetails {
@@ -34,14 +34,9 @@ export function isBudgetExceededError(err: unknown): err is BudgetExceededError 
   return err instanceof RuntimeError && err.code === "BUDGET_EXCEEDED" && err.details !== undefined;
 }
 
-/** True when `err` (or its cause) is SQLite's "database is locked" (SQLITE_BUSY*). */
+/** True when `err` (or its cause) is SQLite's "database is locked" (SQLITE_BUSY*), from either driver. */
 export function isBusyError(err: unknown): boolean {
-  for (let e = err, depth = 0; e !== undefined && depth < 3; e = (e as { cause?: unknown }).cause, depth++) {
-    if (e instanceof Database.SqliteError && (e.code === "SQLITE_BUSY" || e.code.startsWith("SQLITE_BUSY_")))
-      return true;
-    if (typeof e !== "object" || e === null) return false;
-  }
-  return false;
+  return isSqliteBusyError(err);
 }
 
 /** Formats USD for messages: cents for amounts of a dollar or more, otherwise up to 6 decimals. */
@@ -69,7 +64,13 @@ export function budgetExceededError(d: BudgetExceededDetails, what: string, labe
  */
 export function toCostError(err: unknown, ledgerPath: string): RuntimeError {
   if (err instanceof RuntimeError) return err;
-  if (err instanceof Database.SqliteError) {
+  if (err instanceof SqliteDriverUnavailableError) {
+    return new RuntimeError("FAILED_PRECONDITION", `Cannot open the ledger ${ledgerPath}: ${err.message}`, {
+      cause: err,
+      details: { reasons: err.reasons },
+    });
+  }
+  if (err instanceof SqliteError) {
     const code = err.code;
     const at = `ledger ${ledgerPath}`;
     if (code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_") || code.startsWith("SQLITE_LOCKED")) {

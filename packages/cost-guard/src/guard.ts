@@ -252,6 +252,7 @@ export class CostGuard implements CostHooks {
       busyTimeoutMs: options.busyTimeoutMs,
       synchronous: options.synchronous,
       createDirectory: options.createLedgerDirectory,
+      driver: options.sqliteDriver,
     });
     this.#leasePrefix = `cg-${this.#ledger.ledgerId}-`;
     try {

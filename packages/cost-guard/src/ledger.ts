@@ -3,7 +3,7 @@ import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { CostScope } from "@agent-runtime/runtime-core";
 import { RuntimeError } from "@agent-runtime/runtime-core";
-import Database from "better-sqlite3";
+import { type Database, open, type SqliteDriverChoice } from "@agent-runtime/sqlite";
 import type { BudgetPeriod, BudgetScope } from "./budgets.js";
 import { toCostError } from "./errors.js";
 import type { CostSpec } from "./estimate.js";
@@ -144,6 +144,12 @@ export interface LedgerOpenOptions {
    * missing directory is NOT_FOUND. @default false
    */
   createDirectory?: boolean;
+  /**
+   * SQLite driver: `node` (node:sqlite, built into Node 22.13+ and 24), `better-sqlite3` (optional native
+   * addon), or `auto` (node:sqlite where Node has it, else better-sqlite3; `AGENT_RUNTIME_SQLITE_DRIVER`
+   * overrides it). Both read and write the same files. @default "auto"
+   */
+  driver?: SqliteDriverChoice;
 }
 
 /** Mode of ledger files this package creates (the db; SQLite gives its -wal and -shm the db's mode). */
@@ -267,9 +273,8 @@ export class Ledger {
   readonly path: string;
   /** Random id of this ledger, created with it; lease ids start with its first 8 characters. */
   readonly ledgerId: string;
-  /** The underlying better-sqlite3 connection (for tests and tools; prefer the methods). */
-  readonly db: Database.Database;
-  readonly #tx: Database.Transaction<(fn: () => unknown) => unknown>;
+  /** The underlying SQLite connection, node:sqlite or better-sqlite3 (for tests and tools; prefer the methods). */
+  readonly db: Database;
   readonly #stmts: ReturnType<Ledger["prepareStatements"]>;
 
   constructor(options: LedgerOpenOptions) {
@@ -308,9 +313,12 @@ export class Ledger {
         }
       }
     }
-    let db: Database.Database | undefined;
+    let db: Database | undefined;
     try {
-      db = new Database(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
+      db = open(options.path, {
+        driver: options.driver ?? "auto",
+        busyTimeoutMs: options.busyTimeoutMs ?? 5000,
+      });
       // Already WAL (the mode is stored in the file): do not ask again.
       if (!memory && db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
@@ -324,7 +332,6 @@ export class Ledger {
         );
       }
       this.db = db;
-      this.#tx = db.transaction((fn: () => unknown) => fn());
       this.#stmts = this.prepareStatements();
       this.ledgerId = this.getMeta("ledger_id")!;
     } catch (err) {
@@ -333,7 +340,7 @@ export class Ledger {
     }
   }
 
-  private migrate(db: Database.Database): number {
+  private migrate(db: Database): number {
     // An existing ledger is only read: opening it takes no write lock, so it never waits for another writer.
     const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
     if (hasMeta) {
@@ -347,15 +354,14 @@ export class Ledger {
         return Number(version.value);
       }
     }
-    const run = db.transaction(() => {
+    return db.transaction(() => {
       db.exec(SCHEMA);
       const get = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
       const set = db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
       set.run("schema_version", String(LEDGER_SCHEMA_VERSION));
       set.run("ledger_id", randomBytes(8).toString("hex"));
       return Number(get.get("schema_version")!.value);
-    });
-    return run.immediate();
+    }, "immediate");
   }
 
   private prepareStatements() {
@@ -431,7 +437,7 @@ export class Ledger {
   /** Runs `fn` in one `BEGIN IMMEDIATE` transaction (a savepoint when nested); rolls back if it throws. */
   immediate<T>(fn: () => T): T {
     try {
-      return this.#tx.immediate(fn) as T;
+      return this.db.transaction(fn, "immediate");
     } catch (err) {
       throw toCostError(err, this.path);
     }

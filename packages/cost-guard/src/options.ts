@@ -57,6 +57,14 @@ export const CostGuardOptionsSchema = z
     createLedgerDirectory: z.boolean().default(false),
     /** SQLite `synchronous`: `normal` survives process crashes, `full` also power loss. @default "normal" */
     synchronous: z.enum(["normal", "full"]).default("normal"),
+    /**
+     * SQLite driver of the ledger: `node` (node:sqlite, built into Node 22.13+ and 24: no native addon),
+     * `better-sqlite3` (an optional dependency, for Node 20), or `auto`: node:sqlite where Node has it, else
+     * better-sqlite3. Both read and write the same ledger files. Environment fallback for `auto`:
+     * `AGENT_RUNTIME_SQLITE_DRIVER`.
+     * @default "auto"
+     */
+    sqliteDriver: z.enum(["auto", "node", "better-sqlite3"]).default("auto"),
     /** Reservations allowed per minute in this process (stops create loops); unset means no limit. @default undefined */
     maxReservationsPerMinute: z.number().int().positive().optional(),
     /** The orphan sweeper leaves leases younger than this alone (their create may be in flight), in ms. @default 60000 */

@@ -8,6 +8,7 @@ import { statSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { type RuntimeError, silentLogger } from "@agent-runtime/runtime-core";
+import { availableDrivers, type SqliteDriverName } from "@agent-runtime/sqlite";
 import { afterEach, describe, expect, it } from "vitest";
 import { type CostGuard, costGuard } from "../src/index.js";
 import { tempDir } from "./temp-dir.js";
@@ -22,10 +23,11 @@ afterEach(() => {
   for (const fn of cleanup.splice(0)) fn();
 });
 
-function openGuard(ledgerPath: string, busyTimeoutMs?: number): CostGuard {
+function openGuard(ledgerPath: string, driver: SqliteDriverName, busyTimeoutMs?: number): CostGuard {
   const g = costGuard(
     {
       ledgerPath,
+      sqliteDriver: driver,
       enforceIntervalMs: 0,
       budgets: [{ limitUsd: 100 }],
       ...(busyTimeoutMs ? { busyTimeoutMs } : {}),
@@ -41,8 +43,10 @@ async function holdLock(
   ledgerPath: string,
   holdMs: number,
   mode: "immediate" | "exclusive",
+  driver: SqliteDriverName,
 ): Promise<{ proc: ChildProcess; released: Promise<number> }> {
-  const proc = spawn(process.execPath, ["--import", "tsx", holderScript, ledgerPath, String(holdMs), mode], {
+  const args = [holderScript, ledgerPath, String(holdMs), mode, driver];
+  const proc = spawn(process.execPath, ["--import", "tsx", ...args], {
     cwd: packageDir,
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -94,97 +98,104 @@ function heartbeat(): { stop(): number } {
   };
 }
 
-describe("another process holds the ledger's write lock", () => {
-  it("reserve and settle wait for it without blocking the event loop, and complete once it is released", async () => {
-    const ledgerPath = join(tempDir("cg-lock-"), "cost.db");
-    const g = openGuard(ledgerPath);
-    const first = await g.reserve({ spec: SPEC, lifetimeMs: HOUR });
+// Each test runs on every SQLite driver this Node has; the lock holder uses the same driver.
+describe.each(availableDrivers())("driver %s", (driver) => {
+  describe("another process holds the ledger's write lock", () => {
+    it("reserve and settle wait for it without blocking the event loop, and complete once it is released", async () => {
+      const ledgerPath = join(tempDir("cg-lock-"), "cost.db");
+      const g = openGuard(ledgerPath, driver);
+      const first = await g.reserve({ spec: SPEC, lifetimeMs: HOUR });
 
-    const { released } = await holdLock(ledgerPath, 2000, "exclusive");
-    const beat = heartbeat();
-    const t0 = performance.now();
-    // Reads do not wait for a writer (WAL).
-    expect(g.getLease(first.leaseId)?.status).toBe("reserved");
-    expect(performance.now() - t0).toBeLessThan(50);
-    const [second, settlement] = await Promise.all([
-      g.reserve({ spec: SPEC, scope: { sessionId: "s2" }, lifetimeMs: HOUR }),
-      g.settle(first.leaseId, { costUsd: 0.01 }),
-    ]);
-    const doneAt = performance.now();
-    const maxGapMs = beat.stop();
+      const { released } = await holdLock(ledgerPath, 2000, "exclusive", driver);
+      const beat = heartbeat();
+      const t0 = performance.now();
+      // Reads do not wait for a writer (WAL).
+      expect(g.getLease(first.leaseId)?.status).toBe("reserved");
+      expect(performance.now() - t0).toBeLessThan(50);
+      const [second, settlement] = await Promise.all([
+        g.reserve({ spec: SPEC, scope: { sessionId: "s2" }, lifetimeMs: HOUR }),
+        g.settle(first.leaseId, { costUsd: 0.01 }),
+      ]);
+      const doneAt = performance.now();
+      const maxGapMs = beat.stop();
 
-    expect(maxGapMs).toBeLessThan(100);
-    expect(doneAt - t0).toBeGreaterThan(1500); // it really waited for the lock
-    expect(doneAt - (await released)).toBeLessThan(1000);
-    expect(settlement).toMatchObject({ alreadySettled: false, chargedUsd: 0.01 });
-    expect(g.getLease(second.leaseId)).toMatchObject({ status: "reserved", scope: { sessionId: "s2" } });
-  }, 30_000);
+      expect(maxGapMs).toBeLessThan(100);
+      expect(doneAt - t0).toBeGreaterThan(1500); // it really waited for the lock
+      expect(doneAt - (await released)).toBeLessThan(1000);
+      expect(settlement).toMatchObject({ alreadySettled: false, chargedUsd: 0.01 });
+      expect(g.getLease(second.leaseId)).toMatchObject({ status: "reserved", scope: { sessionId: "s2" } });
+    }, 30_000);
 
-  it("fails with UNAVAILABLE after busyTimeoutMs, still without blocking, and works again after", async () => {
-    const ledgerPath = join(tempDir("cg-lock-"), "cost.db");
-    const g = openGuard(ledgerPath, 400);
-    const { released } = await holdLock(ledgerPath, 2000, "immediate");
-    const beat = heartbeat();
-    const t0 = performance.now();
-    const err = await g.reserve({ spec: SPEC, lifetimeMs: HOUR }).then(
-      () => undefined,
-      (e: unknown) => e as RuntimeError,
-    );
-    const elapsed = performance.now() - t0;
-    expect(beat.stop()).toBeLessThan(100);
-    expect(err?.code).toBe("UNAVAILABLE");
-    expect(err?.message).toContain("stayed locked by another process for busyTimeoutMs (400 ms)");
-    expect(err?.details).toMatchObject({ reason: "locked", busyTimeoutMs: 400 });
-    expect(elapsed).toBeGreaterThanOrEqual(390);
-    expect(elapsed).toBeLessThan(1500);
-    expect(g.openLeases()).toEqual([]); // nothing was written
-    await released;
-    const lease = await g.reserve({ spec: SPEC, lifetimeMs: HOUR });
-    expect(g.getLease(lease.leaseId)?.status).toBe("reserved");
-  }, 30_000);
+    it("fails with UNAVAILABLE after busyTimeoutMs, still without blocking, and works again after", async () => {
+      const ledgerPath = join(tempDir("cg-lock-"), "cost.db");
+      const g = openGuard(ledgerPath, driver, 400);
+      const { released } = await holdLock(ledgerPath, 2000, "immediate", driver);
+      const beat = heartbeat();
+      const t0 = performance.now();
+      const err = await g.reserve({ spec: SPEC, lifetimeMs: HOUR }).then(
+        () => undefined,
+        (e: unknown) => e as RuntimeError,
+      );
+      const elapsed = performance.now() - t0;
+      expect(beat.stop()).toBeLessThan(100);
+      expect(err?.code).toBe("UNAVAILABLE");
+      expect(err?.message).toContain("stayed locked by another process for busyTimeoutMs (400 ms)");
+      expect(err?.details).toMatchObject({ reason: "locked", busyTimeoutMs: 400 });
+      expect(elapsed).toBeGreaterThanOrEqual(390);
+      expect(elapsed).toBeLessThan(1500);
+      expect(g.openLeases()).toEqual([]); // nothing was written
+      await released;
+      const lease = await g.reserve({ spec: SPEC, lifetimeMs: HOUR });
+      expect(g.getLease(lease.leaseId)?.status).toBe("reserved");
+    }, 30_000);
 
-  it("close() fails operations still waiting for the lock at once", async () => {
-    const ledgerPath = join(tempDir("cg-lock-"), "cost.db");
-    const g = openGuard(ledgerPath);
-    await holdLock(ledgerPath, 2000, "immediate");
-    const pending = g.reserve({ spec: SPEC, lifetimeMs: HOUR });
-    await new Promise((r) => setTimeout(r, 50));
-    const t0 = performance.now();
-    g.close();
-    await expect(pending).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
-    expect(performance.now() - t0).toBeLessThan(100);
-  }, 30_000);
-});
-
-describe("ledger files are private", () => {
-  it("creates the db, -wal and -shm 0600 and, when asked to, its directory (and parents) 0700", async () => {
-    const root = tempDir("cg-mode-");
-    const dir = join(root, "state", "cost");
-    const ledgerPath = join(dir, "cost.db");
-    const g = costGuard(
-      { ledgerPath, createLedgerDirectory: true, enforceIntervalMs: 0 },
-      { logger: silentLogger },
-    );
-    cleanup.push(() => g.close());
-    await g.reserve({ spec: SPEC, lifetimeMs: HOUR });
-    for (const file of [ledgerPath, `${ledgerPath}-wal`, `${ledgerPath}-shm`]) {
-      expect((statSync(file).mode & 0o777).toString(8), file).toBe("600");
-    }
-    expect((statSync(dir).mode & 0o777).toString(8)).toBe("700");
-    expect((statSync(join(root, "state")).mode & 0o777).toString(8)).toBe("700");
+    it("close() fails operations still waiting for the lock at once", async () => {
+      const ledgerPath = join(tempDir("cg-lock-"), "cost.db");
+      const g = openGuard(ledgerPath, driver);
+      await holdLock(ledgerPath, 2000, "immediate", driver);
+      const pending = g.reserve({ spec: SPEC, lifetimeMs: HOUR });
+      await new Promise((r) => setTimeout(r, 50));
+      const t0 = performance.now();
+      g.close();
+      await expect(pending).rejects.toMatchObject({ code: "FAILED_PRECONDITION" });
+      expect(performance.now() - t0).toBeLessThan(100);
+    }, 30_000);
   });
 
-  it("without createLedgerDirectory a missing directory is NOT_FOUND and nothing is created", () => {
-    const root = tempDir("cg-mode-");
-    const err = (() => {
-      try {
-        costGuard({ ledgerPath: join(root, "missing", "cost.db"), enforceIntervalMs: 0 });
-      } catch (e) {
-        return e as RuntimeError;
+  describe("ledger files are private", () => {
+    it("creates the db, -wal and -shm 0600 and, when asked to, its directory (and parents) 0700", async () => {
+      const root = tempDir("cg-mode-");
+      const dir = join(root, "state", "cost");
+      const ledgerPath = join(dir, "cost.db");
+      const g = costGuard(
+        { ledgerPath, sqliteDriver: driver, createLedgerDirectory: true, enforceIntervalMs: 0 },
+        { logger: silentLogger },
+      );
+      cleanup.push(() => g.close());
+      await g.reserve({ spec: SPEC, lifetimeMs: HOUR });
+      for (const file of [ledgerPath, `${ledgerPath}-wal`, `${ledgerPath}-shm`]) {
+        expect((statSync(file).mode & 0o777).toString(8), file).toBe("600");
       }
-    })();
-    expect(err?.code).toBe("NOT_FOUND");
-    expect(err?.message).toContain("createLedgerDirectory");
-    expect(() => statSync(join(root, "missing"))).toThrow();
+      expect((statSync(dir).mode & 0o777).toString(8)).toBe("700");
+      expect((statSync(join(root, "state")).mode & 0o777).toString(8)).toBe("700");
+    });
+
+    it("without createLedgerDirectory a missing directory is NOT_FOUND and nothing is created", () => {
+      const root = tempDir("cg-mode-");
+      const err = (() => {
+        try {
+          costGuard({
+            ledgerPath: join(root, "missing", "cost.db"),
+            sqliteDriver: driver,
+            enforceIntervalMs: 0,
+          });
+        } catch (e) {
+          return e as RuntimeError;
+        }
+      })();
+      expect(err?.code).toBe("NOT_FOUND");
+      expect(err?.message).toContain("createLedgerDirectory");
+      expect(() => statSync(join(root, "missing"))).toThrow();
+    });
   });
 });

@@ -8,6 +8,8 @@ import { costGuard, Ledger } from "../../src/index.js";
 
 interface ChildConfig {
   mode: "reserve" | "churn" | "hang";
+  /** SQLite driver, as the parent test uses. */
+  driver: "node" | "better-sqlite3";
   ledgerPath: string;
   limitUsd?: number;
   count?: number;
@@ -40,6 +42,7 @@ if (config.mode === "hang") {
   };
   const guard = costGuard({
     ledgerPath: config.ledgerPath,
+    sqliteDriver: config.driver,
     enforceIntervalMs: 0,
     budgets: config.limitUsd ? [{ limitUsd: config.limitUsd }] : [],
   });
@@ -57,6 +60,7 @@ if (config.mode === "hang") {
 } else {
   const guard = costGuard({
     ledgerPath: config.ledgerPath,
+    sqliteDriver: config.driver,
     enforceIntervalMs: 0,
     budgets: config.limitUsd ? [{ limitUsd: config.limitUsd }] : [],
   });

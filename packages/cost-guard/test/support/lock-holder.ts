@@ -1,12 +1,12 @@
 /**
  * Holds a ledger's SQLite write lock from another process: `node --import tsx lock-holder.ts <db> <holdMs>
- * <immediate|exclusive>`. Prints `locked` once the lock is taken and `released` after COMMIT.
+ * <immediate|exclusive> <driver>`. Prints `locked` once the lock is taken and `released` after COMMIT.
  */
 import { writeSync } from "node:fs";
-import Database from "better-sqlite3";
+import { open, type SqliteDriverName } from "@agent-runtime/sqlite";
 
-const [path, holdMs, mode] = process.argv.slice(2) as [string, string, string];
-const db = new Database(path);
+const [path, holdMs, mode, driver] = process.argv.slice(2) as [string, string, string, SqliteDriverName];
+const db = open(path, { driver });
 db.exec(mode === "exclusive" ? "BEGIN EXCLUSIVE" : "BEGIN IMMEDIATE");
 // A write inside the transaction, as a real writer would make.
 db.prepare(

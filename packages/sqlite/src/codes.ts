@@ -1,0 +1,136 @@
+/**
+ * SQLite result codes by name (primary and extended), as in sqlite3.h: the names better-sqlite3 reports in
+ * `code` and the numbers node:sqlite reports in `errcode`. Generated from the sqlite3.h that better-sqlite3
+ * 12.6.2 bundles (the list better-sqlite3 itself names).
+ */
+export const SQLITE_CODES = {
+  SQLITE_ERROR: 1,
+  SQLITE_INTERNAL: 2,
+  SQLITE_PERM: 3,
+  SQLITE_ABORT: 4,
+  SQLITE_BUSY: 5,
+  SQLITE_LOCKED: 6,
+  SQLITE_NOMEM: 7,
+  SQLITE_READONLY: 8,
+  SQLITE_INTERRUPT: 9,
+  SQLITE_IOERR: 10,
+  SQLITE_CORRUPT: 11,
+  SQLITE_NOTFOUND: 12,
+  SQLITE_FULL: 13,
+  SQLITE_CANTOPEN: 14,
+  SQLITE_PROTOCOL: 15,
+  SQLITE_EMPTY: 16,
+  SQLITE_SCHEMA: 17,
+  SQLITE_TOOBIG: 18,
+  SQLITE_CONSTRAINT: 19,
+  SQLITE_MISMATCH: 20,
+  SQLITE_MISUSE: 21,
+  SQLITE_NOLFS: 22,
+  SQLITE_AUTH: 23,
+  SQLITE_FORMAT: 24,
+  SQLITE_RANGE: 25,
+  SQLITE_NOTADB: 26,
+  SQLITE_NOTICE: 27,
+  SQLITE_WARNING: 28,
+  SQLITE_ERROR_MISSING_COLLSEQ: 257,
+  SQLITE_ERROR_RETRY: 513,
+  SQLITE_ERROR_SNAPSHOT: 769,
+  SQLITE_IOERR_READ: 266,
+  SQLITE_IOERR_SHORT_READ: 522,
+  SQLITE_IOERR_WRITE: 778,
+  SQLITE_IOERR_FSYNC: 1034,
+  SQLITE_IOERR_DIR_FSYNC: 1290,
+  SQLITE_IOERR_TRUNCATE: 1546,
+  SQLITE_IOERR_FSTAT: 1802,
+  SQLITE_IOERR_UNLOCK: 2058,
+  SQLITE_IOERR_RDLOCK: 2314,
+  SQLITE_IOERR_DELETE: 2570,
+  SQLITE_IOERR_BLOCKED: 2826,
+  SQLITE_IOERR_NOMEM: 3082,
+  SQLITE_IOERR_ACCESS: 3338,
+  SQLITE_IOERR_CHECKRESERVEDLOCK: 3594,
+  SQLITE_IOERR_LOCK: 3850,
+  SQLITE_IOERR_CLOSE: 4106,
+  SQLITE_IOERR_DIR_CLOSE: 4362,
+  SQLITE_IOERR_SHMOPEN: 4618,
+  SQLITE_IOERR_SHMSIZE: 4874,
+  SQLITE_IOERR_SHMLOCK: 5130,
+  SQLITE_IOERR_SHMMAP: 5386,
+  SQLITE_IOERR_SEEK: 5642,
+  SQLITE_IOERR_DELETE_NOENT: 5898,
+  SQLITE_IOERR_MMAP: 6154,
+  SQLITE_IOERR_GETTEMPPATH: 6410,
+  SQLITE_IOERR_CONVPATH: 6666,
+  SQLITE_IOERR_VNODE: 6922,
+  SQLITE_IOERR_AUTH: 7178,
+  SQLITE_IOERR_BEGIN_ATOMIC: 7434,
+  SQLITE_IOERR_COMMIT_ATOMIC: 7690,
+  SQLITE_IOERR_ROLLBACK_ATOMIC: 7946,
+  SQLITE_IOERR_DATA: 8202,
+  SQLITE_IOERR_CORRUPTFS: 8458,
+  SQLITE_IOERR_IN_PAGE: 8714,
+  SQLITE_LOCKED_SHAREDCACHE: 262,
+  SQLITE_LOCKED_VTAB: 518,
+  SQLITE_BUSY_RECOVERY: 261,
+  SQLITE_BUSY_SNAPSHOT: 517,
+  SQLITE_CANTOPEN_NOTEMPDIR: 270,
+  SQLITE_CANTOPEN_ISDIR: 526,
+  SQLITE_CANTOPEN_FULLPATH: 782,
+  SQLITE_CANTOPEN_CONVPATH: 1038,
+  SQLITE_CANTOPEN_DIRTYWAL: 1294,
+  SQLITE_CANTOPEN_SYMLINK: 1550,
+  SQLITE_CORRUPT_VTAB: 267,
+  SQLITE_CORRUPT_SEQUENCE: 523,
+  SQLITE_CORRUPT_INDEX: 779,
+  SQLITE_READONLY_RECOVERY: 264,
+  SQLITE_READONLY_CANTLOCK: 520,
+  SQLITE_READONLY_ROLLBACK: 776,
+  SQLITE_READONLY_DBMOVED: 1032,
+  SQLITE_READONLY_CANTINIT: 1288,
+  SQLITE_READONLY_DIRECTORY: 1544,
+  SQLITE_ABORT_ROLLBACK: 516,
+  SQLITE_CONSTRAINT_CHECK: 275,
+  SQLITE_CONSTRAINT_COMMITHOOK: 531,
+  SQLITE_CONSTRAINT_FOREIGNKEY: 787,
+  SQLITE_CONSTRAINT_FUNCTION: 1043,
+  SQLITE_CONSTRAINT_NOTNULL: 1299,
+  SQLITE_CONSTRAINT_PRIMARYKEY: 1555,
+  SQLITE_CONSTRAINT_TRIGGER: 1811,
+  SQLITE_CONSTRAINT_UNIQUE: 2067,
+  SQLITE_CONSTRAINT_VTAB: 2323,
+  SQLITE_CONSTRAINT_ROWID: 2579,
+  SQLITE_CONSTRAINT_PINNED: 2835,
+  SQLITE_CONSTRAINT_DATATYPE: 3091,
+  SQLITE_NOTICE_RECOVER_WAL: 283,
+  SQLITE_NOTICE_RECOVER_ROLLBACK: 539,
+  SQLITE_NOTICE_RBU: 795,
+  SQLITE_WARNING_AUTOINDEX: 284,
+  SQLITE_AUTH_USER: 279,
+} as const;
+
+/** The name of a SQLite result code, e.g. `SQLITE_BUSY`, `SQLITE_CONSTRAINT_PRIMARYKEY`. */
+export type SqliteCodeName = keyof typeof SQLITE_CODES;
+
+const NAMES = new Map<number, string>(Object.entries(SQLITE_CODES).map(([name, value]) => [value, name]));
+
+/**
+ * The name of a numeric (extended) result code: the extended name when SQLite defines one, else the primary
+ * code's name followed by the extended number (`SQLITE_IOERR_99`), else `SQLITE_UNKNOWN_<n>`.
+ */
+export function sqliteCodeName(errcode: number): string {
+  const name = NAMES.get(errcode);
+  if (name !== undefined) return name;
+  const primary = NAMES.get(errcode & 0xff);
+  return primary === undefined ? `SQLITE_UNKNOWN_${errcode}` : `${primary}_${errcode >> 8}`;
+}
+
+/** The numeric result code of a name (extended or primary); the primary code of an unknown extended name. */
+export function sqliteCodeNumber(name: string): number {
+  const known = (SQLITE_CODES as Record<string, number>)[name];
+  if (known !== undefined) return known;
+  for (let end = name.lastIndexOf("_"); end > "SQLITE".length; end = name.lastIndexOf("_", end - 1)) {
+    const primary = (SQLITE_CODES as Record<string, number>)[name.slice(0, end)];
+    if (primary !== undefined) return primary;
+  }
+  return SQLITE_CODES.SQLITE_ERROR;
+}
