@@ -25,7 +25,7 @@ export interface Instruction {
  * installed Node.js is still too old, the build stops with a message saying what to use instead.
  */
 export function ensureRuntimeCommand(minNodeMajor: number, needNpm: boolean): string {
-  const hint = `use a base image with Node.js >= ${minNodeMajor} and bash (for example node:20-bookworm-slim)`;
+  const hint = `use a base image with Node.js >= ${minNodeMajor} and bash (for example node:24-bookworm-slim)`;
   return [
     "set -e",
     `node_ok() { command -v node >/dev/null 2>&1 && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge ${minNodeMajor} ]; }`,
@@ -37,7 +37,7 @@ export function ensureRuntimeCommand(minNodeMajor: number, needNpm: boolean): st
       "DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates$missing && " +
       "rm -rf /var/lib/apt/lists/*; elif command -v apk >/dev/null 2>&1; then apk add --no-cache ca-certificates$missing; " +
       `else echo "agent-runtime image-builder: the base image lacks$missing and has neither apt-get nor apk to install it; ${hint}" >&2; exit 1; fi; fi`,
-    `node_ok || { echo "agent-runtime image-builder: the action-server needs Node.js >= ${minNodeMajor}, the image has $(node --version 2>/dev/null || echo none); ${hint}, or install a newer Node.js in an earlier step" >&2; exit 1; }`,
+    `node_ok || { echo "agent-runtime image-builder: the action-server needs Node.js >= ${minNodeMajor} (supported lines: 20, 22, 24), the image has $(node --version 2>/dev/null || echo none); ${hint}, or install a newer Node.js in an earlier step" >&2; exit 1; }`,
     `command -v bash >/dev/null 2>&1 || { echo "agent-runtime image-builder: bash is missing; ${hint}" >&2; exit 1; }`,
     ...(needNpm
       ? [

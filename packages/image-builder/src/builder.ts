@@ -37,8 +37,9 @@ export type ActionServerOptions = ServerInstallInput & {
    */
   host?: string;
   /**
-   * The lowest Node.js major version accepted in the image.
-   * @default 18
+   * The lowest Node.js major version accepted in the image (at least 20: the action-server runs on the
+   * LTS lines 20, 22 and 24).
+   * @default 20
    */
   minNodeMajor?: number;
 };
@@ -122,7 +123,7 @@ export class ImageSpecBuilder extends StepChain<ImageSpecBuilder> {
   }
 
   /**
-   * Makes the image run our action server: Node.js >= 18 and bash are ensured (from apt-get or apk when
+   * Makes the image run our action server: Node.js >= 20 and bash are ensured (from apt-get or apk when
    * missing; the build fails with a clear message otherwise), then the server is installed by `strategy`:
    * `npm` (a pinned version from a registry), `inline` (the bundle written into the image) or `preinstalled`.
    */

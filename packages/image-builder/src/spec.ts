@@ -281,7 +281,7 @@ export const ServerInstallSchema = z.discriminatedUnion("strategy", [
   PreinstalledServerInstallSchema,
 ]);
 
-/** Our action server (`@agent-runtime/action-server`, Node >= 18 and bash). */
+/** Our action server (`@agent-runtime/action-server`: Node.js 20, 22 or 24, and bash). */
 export const AgentRuntimeServerSchema = z.strictObject({
   kind: z.literal("agent-runtime"),
   /** How the server is installed. */
@@ -305,14 +305,15 @@ export const AgentRuntimeServerSchema = z.strictObject({
     .regex(/^[0-9A-Za-z.:-]+$/, { error: "must be an IP address or host name" })
     .default("0.0.0.0"),
   /**
-   * The lowest Node.js major version accepted in the image (the build fails clearly below it).
-   * @default 18
+   * The lowest Node.js major version accepted in the image (the build fails clearly below it). The
+   * action-server is supported on the LTS lines 20, 22 and 24.
+   * @default 20
    */
   minNodeMajor: z
     .number()
     .int()
-    .min(18, { error: "must be at least 18 (the action-server needs Node >= 18)" })
-    .default(18),
+    .min(20, { error: "must be at least 20 (the action-server runs on Node.js 20, 22 and 24)" })
+    .default(20),
 });
 
 /** OpenHands' own `action_execution_server`, as shipped in their stock runtime images. */

@@ -66,17 +66,17 @@ for (const pkg of process.argv.slice(2)) {
   return { dir, bin };
 }
 
-describe("ensuring Node.js >= 18 and bash in any base", () => {
+describe("ensuring Node.js >= 20 and bash in any base", () => {
   it("installs nothing when the base already has them", () => {
     const { bin, dir } = baseImage({ node: "20.11.1", bash: true, npm: true, manager: "apt-get" });
-    const result = runShell(ensureRuntimeCommand(18, true), bin, { cwd: dir });
+    const result = runShell(ensureRuntimeCommand(20, true), bin, { cwd: dir });
     expect(result).toMatchObject({ status: 0, stderr: "" });
     expect(bin.calls()).toEqual([]);
   });
 
   it("installs what is missing with apt-get on Debian/Ubuntu bases", () => {
-    const { bin, dir } = baseImage({ manager: "apt-get" });
-    const result = runShell(ensureRuntimeCommand(18, true), bin, { cwd: dir });
+    const { bin, dir } = baseImage({ manager: "apt-get", installs: "20.19.2" }); // Debian trixie's nodejs
+    const result = runShell(ensureRuntimeCommand(20, true), bin, { cwd: dir });
     expect(result.stderr).toBe("");
     expect(result.status).toBe(0);
     expect(bin.calls().filter((c) => c[0] === "apt-get")).toEqual([
@@ -87,30 +87,34 @@ describe("ensuring Node.js >= 18 and bash in any base", () => {
 
   it("installs what is missing with apk on Alpine bases", () => {
     const { bin, dir } = baseImage({ manager: "apk", installs: "20.15.1" });
-    const result = runShell(ensureRuntimeCommand(18, false), bin, { cwd: dir });
+    const result = runShell(ensureRuntimeCommand(20, false), bin, { cwd: dir });
     expect(result).toMatchObject({ status: 0, stderr: "" });
     expect(bin.calls()).toEqual([["apk", "add", "--no-cache", "ca-certificates", "nodejs", "bash"]]);
   });
 
-  it("fails clearly when the installed Node.js is too old", () => {
-    const { bin, dir } = baseImage({ node: "16.20.0", bash: true, manager: "apt-get", installs: "16.20.0" });
-    const result = runShell(ensureRuntimeCommand(18, false), bin, { cwd: dir });
+  it("fails clearly when the installed Node.js is too old (Debian bookworm's own nodejs is 18)", () => {
+    const { bin, dir } = baseImage({ node: "18.19.0", bash: true, manager: "apt-get", installs: "18.19.0" });
+    const result = runShell(ensureRuntimeCommand(20, false), bin, { cwd: dir });
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("the action-server needs Node.js >= 18, the image has v16.20.0");
-    expect(result.stderr).toContain("node:20-bookworm-slim");
+    expect(result.stderr).toContain(
+      "the action-server needs Node.js >= 20 (supported lines: 20, 22, 24), the image has v18.19.0",
+    );
+    expect(result.stderr).toContain("node:24-bookworm-slim");
   });
 
   it("honours a higher floor", () => {
-    const { bin, dir } = baseImage({ node: "18.19.0", bash: true, manager: "apt-get", installs: "18.19.0" });
-    expect(runShell(ensureRuntimeCommand(18, false), bin, { cwd: dir }).status).toBe(0);
-    const result = runShell(ensureRuntimeCommand(20, false), bin, { cwd: dir });
+    const { bin, dir } = baseImage({ node: "20.11.1", bash: true, manager: "apt-get", installs: "20.11.1" });
+    expect(runShell(ensureRuntimeCommand(20, false), bin, { cwd: dir }).status).toBe(0);
+    const result = runShell(ensureRuntimeCommand(22, false), bin, { cwd: dir });
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain("needs Node.js >= 20, the image has v18.19.0");
+    expect(result.stderr).toContain(
+      "needs Node.js >= 22 (supported lines: 20, 22, 24), the image has v20.11.1",
+    );
   });
 
   it("fails clearly on a base with neither apt-get nor apk", () => {
     const { bin, dir } = baseImage({ node: "20.0.0" });
-    const result = runShell(ensureRuntimeCommand(18, true), bin, { cwd: dir });
+    const result = runShell(ensureRuntimeCommand(20, true), bin, { cwd: dir });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(
       "the base image lacks bash npm and has neither apt-get nor apk to install it",
@@ -125,7 +129,7 @@ describe("withActionServer", () => {
       .build();
     const lines = runLines(toDockerfile(spec));
     expect(lines).toHaveLength(3);
-    expect(lines[0]).toBe(ensureRuntimeCommand(18, true));
+    expect(lines[0]).toBe(ensureRuntimeCommand(20, true));
     expect(lines[1]).toContain(
       "npm install -g --no-audit --no-fund --no-update-notifier --registry http://127.0.0.1:4873 @agent-runtime/action-server@1.2.3;",
     );
@@ -167,7 +171,7 @@ describe("withActionServer", () => {
       .withActionServer({ strategy: "inline", bundle, version: "0.1.0", workingDir: "/work" })
       .build();
     const lines = runLines(toDockerfile(spec));
-    expect(lines[0]).toBe(ensureRuntimeCommand(18, false));
+    expect(lines[0]).toBe(ensureRuntimeCommand(20, false));
     expect(lines.at(-1)).toBe("mkdir -p /work");
     const dir = temp();
     const bin = new FakeBin(dir).real("mkdir", "base64", "cat", "chmod", "rm");

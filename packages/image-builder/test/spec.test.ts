@@ -98,7 +98,7 @@ describe("ImageSpec validation", () => {
       port: 60000,
       workingDir: "/workspace",
       host: "0.0.0.0",
-      minNodeMajor: 18,
+      minNodeMajor: 20,
     });
     const text = canonicalJson(spec);
     expect(parseImageSpec(JSON.parse(text))).toEqual(spec);
@@ -178,6 +178,17 @@ describe("the fluent builder", () => {
     expect(issues).toEqual([
       "steps[1].packages[1]: must not start with '-' (it would be read as an option); pass options through a run step",
       "server.install.version: must be an exact version like 1.2.3 (no ranges or tags: the image must be reproducible)",
+    ]);
+  });
+
+  it("accepts a Node.js floor of 20 or higher only (the supported lines are 20, 22 and 24)", () => {
+    const withFloor = (minNodeMajor: number) =>
+      fromRegistry("debian:bookworm-slim")
+        .withActionServer({ strategy: "preinstalled", minNodeMajor })
+        .build();
+    expect(withFloor(22).server).toMatchObject({ minNodeMajor: 22 });
+    expect(issuesOf(() => withFloor(18))).toEqual([
+      "server.minNodeMajor: must be at least 20 (the action-server runs on Node.js 20, 22 and 24)",
     ]);
   });
 });

@@ -33,12 +33,13 @@ describe("imageTags", () => {
   it("are fixed values: the same on every machine, in every time zone and locale", () => {
     // Golden values, computed independently in Python (json.dumps(sort_keys=True, separators=(",", ":")) of
     // {recipe, base, steps} and {recipe, server identity}, then OpenHands' truncate_hash of the md5). A change
-    // here means every existing image tag stops matching: bump RECIPE_VERSION.
+    // here means every existing image tag stops matching: bump RECIPE_VERSION. (The source hash changed when
+    // the default minNodeMajor went from 18 to 20: the server identity includes the Node floor.)
     expect(imageTags(fixture)).toEqual({
       lockHash: "kiy8zr5w4n5c646x",
-      sourceHash: "mh5gfyw0k59jc1h3",
+      sourceHash: "s0xeqf08sva4osjx",
       lockTag: "ar_v1_kiy8zr5w4n5c646x",
-      sourceTag: "ar_v1_kiy8zr5w4n5c646x_mh5gfyw0k59jc1h3",
+      sourceTag: "ar_v1_kiy8zr5w4n5c646x_s0xeqf08sva4osjx",
       versionedTag: "ar_v1_python_t_3.12-slim",
     });
   });

@@ -12,8 +12,10 @@ import { InvalidArgumentError } from "@agent-runtime/runtime-core";
 import { toModalRuntimeError } from "./errors.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
 
-/** The default base image: Debian with Node.js 20 and bash. */
-export const DEFAULT_BASE_IMAGE = "node:20-bookworm-slim";
+/**
+ * The default base image: Debian with Node.js 24 (the active LTS line, supported until April 2028) and bash.
+ */
+export const DEFAULT_BASE_IMAGE = "node:24-bookworm-slim";
 
 /** What runs in the sandbox, resolved once per provider. */
 export interface ResolvedImage {

@@ -97,7 +97,7 @@ export const ModalRuntimeOptionsSchema = z
     /** Modal environment. @default `MODAL_ENVIRONMENT`, else the profile's, else the workspace default */
     environment: z.string().min(1).optional(),
     /**
-     * The image. @default `node:20-bookworm-slim` with the bundled action server written into it
+     * The image. @default `node:24-bookworm-slim` with the bundled action server written into it
      * (image-builder's `inline` strategy)
      */
     image: ImageOptionSchema.optional(),

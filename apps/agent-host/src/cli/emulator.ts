@@ -44,7 +44,7 @@ export async function startEmulatedModal(
   const emulator = await start({});
   try {
     const options = {
-      image: "node:20-bookworm-slim",
+      image: "node:24-bookworm-slim",
       serverCommand: [process.execPath, actionServerBinPath()],
       appName: "agent-host",
       ...config.runtime.options,
