@@ -570,7 +570,9 @@ export class AgentHost {
       const runtime = await connecting;
       if (live.closing || this.#closed) return runtime;
       const handle = runtime.capabilities.attach ? runtime.handle() : undefined;
-      if (handle) this.store.setHandle(id, handle, this.#now());
+      // The handle is stored: labels or env given with the session may quote a secret (the session key in it
+      // is a credential of ours, and stays).
+      if (handle) this.store.setHandle(id, live.redactor.redactDeep(handle), this.#now());
       const leaseId = leaseIdOf(runtime, handle);
       if (leaseId) this.store.setLeaseId(id, leaseId);
       this.store.setRuntimeStatus(id, runtime.status, this.#now());
