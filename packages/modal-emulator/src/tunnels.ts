@@ -60,7 +60,8 @@ export class TunnelSet {
       }
       out.push(info);
     }
-    return out;
+    // The sandbox ended while its tunnels were opening (say its command does not exist): it has none.
+    return this.#closed ? [] : out;
   }
 
   /** Open client connections right now. */
@@ -86,6 +87,8 @@ export class TunnelSet {
     this.#servers.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", reject);
+      // Closed before it listened: its listen callback never runs.
+      server.once("close", () => resolve(0));
       server.listen(0, this.bindHost, () => {
         // Closed while listening (the sandbox ended during create): do not leak the listener.
         if (this.#closed) server.close();

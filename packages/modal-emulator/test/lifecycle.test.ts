@@ -130,4 +130,22 @@ describe('isolation "none"', () => {
       await emu.close();
     }
   });
+
+  test("a command that does not exist ends the sandbox with 127 and says why; create does not wait on its tunnels", async () => {
+    const emu = await startModalEmulator({ isolation: "none" });
+    const client = clientFor(emu);
+    try {
+      const app = await client.apps.fromName("none-missing", { createIfMissing: true });
+      const sb = await client.sandboxes.create(app, client.images.fromRegistry("acme/agent:1"), {
+        command: ["modal-emulator-no-such-command", "8000"],
+        encryptedPorts: [8000],
+      });
+      expect(await sb.wait()).toBe(127);
+      expect(await sb.stderr.readText()).toContain("cannot start modal-emulator-no-such-command");
+      expect(emu.listSandboxes()[0]!.tunnels).toEqual([]);
+    } finally {
+      client.close();
+      await emu.close();
+    }
+  });
 });
