@@ -156,8 +156,16 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
       if (err) reject(err);
       else resolve(result!);
     };
-    // The caller learns of every failure through the promise, so a destroyed sink must not also throw.
-    sink.on("error", () => {});
+    // The caller learns of every failure through the promise, so a destroyed sink must not also throw. Which
+    // side failed first decides the error: a failing sink (disk full) makes pipeline destroy the response,
+    // which then reports a reset of its own (on Node 24 before pipeline settles).
+    let sinkError: Error | undefined;
+    let sinkFailedFirst = false;
+    let responseFailed = false;
+    sink.on("error", (err: Error) => {
+      if (sinkError === undefined && !responseFailed) sinkFailedFirst = true;
+      sinkError ??= err;
+    });
     const fail = (err: TransportError) => {
       req.destroy();
       if (!sink.destroyed) sink.destroy(err);
@@ -206,9 +214,11 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
         });
         // Registered before pipeline's own listeners: tells a broken connection from a failing sink.
         res.on("error", (err: NodeJS.ErrnoException) => {
+          responseFailed = true;
           transportError ??= new TransportError(classify(err), err.message, { cause: err });
         });
         res.on("aborted", () => {
+          responseFailed = true;
           transportError ??= new TransportError("reset", "The server closed the connection mid-response");
         });
         // While the sink applies backpressure no data flows; that is not inactivity of the server.
@@ -223,7 +233,7 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
             sink.off("drain", arm);
             req.destroy();
             // A failing sink (disk full...) is the caller's error, not the transport's.
-            finish(transportError ?? err);
+            finish(sinkFailedFirst ? (sinkError ?? err) : (transportError ?? err));
           },
         );
       },
