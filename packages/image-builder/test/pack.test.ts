@@ -55,7 +55,14 @@ describe("the packed package, installed alone", () => {
     );
     execFileSync(
       "npm",
-      ["install", "--no-audit", "--no-fund", "--loglevel=error", join(work.dir, tarball!)],
+      [
+        "install",
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        join(work.dir, tarball!),
+      ],
       {
         cwd: app,
         stdio: "pipe",
