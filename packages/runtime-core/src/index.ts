@@ -145,6 +145,7 @@ export type {
 // Per-session overrides of RuntimeProvider.create
 export {
   CreateRuntimeInputSchema,
+  checkSessionTimeouts,
   invalidOverrides,
   overridesOf,
   parseCreateRuntimeInput,

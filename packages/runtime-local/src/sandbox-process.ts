@@ -244,12 +244,17 @@ export function readSandboxInitPid(info: Readable, timeoutMs: number): Promise<n
  * PID namespace: after the server died, its shell and commands are found by session. Repeats until none is
  * left (a process may fork while it is being killed), for at most `timeoutMs`.
  */
-export async function killSession(sid: number, timeoutMs = 2000): Promise<void> {
+export function killSession(sid: number, timeoutMs = 2000): Promise<void> {
+  return killUntilGone(() => sessionMembers(sid), timeoutMs);
+}
+
+/** SIGKILLs what `find` returns, again and again (a process may fork while dying), until nothing is left. */
+async function killUntilGone(find: () => number[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const members = sessionMembers(sid);
-    if (members.length === 0) return;
-    for (const pid of members) {
+    const found = find();
+    if (found.length === 0) return;
+    for (const pid of found) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {
@@ -269,31 +274,20 @@ export const SANDBOX_ID_VARIABLE = "AGENT_RUNTIME_SANDBOX_ID";
  * namespace, no cgroup) this finds what left the server's session (setsid, a shell's own session) after
  * the server died. Best effort: a process that cleared its environment is not found.
  */
-export async function killMarked(name: string, value: string, timeoutMs = 2000): Promise<void> {
+export function killMarked(name: string, value: string, timeoutMs = 2000): Promise<void> {
   const needle = Buffer.from(`\0${name}=${value}\0`);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found: number[] = [];
-    for (const entry of procEntries()) {
-      if (entry === process.pid) continue;
-      try {
-        const env = Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${entry}/environ`)]);
-        if (env.includes(needle)) found.push(entry);
-      } catch {
-        // gone, or not ours
-      }
-    }
-    if (found.length === 0) return;
-    for (const pid of found) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // gone
-      }
-    }
-    if (Date.now() > deadline) return;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return killUntilGone(
+    () =>
+      procEntries().filter((pid) => {
+        if (pid === process.pid) return false;
+        try {
+          return Buffer.concat([Buffer.from([0]), readFileSync(`/proc/${pid}/environ`)]).includes(needle);
+        } catch {
+          return false; // gone, or not ours
+        }
+      }),
+    timeoutMs,
+  );
 }
 
 function procEntries(): number[] {

@@ -1,4 +1,4 @@
-import { SessionOverridesSchema } from "@agent-runtime/runtime-core";
+import { checkSessionTimeouts, SessionOverridesSchema } from "@agent-runtime/runtime-core";
 import { z } from "zod";
 
 /** A secret-free error. */
@@ -106,15 +106,7 @@ export const CreateSessionBodySchema = z
     /** Free-form labels kept with the session. @default {} */
     labels: SessionOverridesSchema.shape.labels.unwrap().default({}),
   })
-  .superRefine((o, ctx) => {
-    if (o.idleTimeoutMs !== undefined && o.timeoutMs !== undefined && o.idleTimeoutMs > o.timeoutMs) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["idleTimeoutMs"],
-        message: `must not exceed timeoutMs (${o.timeoutMs})`,
-      });
-    }
-  });
+  .superRefine(checkSessionTimeouts);
 
 /** `?waitMs=` of long-polling routes. */
 export const WaitQuerySchema = z.strictObject({

@@ -10,6 +10,23 @@ const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const LABEL_KEY = /^[A-Za-z0-9._/-]{1,64}$/;
 
 /**
+ * The cross-field rule of session overrides: an idle timeout never exceeds the lifetime. Shared by every
+ * schema that embeds the override fields (runtime-core's, agent-host's request body).
+ */
+export function checkSessionTimeouts(
+  o: { idleTimeoutMs?: number | undefined; timeoutMs?: number | undefined },
+  ctx: { addIssue(issue: { code: "custom"; path: PropertyKey[]; message: string }): void },
+): void {
+  if (o.idleTimeoutMs !== undefined && o.timeoutMs !== undefined && o.idleTimeoutMs > o.timeoutMs) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["idleTimeoutMs"],
+      message: `must not exceed timeoutMs (${o.timeoutMs})`,
+    });
+  }
+}
+
+/**
  * What one session may ask of its sandbox, over the provider's options. Every field is optional: absent means
  * "the provider's option". Units are in the names. A backend that cannot honour a field refuses the create
  * with UNSUPPORTED naming the field; it never ignores one.
@@ -92,15 +109,7 @@ export const SessionOverridesSchema = z
       .optional(),
   })
   .strict()
-  .superRefine((o, ctx) => {
-    if (o.idleTimeoutMs !== undefined && o.timeoutMs !== undefined && o.idleTimeoutMs > o.timeoutMs) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["idleTimeoutMs"],
-        message: `must not exceed timeoutMs (${o.timeoutMs})`,
-      });
-    }
-  });
+  .superRefine(checkSessionTimeouts);
 
 /** Per-session overrides as callers write them. */
 export type SessionOverrides = z.input<typeof SessionOverridesSchema>;
@@ -137,15 +146,7 @@ export const CreateRuntimeInputSchema = z
   })
   .extend(SessionOverridesSchema.shape)
   .strict()
-  .superRefine((o, ctx) => {
-    if (o.idleTimeoutMs !== undefined && o.timeoutMs !== undefined && o.idleTimeoutMs > o.timeoutMs) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["idleTimeoutMs"],
-        message: `must not exceed timeoutMs (${o.timeoutMs})`,
-      });
-    }
-  });
+  .superRefine(checkSessionTimeouts);
 
 /** What callers pass to {@link RuntimeProvider.create}. */
 export type CreateRuntimeInput = z.input<typeof CreateRuntimeInputSchema>;
