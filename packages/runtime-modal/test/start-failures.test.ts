@@ -108,6 +108,39 @@ describe("a failed start shows the sandbox's own output", () => {
     expect(running(p.options.appName)).toEqual([]);
   });
 
+  it("the same on an emulator without isolation, where the command cannot even be spawned (ENOENT)", async () => {
+    // Isolation "none" (a machine without bubblewrap): the spawn fails at once, while the tunnels are still
+    // opening. That used to leave SandboxCreate unanswered, so connect() waited for startupTimeoutMs and close()
+    // behind it; both must now end promptly with the same hint.
+    const plain = await startModalEmulator({ isolation: "none" });
+    try {
+      const p = modalRuntime(
+        emulatorOptions(plain, {
+          image: {
+            base: { kind: "registry", image: "ghcr.io/acme/agent-image:1.2" },
+            server: {
+              kind: "agent-runtime",
+              install: { strategy: "preinstalled", command: "acme-agent-server" },
+            },
+          },
+          serverCommand: undefined,
+        }),
+        { logger: silentLogger },
+      );
+      const runtime = await p.create({ sessionId: "plain-custom-image" });
+      try {
+        const err = await errorOf(runtime.connect());
+        expect(err.message).toContain("set the modal runtime option serverCommand to [");
+        expect(plain.listSandboxes().filter((s) => s.running)).toEqual([]);
+      } finally {
+        await runtime.close();
+        await p.close();
+      }
+    } finally {
+      await plain.close();
+    }
+  });
+
   it("the default image against an emulator started elsewhere works without serverCommand", async () => {
     const p = provider({ image: undefined, serverCommand: undefined });
     expect(p.options.serverCommand?.[0]).toBe(process.execPath);
