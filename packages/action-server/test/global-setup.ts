@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,14 +25,24 @@ export default async function setup(project: TestProject): Promise<() => void> {
   const cache = join(import.meta.dirname, "..", "node_modules", ".cache");
   mkdirSync(cache, { recursive: true });
   const libraryDir = mkdtempSync(join(cache, "ar-as-lib-"));
-  await Promise.all([
-    build({ ...binConfig, outDir: binDir, silent: true, sourcemap: false }),
-    build({ ...libraryConfig, outDir: libraryDir, silent: true, sourcemap: false, dts: false }),
-  ]);
+  // One build after the other, and the bundle checked before any test uses it: under load, two concurrent
+  // tsup builds once handed the tests a bundle that did not parse ("SyntaxError: Unexpected number").
+  const buildBin = () => build({ ...binConfig, outDir: binDir, silent: true, sourcemap: false });
+  await buildBin();
+  if (!parses(join(binDir, "bin.cjs"))) {
+    await buildBin();
+    if (!parses(join(binDir, "bin.cjs"))) throw new Error(`the test bundle ${binDir}/bin.cjs does not parse`);
+  }
+  await build({ ...libraryConfig, outDir: libraryDir, silent: true, sourcemap: false, dts: false });
   project.provide("binPath", join(binDir, "bin.cjs"));
   project.provide("libraryDir", libraryDir);
   return () => {
     rmSync(binDir, { recursive: true, force: true });
     rmSync(libraryDir, { recursive: true, force: true });
   };
+}
+
+/** True when `node --check` parses the file. */
+function parses(file: string): boolean {
+  return spawnSync(process.execPath, ["--check", file], { stdio: "ignore" }).status === 0;
 }
