@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { actionServerBinPath } from "@agent-runtime/action-server";
@@ -233,24 +233,36 @@ export class LocalRuntime extends BaseRuntime {
 
     let listening: ReturnType<typeof readListeningLine>;
     try {
-      const networkReady = (async () => {
-        if (!started.info) return;
-        const initPid = await readSandboxInitPid(started.info, Math.max(1, deadline - Date.now()));
-        if (this.#local) this.#local.initPid = initPid;
-        if (!egress) return;
-        if (typeof network === "object") await applyAllowList(initPid, network.allow);
-        const nat = await startNatNetwork({
-          targetPid: initPid,
-          exitFd: started.natExit!,
-          logFd: openSync(started.logPath, "a"),
-          timeoutMs: Math.max(1, deadline - Date.now()),
-        });
-        if (this.#local) this.#local.natPid = nat.pid;
-      })().finally(() => started.natExit?.destroy());
-      [listening] = await Promise.all([
-        this.#waitListening(started.logPath, deadline, request.signal),
-        networkReady,
-      ]);
+      const initPidOf = started.info
+        ? readSandboxInitPid(started.info, Math.max(1, deadline - Date.now()))
+        : Promise.resolve(undefined);
+      try {
+        let initPid: number | undefined;
+        [listening, initPid] = await Promise.all([
+          this.#waitListening(started.logPath, deadline, request.signal),
+          initPidOf,
+        ]);
+        if (initPid !== undefined) this.#local.initPid = initPid;
+        if (initPid !== undefined && egress) {
+          // Only once the server listens: bwrap has long finished setting up the namespace (its loopback).
+          // slirp4netns configuring the same namespace meanwhile once made bwrap fail (RTM_NEWADDR).
+          if (typeof network === "object") await applyAllowList(initPid, network.allow);
+          const logFd = openSync(started.logPath, "a");
+          try {
+            const nat = await startNatNetwork({
+              targetPid: initPid,
+              exitFd: started.natExit!,
+              logFd,
+              timeoutMs: Math.max(1, deadline - Date.now()),
+            });
+            this.#local.natPid = nat.pid;
+          } finally {
+            closeSync(logFd);
+          }
+        }
+      } finally {
+        started.natExit?.destroy();
+      }
     } catch (err) {
       // Leave nothing behind: the base class only destroys sandboxes that provision() returned.
       await this.destroy(undefined, "start failed");
