@@ -58,6 +58,25 @@ function sandboxSeccompFilter(): Buffer {
   return seccompProgram;
 }
 
+/**
+ * Resolves true once process `pid` has a child, false when that cannot be seen (the process is gone, or this
+ * kernel has no `/proc/<pid>/task/<tid>/children`) or at `deadline`.
+ */
+async function waitForChild(pid: number, deadline: number): Promise<boolean> {
+  const file = `/proc/${pid}/task/${pid}/children`;
+  while (Date.now() < deadline) {
+    let children: string;
+    try {
+      children = readFileSync(file, "utf8");
+    } catch {
+      return false;
+    }
+    if (children.trim() !== "") return true;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return false;
+}
+
 /** The command line of a process, or "" when it is gone. */
 function commandOf(pid: number): string {
   try {
@@ -237,15 +256,17 @@ export class LocalRuntime extends BaseRuntime {
         ? readSandboxInitPid(started.info, Math.max(1, deadline - Date.now()))
         : Promise.resolve(undefined);
       try {
-        let initPid: number | undefined;
-        [listening, initPid] = await Promise.all([
-          this.#waitListening(started.logPath, deadline, request.signal),
-          initPidOf,
-        ]);
-        if (initPid !== undefined) this.#local.initPid = initPid;
-        if (initPid !== undefined && egress) {
-          // Only once the server listens: bwrap has long finished setting up the namespace (its loopback).
-          // slirp4netns configuring the same namespace meanwhile once made bwrap fail (RTM_NEWADDR).
+        const listeningOf = this.#waitListening(started.logPath, deadline, request.signal);
+        // The NAT starts once bwrap has finished setting up the namespace (its loopback: slirp4netns
+        // configuring the same namespace meanwhile once made bwrap fail with RTM_NEWADDR). The sandbox's init
+        // forks the server only after that setup, so its first child marks the moment; the server's own
+        // start then runs alongside the NAT's.
+        const networkOf = (async () => {
+          const initPid = await initPidOf;
+          if (initPid === undefined) return;
+          this.#local!.initPid = initPid;
+          if (!egress) return;
+          if (!(await waitForChild(initPid, deadline))) await listeningOf;
           if (typeof network === "object") await applyAllowList(initPid, network.allow);
           const logFd = openSync(started.logPath, "a");
           try {
@@ -255,11 +276,12 @@ export class LocalRuntime extends BaseRuntime {
               logFd,
               timeoutMs: Math.max(1, deadline - Date.now()),
             });
-            this.#local.natPid = nat.pid;
+            this.#local!.natPid = nat.pid;
           } finally {
             closeSync(logFd);
           }
-        }
+        })();
+        [listening] = await Promise.all([listeningOf, networkOf]);
       } finally {
         started.natExit?.destroy();
       }
