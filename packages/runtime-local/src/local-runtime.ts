@@ -335,8 +335,10 @@ export class LocalRuntime extends BaseRuntime {
       );
     }
     if (!processAlive(data.pid)) {
-      // The sandbox is gone for good: free what it left on disk, as close() would have.
+      // The sandbox is gone for good: free what it left on disk and its cgroups, as close() would have.
       this.#removeDirs(data);
+      for (const dir of Array.isArray(data.cgroupDirs) ? data.cgroupDirs : [])
+        await removeCgroup(String(dir));
       throw new RuntimeError(
         "NOT_FOUND",
         `The local sandbox of session ${handle.sessionId} (pid ${data.pid}) is not running any more; create a new runtime.`,

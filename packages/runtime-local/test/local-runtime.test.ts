@@ -150,8 +150,10 @@ describe("runtime-local", () => {
     expect(existsSync(stateDir) && existsSync(workspace)).toBe(true);
     process.kill(-Number(handle.data.pid), "SIGKILL");
     while (processAlive(Number(handle.data.pid))) await new Promise((r) => setTimeout(r, 10));
+    const cgroups = (handle.data.cgroupDirs as string[] | undefined) ?? [];
     expect(await codeOf((await provider.attach(handle)).connect())).toBe("NOT_FOUND");
     expect(existsSync(stateDir)).toBe(false);
+    for (const dir of cgroups) expect(existsSync(dir), dir).toBe(false);
     expect(existsSync(workspace)).toBe(false);
     // A forged handle never makes it remove directories it did not create.
     const keep = mkdtempSync(join(tmpdir(), "ar-given-"));
