@@ -47,14 +47,15 @@ function listen(handler: (s: import("node:net").Socket) => void): Promise<{ serv
 
 describe.skipIf(!bwrap)("attack: escape from a bubblewrap sandbox (as the host's user)", () => {
   let box: LocalRuntime;
+  let boxProvider: ReturnType<typeof localRuntime>;
   beforeAll(async () => {
-    const provider = localRuntime({ isolation: "bubblewrap" });
-    box = await provider.create({ sessionId: "attacker" });
+    boxProvider = localRuntime({ isolation: "bubblewrap" });
+    box = await boxProvider.create({ sessionId: "attacker" });
     await box.connect();
-    afterAll(async () => {
-      await box.close();
-      await provider.close();
-    });
+  });
+  afterAll(async () => {
+    await box?.close();
+    await boxProvider?.close();
   });
 
   it("has no capabilities, no_new_privs and a seccomp filter", async () => {
