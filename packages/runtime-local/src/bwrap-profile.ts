@@ -183,7 +183,7 @@ export function privateEtcEntries(): readonly { path: string; dir: boolean }[] {
 
 /** Directories (or files) of the node binary and server bundle that the system binds do not show. */
 export function hostFilesToBindBack(files: readonly string[]): string[] {
-  const shown = ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/", "/etc/"];
+  const shown = SYSTEM_PATHS.map((dir) => `${dir}/`);
   const out = new Set<string>();
   for (const file of files) {
     if (shown.some((prefix) => file.startsWith(prefix))) continue;

@@ -302,25 +302,16 @@ function procEntries(): number[] {
 
 /** Live (non-zombie) processes of session `sid`, from /proc. */
 export function sessionMembers(sid: number): number[] {
-  const out: number[] = [];
-  let names: string[];
-  try {
-    names = readdirSync("/proc");
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
+  return procEntries().filter((pid) => {
     try {
-      const stat = readFileSync(`/proc/${name}/stat`, "utf8");
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       // Fields after the command (which may hold spaces and parentheses): state ppid pgrp session ...
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (fields[0] !== "Z" && Number(fields[3]) === sid) out.push(Number(name));
+      return fields[0] !== "Z" && Number(fields[3]) === sid;
     } catch {
-      // exited meanwhile
+      return false; // exited meanwhile
     }
-  }
-  return out;
+  });
 }
 
 /** Reads the `{"event":"listening","port":N}` line the server prints once ready, if it is there yet. */
