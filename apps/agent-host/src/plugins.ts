@@ -1,5 +1,11 @@
 import { costGuardPlugin } from "@agent-runtime/cost-guard";
-import { type Plugin, type PluginKind, PluginRegistry, RuntimeError } from "@agent-runtime/runtime-core";
+import {
+  type AnyPlugin,
+  isPlugin,
+  type PluginKind,
+  PluginRegistry,
+  RuntimeError,
+} from "@agent-runtime/runtime-core";
 import { localRuntimePlugin } from "@agent-runtime/runtime-local";
 import { secretsPlugin } from "@agent-runtime/secrets";
 
@@ -11,17 +17,6 @@ export const LAZY_PLUGIN_MODULES: Readonly<Record<string, string>> = {
 /** A registry with the plugins bundled with the host: `local` (runtime), `secrets`, `cost-guard`. */
 export function builtinRegistry(): PluginRegistry {
   return new PluginRegistry().register(localRuntimePlugin).register(secretsPlugin).register(costGuardPlugin);
-}
-
-function isPlugin(value: unknown): value is Plugin {
-  if (typeof value !== "object" || value === null) return false;
-  const v = value as Partial<Plugin>;
-  return (
-    typeof v.name === "string" &&
-    typeof v.kind === "string" &&
-    typeof v.create === "function" &&
-    v.optionsSchema !== undefined
-  );
 }
 
 /** Imports a module by name; separated so the bundler leaves it as a runtime import. */
@@ -54,7 +49,7 @@ export async function ensurePlugin(
       { cause },
     );
   }
-  const exported = new Set<Plugin>();
+  const exported = new Set<AnyPlugin>();
   for (const value of [mod.default, ...Object.values(mod)])
     if (isPlugin(value) && value.kind === kind) exported.add(value);
   for (const plugin of exported) if (!registry.has(plugin.kind, plugin.name)) registry.register(plugin);

@@ -1,6 +1,12 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { definePlugin, isRuntimeError, PluginRegistry, silentLogger } from "@agent-runtime/runtime-core";
+import {
+  definePlugin,
+  isRuntimeError,
+  PluginRegistry,
+  type RuntimeProvider,
+  silentLogger,
+} from "@agent-runtime/runtime-core";
 import { afterAll, describe, expect, test } from "vitest";
 import { z } from "zod";
 import { composePlugins } from "../src/compose.js";
@@ -106,7 +112,8 @@ describe("plugin loading", () => {
       name,
       kind: "runtime",
       optionsSchema: z.object({}),
-      create: () => ({ create: async () => undefined }),
+      // Never created in these tests: only registration and lookup are exercised.
+      create: () => ({}) as RuntimeProvider,
     });
 
   test("built-ins are there; a module's single runtime plugin is registered and used", async () => {

@@ -38,11 +38,42 @@ export interface ResolvedSecrets {
    * logged, and `redactor` must know every secret value inside it (so printing the file shows placeholders).
    */
   readonly files?: Readonly<Record<string, { content: string; mode: number }>>;
+  /**
+   * Secrets a backend resolves itself, by reference (no values cross the host): for example Modal named
+   * secrets, which runtime-modal attaches to the sandbox. A backend ignores references of other backends.
+   */
+  readonly references?: readonly SecretReference[];
+}
+
+/**
+ * A secret a backend resolves by name on its side. `backend` names the backend that understands it
+ * (`"modal"`: a Modal named secret); what is held inside stays with that backend.
+ */
+export interface SecretReference {
+  /** The backend that resolves it, e.g. `"modal"`. */
+  readonly backend: string;
+  /** The secret's name on that backend. */
+  readonly name: string;
+  /** Keys the backend must find in the secret (it fails the create otherwise). */
+  readonly requiredKeys?: readonly string[];
+  /** Backend environment (Modal: the environment name); absent: the backend's default. */
+  readonly environment?: string;
 }
 
 /** Resolves the secrets a sandbox should receive. Implemented by `@agent-runtime/secrets`. */
 export interface SecretsResolver {
   resolve(request?: { sessionId?: string; required?: readonly string[] }): Promise<ResolvedSecrets>;
+}
+
+/**
+ * What a `secrets` plugin creates: a resolver, and optionally a live redactor that knows every value it has
+ * resolved so far (hosts install it on their logs, events and stored records).
+ */
+export interface SecretsPlugin extends SecretsResolver {
+  /** Redacts every secret value this resolver has handed out. Absent: hosts use each resolution's redactor. */
+  readonly redactor?: Redactor;
+  /** Releases what the resolver holds. */
+  close?(): void | Promise<void>;
 }
 
 /** What a sandbox will use, for pricing. Units are in the names. */
@@ -96,9 +127,61 @@ export interface CostHooks {
   reserve(request: { spec: SandboxCostSpec; scope: CostScope; lifetimeMs: number }): Promise<LeaseInfo>;
   activate(leaseId: string, sandboxId: string): Promise<void>;
   heartbeat(leaseId: string): Promise<void>;
-  settle(leaseId: string, options?: { reason?: string }): Promise<SettlementInfo>;
+  /**
+   * Charges the lease and releases the rest of its reservation. Settling twice charges once. `endedAtMs`
+   * bills up to when the sandbox ended (a sandbox found gone later).
+   */
+  settle(leaseId: string, options?: { reason?: string; endedAtMs?: number }): Promise<SettlementInfo>;
   /** Registers what to call when a budget forces a sandbox to stop. Returns an unregister function. */
   onTerminate?(leaseId: string, terminate: (reason: string) => Promise<void>): () => void;
+  /** Moves an open lease to another scope (a pooled sandbox handed out to a session). */
+  rescope?(leaseId: string, scope: CostScope): Promise<void>;
+}
+
+/** One budget's standing, as a cost plugin reports it. */
+export interface BudgetStatus {
+  budget: string;
+  scope: string;
+  period: string;
+  enforcement: string;
+  limitUsd: number;
+  spentUsd: number;
+  reservedUsd: number;
+  remainingUsd: number;
+  usedPercent: number;
+}
+
+/** One row of a cost report. */
+export interface CostReportRow {
+  key: string;
+  leases: number;
+  hours: number;
+  gpuHours: number;
+  costUsd: number;
+}
+
+/** A lease as a cost plugin stores it (what hosts need to settle the lease of a lost sandbox). */
+export interface LeaseRecord {
+  status: string;
+  createdAtMs: number;
+  lifetimeMs: number;
+}
+
+/**
+ * What a `cost` plugin creates: the lease hooks runtimes use, plus optional reports and lookups hosts use.
+ */
+export interface CostPlugin extends CostHooks {
+  /** Every budget's standing. */
+  budgetStatus?(): BudgetStatus[];
+  /** Spend grouped by `by` since `sinceMs`. */
+  report?(query: {
+    by: "user" | "session" | "day" | "month" | "gpu" | "provider";
+    sinceMs?: number;
+  }): CostReportRow[];
+  /** A lease by id, or undefined when the plugin does not know it. */
+  getLease?(leaseId: string): LeaseRecord | undefined;
+  /** Stops timers and closes storage. */
+  close?(): void | Promise<void>;
 }
 
 /** What every plugin's `create` receives: one object that passes shared services to each part. */

@@ -12,13 +12,19 @@ export type {
 export { ActionExecutionClient, mapActionServerFailure } from "./client/action-execution-client.js";
 export { SerialQueue } from "./client/queue.js";
 export type {
+  BudgetStatus,
   CostHooks,
+  CostPlugin,
+  CostReportRow,
   CostScope,
   LeaseInfo,
+  LeaseRecord,
   PluginContext,
   Redactor,
   ResolvedSecrets,
   SandboxCostSpec,
+  SecretReference,
+  SecretsPlugin,
   SecretsResolver,
   SettlementInfo,
 } from "./context.js";
@@ -26,12 +32,30 @@ export { noopRedactor } from "./context.js";
 export type { RuntimeErrorOptions } from "./errors.js";
 // Errors
 export { ErrorCode, InvalidArgumentError, isRuntimeError, RuntimeError, toRuntimeError } from "./errors.js";
+export type { GpuCatalogue, GpuRequest } from "./gpu.js";
+export { parseGpuRequest } from "./gpu.js";
+export type { InventorySandbox, SandboxInventory } from "./inventory.js";
+export { LEASE_TAG_KEY } from "./inventory.js";
 export type { LogFields, Logger } from "./logger.js";
 // Logging
 export { fromPino, quietLogger, redactingLogger, silentLogger } from "./logger.js";
-export type { Plugin, PluginInstance, PluginKind, PluginOptions } from "./plugin.js";
+export type {
+  AnyPlugin,
+  Plugin,
+  PluginInstance,
+  PluginInstances,
+  PluginKind,
+  PluginOptions,
+} from "./plugin.js";
 // Plugins and their context
-export { definePlugin, PluginRegistry } from "./plugin.js";
+export {
+  assertPluginInstance,
+  createPluginInstance,
+  definePlugin,
+  isPlugin,
+  PluginRegistry,
+  resolvePluginOptions,
+} from "./plugin.js";
 export type {
   Action,
   ActionInput,
@@ -171,4 +195,10 @@ export type { ZipEntry } from "./util/zip.js";
 // Zip helpers (upload/download payloads)
 export { crc32, createZip, readZip } from "./util/zip.js";
 // Validation helpers
-export { checkRenamedOptions, formatIssuePath, formatZodIssues, parseOrThrow } from "./validation.js";
+export {
+  checkRenamedOptions,
+  formatIssuePath,
+  formatZodIssues,
+  parseOrThrow,
+  renamedOptionIssues,
+} from "./validation.js";

@@ -36,17 +36,22 @@ export function parseOrThrow<TSchema extends z.ZodType>(
 }
 
 /**
- * Throws INVALID_ARGUMENT when `input` uses a renamed or misplaced option, naming the new one
- * (e.g. `memory` -> `memoryMiB`). `renamed` maps old keys to their replacements.
+ * Issues (`key: this option is now "new"`) for each key of `input` found in `renamed` (old key -> the option to use
+ * now, a dotted path for one that moved). The one way every package reports renamed options.
  */
+export function renamedOptionIssues(input: unknown, renamed: Readonly<Record<string, string>>): string[] {
+  if (typeof input !== "object" || input === null || Array.isArray(input)) return [];
+  return Object.keys(input)
+    .filter((key) => Object.hasOwn(renamed, key))
+    .map((key) => `${key}: this option is now "${renamed[key]}"`);
+}
+
+/** Throws INVALID_ARGUMENT listing {@link renamedOptionIssues} under a heading naming `what`. */
 export function checkRenamedOptions(
   input: unknown,
   renamed: Readonly<Record<string, string>>,
   what: string,
 ): void {
-  if (typeof input !== "object" || input === null) return;
-  const issues = Object.keys(input)
-    .filter((key) => Object.hasOwn(renamed, key))
-    .map((key) => `${key}: this option is now called "${renamed[key]}"`);
+  const issues = renamedOptionIssues(input, renamed);
   if (issues.length > 0) throw new InvalidArgumentError(`Invalid ${what}:\n  ${issues.join("\n  ")}`, issues);
 }
