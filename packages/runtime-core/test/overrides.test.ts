@@ -69,8 +69,8 @@ describe("parseCreateRuntimeInput", () => {
   it("names the field to use for a guessed name", () => {
     const err = errorOf(() => parseCreateRuntimeInput({ sessionId: "s1", cpu: 2, memory: 512 }, all));
     expect(err.code).toBe("INVALID_ARGUMENT");
-    expect(err.message).toContain('cpu: this option is now called "cpuCores"');
-    expect(err.message).toContain('memory: this option is now called "memoryMiB"');
+    expect(err.message).toContain('cpu: this option is now "cpuCores"');
+    expect(err.message).toContain('memory: this option is now "memoryMiB"');
   });
 
   it("refuses with UNSUPPORTED, naming each field, what the backend cannot set; labels and userId always pass", () => {

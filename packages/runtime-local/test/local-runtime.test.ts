@@ -202,7 +202,7 @@ describe("runtime-local", () => {
       expect(msg).toContain("env.bad name:");
     }
     expect(() => localRuntime({ workdir: "/tmp" } as never)).toThrow(
-      /workdir: this option is now called "workspaceDir"/,
+      /workdir: this option is now "workspaceDir"/,
     );
     expect(() => localRuntime({ workspaceDir: "/nonexistent/ar-dir" })).toThrow(
       /workspaceDir: .* does not exist/,

@@ -131,7 +131,7 @@ describe("options and credentials", () => {
       /idleTimeoutMs: must not exceed timeoutMs \(3600000\)\n\s+cpuLimitCores: must be at least cpuCores \(2\)/,
     );
     expect(() => modalRuntime({ memory: 512 } as ModalRuntimeOptions)).toThrow(
-      'memory: this option is now called "memoryMiB"',
+      'memory: this option is now "memoryMiB"',
     );
     expect(() => modalRuntime({ gpu: "H100:9" })).toThrow("at most 8 fit one container");
   });
