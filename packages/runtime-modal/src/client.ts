@@ -1,7 +1,7 @@
 import { actionServerBinPath } from "@agent-runtime/action-server";
 import type { Logger, Redactor } from "@agent-runtime/runtime-core";
-import { assertModalCredentials, missingModalCredentialsError } from "@agent-runtime/secrets";
 import { ModalClient, type Logger as ModalLogger } from "modal";
+import { assertModalCredentials, isLocalServerUrl, missingModalCredentialsError } from "./credentials.js";
 import { toModalRuntimeError } from "./errors.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
 
@@ -101,17 +101,6 @@ export function createModalClient(
 /** The server URL a client talks to (for messages and to tell modal-emulator apart). */
 export function serverUrlOf(client: ModalClient): string {
   return client.profile.serverUrl;
-}
-
-/** True for a loopback server URL: modal-emulator (Modal itself is never on loopback). */
-export function isLocalServerUrl(url: string | undefined): boolean {
-  if (!url) return false;
-  try {
-    const host = new URL(url).hostname;
-    return host === "localhost" || host === "[::1]" || host === "::1" || /^127\./.test(host);
-  } catch {
-    return false;
-  }
 }
 
 /**

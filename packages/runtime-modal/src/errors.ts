@@ -1,6 +1,5 @@
 import { isImageBuilderError } from "@agent-runtime/image-builder";
 import { type ErrorCode, isRuntimeError, RuntimeError } from "@agent-runtime/runtime-core";
-import { MODAL_CREDENTIALS_HELP } from "@agent-runtime/secrets";
 import {
   AlreadyExistsError,
   ClientClosedError,
@@ -11,6 +10,7 @@ import {
   SandboxTimeoutError,
   TimeoutError,
 } from "modal";
+import { MODAL_CREDENTIALS_HELP } from "./credentials.js";
 
 /** Which step of the adapter a Modal call belongs to; it names the step in messages and maps plain errors. */
 export type ModalStep =

@@ -1,11 +1,11 @@
-import type { InventorySandbox, SandboxInventory } from "@agent-runtime/cost-guard";
+import type { InventorySandbox, SandboxInventory } from "@agent-runtime/runtime-core";
 import { toModalRuntimeError, withRetry } from "./errors.js";
 import type { ModalServices } from "./services.js";
 
 /**
- * cost-guard's {@link SandboxInventory} for Modal: lists the running sandboxes of the provider's App that carry
- * a tag key, and terminates one by id. Pass it to `guard.sweepOrphans(inventory)` (or as the guard's
- * `inventory` service) to settle leases without a sandbox and stop sandboxes without a lease.
+ * runtime-core's {@link SandboxInventory} for Modal: lists the running sandboxes of the provider's App that carry
+ * a tag key, and terminates one by id. A cost plugin's orphan sweeper (cost-guard's `guard.sweepOrphans(inventory)`)
+ * uses it to settle leases without a sandbox and stop sandboxes without a lease.
  */
 export class ModalSandboxInventory implements SandboxInventory {
   readonly provider = "modal";

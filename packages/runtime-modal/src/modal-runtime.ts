@@ -10,7 +10,6 @@ import {
   RuntimeStatus,
   type SandboxCostSpec,
 } from "@agent-runtime/runtime-core";
-import { modalSecretsOf } from "@agent-runtime/secrets";
 import type { App, Image, Sandbox, SandboxCreateParams, Secret } from "modal";
 import { sleep, toModalRuntimeError, withRetry } from "./errors.js";
 import type { ResolvedImage } from "./image.js";
@@ -24,6 +23,7 @@ import {
 } from "./naming.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
 import { SandboxOutputTail } from "./output-tail.js";
+import { modalSecretReferences } from "./secret-references.js";
 import type { ModalServices } from "./services.js";
 import type { ModalSandboxShape } from "./shape.js";
 
@@ -172,12 +172,13 @@ export class ModalRuntime extends BaseRuntime {
         retry: o.retry,
       }),
     );
-    for (const ref of request.secrets ? modalSecretsOf(request.secrets) : []) {
+    // Modal named secrets come as runtime-core secret references (from any secrets plugin); Modal injects them.
+    for (const ref of modalSecretReferences(request.secrets)) {
       secrets.push(
         await withRetry(
           () =>
             client.secrets.fromName(ref.name, {
-              requiredKeys: [...ref.requiredKeys],
+              requiredKeys: [...(ref.requiredKeys ?? [])],
               ...(ref.environment ? { environment: ref.environment } : {}),
             }),
           { step: "secret", what: `Looking up the Modal Secret "${ref.name}" failed`, retry: o.retry },

@@ -1,9 +1,9 @@
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { LEASE_TAG_KEY } from "@agent-runtime/cost-guard";
+import { LEASE_TAG_KEY } from "@agent-runtime/runtime-core";
 
 /** Tags runtime-modal puts on every sandbox it creates. */
 export const TAGS = {
-  /** The cost lease paying for the sandbox (cost-guard's key; set at create). */
+  /** The cost lease paying for the sandbox (runtime-core's `LEASE_TAG_KEY`; set at create). */
   lease: LEASE_TAG_KEY,
   /** The session the sandbox serves (updated when a pooled sandbox is handed out). */
   session: "agent-runtime.session",

@@ -1,7 +1,7 @@
 import { inspect } from "node:util";
-import { DEFAULT_PRICE_TABLE, parseGpuRequest, providerPrices } from "@agent-runtime/cost-guard";
 import type { ImageSpecInput } from "@agent-runtime/image-builder";
 import { z } from "zod";
+import { parseModalGpu } from "./gpus.js";
 
 /** A secret option value: readable with `reveal()`, shown as `[redacted]` by `JSON.stringify` and `util.inspect`. */
 export class HiddenValue<T> {
@@ -69,6 +69,19 @@ const TagsSchema = z.record(z.string().min(1).max(63), z.string().max(255)).supe
   }
 });
 
+/** A GPU request, parsed against Modal's GPU catalogue and normalised (see `parseModalGpu`). */
+export const ModalGpuSchema = z
+  .string()
+  .min(1)
+  .transform((gpu, ctx) => {
+    try {
+      return parseModalGpu(gpu).normalized;
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid variable name");
 
 /** Options of {@link modalRuntime}: what users write ({@link ModalRuntimeOptions}) and the parsed form. */
@@ -121,21 +134,13 @@ export const ModalRuntimeOptionsSchema = z
     /** Memory ceiling in MiB (the sandbox is OOM-killed above it). @default unset */
     memoryLimitMiB: z.number().int().min(128).max(344_064).optional(),
     /**
-     * GPU request `"TYPE"` or `"TYPE:N"`, e.g. `"A100-80GB:2"`; validated against cost-guard's Modal price table
-     * (unknown types list the known ones). A GPU makes the SDK use Modal's V1 sandbox API.
+     * GPU request `"TYPE"` or `"TYPE:N"`, e.g. `"A100-80GB:2"`, checked against Modal's GPU types and per-container
+     * maximums (`MODAL_GPU_CATALOGUE`; unknown types list the known ones) and kept in its normalised form
+     * (`" a100 : 2 "` becomes `"A100:2"`), which is what Modal receives. A GPU makes the SDK use Modal's V1
+     * sandbox API.
      * @default none
      */
-    gpu: z
-      .string()
-      .min(1)
-      .superRefine((gpu, ctx) => {
-        try {
-          parseGpuRequest(gpu, providerPrices(DEFAULT_PRICE_TABLE, "modal"), "Modal");
-        } catch (err) {
-          ctx.addIssue({ code: "custom", message: (err as Error).message });
-        }
-      })
-      .optional(),
+    gpu: ModalGpuSchema.optional(),
     /** Region pin, e.g. `"us"` or `"us-east"` (multiplies the bill: broad x1.5, narrow x1.75). @default none */
     region: z.string().min(1).optional(),
     /** Maximum lifetime of a sandbox in ms (rounded up to whole seconds; at most 24 h). @default 3600000 (1 h) */
@@ -197,45 +202,30 @@ export const ModalRuntimeOptionsSchema = z
     /** Level of the SDK's own log lines passed to the host logger. @default "warn" */
     sdkLogLevel: z.enum(["debug", "info", "warn", "error"]).default("warn"),
   })
-  .strict()
-  .superRefine((o, ctx) => {
-    if (o.idleTimeoutMs > o.timeoutMs) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["idleTimeoutMs"],
-        message: `must not exceed timeoutMs (${o.timeoutMs})`,
-      });
-    }
-    if (o.cpuLimitCores !== undefined && o.cpuLimitCores < o.cpuCores) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["cpuLimitCores"],
-        message: `must be at least cpuCores (${o.cpuCores})`,
-      });
-    }
-    if (o.memoryLimitMiB !== undefined && o.memoryLimitMiB < o.memoryMiB) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["memoryLimitMiB"],
-        message: `must be at least memoryMiB (${o.memoryMiB})`,
-      });
-    }
-    if (o.credentials !== undefined && o.profile !== undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["profile"],
-        message: "give either credentials or a profile, not both",
-      });
-    }
-  });
+  .strict();
 
 /** What users write. */
 export type ModalRuntimeOptions = z.input<typeof ModalRuntimeOptionsSchema>;
 /** Options after parsing, defaults filled. */
 export type ResolvedModalRuntimeOptions = z.output<typeof ModalRuntimeOptionsSchema>;
 
-/** Old or guessed option names and their replacements (an error names the new one). */
-export const RENAMED_OPTIONS: Readonly<Record<string, string>> = {
+/**
+ * Checks between options, run once every field is valid (the plugin's `validate`): each issue as `path: message`.
+ */
+export function validateModalRuntimeOptions(o: ResolvedModalRuntimeOptions): string[] {
+  const issues: string[] = [];
+  if (o.idleTimeoutMs > o.timeoutMs) issues.push(`idleTimeoutMs: must not exceed timeoutMs (${o.timeoutMs})`);
+  if (o.cpuLimitCores !== undefined && o.cpuLimitCores < o.cpuCores)
+    issues.push(`cpuLimitCores: must be at least cpuCores (${o.cpuCores})`);
+  if (o.memoryLimitMiB !== undefined && o.memoryLimitMiB < o.memoryMiB)
+    issues.push(`memoryLimitMiB: must be at least memoryMiB (${o.memoryMiB})`);
+  if (o.credentials !== undefined && o.profile !== undefined)
+    issues.push("profile: give either credentials or a profile, not both");
+  return issues;
+}
+
+/** Old or guessed option names and their replacements (the plugin's `renamedOptions`: an error names the new one). */
+export const MODAL_RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   cpu: "cpuCores",
   cpuLimit: "cpuLimitCores",
   memory: "memoryMiB",

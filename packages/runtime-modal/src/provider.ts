@@ -2,19 +2,19 @@ import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
 import {
   type CreateRuntimeInput,
-  checkRenamedOptions,
+  createPluginInstance,
   definePlugin,
   noopRedactor,
   overridesOf,
   type PluginContext,
   parseCreateRuntimeInput,
-  parseOrThrow,
   quietLogger,
   type ResolvedSessionOverrides,
   type RuntimeCapabilities,
   RuntimeError,
   type RuntimeHandle,
   type RuntimeProvider,
+  resolvePluginOptions,
   type SessionOverrideField,
   WarmPool,
 } from "@agent-runtime/runtime-core";
@@ -26,10 +26,11 @@ import { ModalSandboxInventory } from "./inventory.js";
 import { type ModalHandleData, ModalRuntime } from "./modal-runtime.js";
 import { derivedSessionKey, sandboxNameFor, TAGS } from "./naming.js";
 import {
+  MODAL_RENAMED_OPTIONS,
   type ModalRuntimeOptions,
   ModalRuntimeOptionsSchema,
-  RENAMED_OPTIONS,
   type ResolvedModalRuntimeOptions,
+  validateModalRuntimeOptions,
 } from "./options.js";
 import { ModalServices } from "./services.js";
 import { MODAL_SUPPORTED_OVERRIDES, type ModalSandboxShape, resolveSandboxShape } from "./shape.js";
@@ -43,7 +44,7 @@ export class ModalRuntimeProvider implements RuntimeProvider {
   readonly capabilities: RuntimeCapabilities;
   /** Value of the pool tag on this provider's pooled sandboxes (swept on close). */
   readonly poolId: string;
-  /** cost-guard's inventory for this provider's App (for `guard.sweepOrphans`). */
+  /** runtime-core's `SandboxInventory` for this provider's App (for a cost plugin's orphan sweeper). */
   readonly inventory: ModalSandboxInventory;
   readonly #svc: ModalServices;
   readonly #context: PluginContext;
@@ -310,14 +311,34 @@ export class ModalRuntimeProvider implements RuntimeProvider {
   }
 }
 
-/** Parses modal runtime options once (renamed options named, every issue as `path: message`). */
+/**
+ * The `modal` runtime plugin for a `PluginRegistry`: renamed options named with their replacement, the schema,
+ * then the checks between options (`validate`), then a {@link ModalRuntimeProvider}. {@link modalRuntime} runs
+ * the same pipeline.
+ */
+export const modalRuntimePlugin = definePlugin({
+  name: "modal",
+  kind: "runtime",
+  optionsSchema: ModalRuntimeOptionsSchema,
+  renamedOptions: MODAL_RENAMED_OPTIONS,
+  validate: validateModalRuntimeOptions,
+  create: (options, context) => new ModalRuntimeProvider(options, context),
+});
+
+const WHAT = "modal runtime options";
+
+/**
+ * Parses modal runtime options as the plugin does (renamed options named, every issue as `path: message`, then the
+ * checks between options), without creating a client.
+ */
 export function parseModalRuntimeOptions(options: ModalRuntimeOptions): ResolvedModalRuntimeOptions {
-  checkRenamedOptions(options, RENAMED_OPTIONS, "modal runtime options");
-  return parseOrThrow(ModalRuntimeOptionsSchema, options, "modal runtime options");
+  return resolvePluginOptions(modalRuntimePlugin, options, WHAT);
 }
 
 /**
- * Creates a Modal runtime provider: options parsed once, one `ModalClient`, credentials checked at once.
+ * Creates a Modal runtime provider through the plugin's pipeline: options parsed once, one `ModalClient`,
+ * credentials checked at once. `context` is optional: a logger, a redactor, and the `secrets` and `cost` hooks of
+ * whatever plugins you use (none needed; runtime-core's contract types, not those packages).
  *
  * @example
  * ```ts
@@ -333,17 +354,10 @@ export function modalRuntime(
   options: ModalRuntimeOptions = {},
   context: Partial<PluginContext> = {},
 ): ModalRuntimeProvider {
-  return new ModalRuntimeProvider(parseModalRuntimeOptions(options), {
-    logger: quietLogger,
-    redactor: noopRedactor,
-    ...context,
-  });
+  return createPluginInstance(
+    modalRuntimePlugin,
+    options,
+    { logger: quietLogger, redactor: noopRedactor, ...context },
+    WHAT,
+  );
 }
-
-/** The `modal` runtime plugin for a `PluginRegistry`. */
-export const modalRuntimePlugin = definePlugin({
-  name: "modal",
-  kind: "runtime",
-  optionsSchema: ModalRuntimeOptionsSchema,
-  create: (options, context) => new ModalRuntimeProvider(options, context),
-});

@@ -1,10 +1,10 @@
-import { DEFAULT_PRICE_TABLE, parseGpuRequest, providerPrices } from "@agent-runtime/cost-guard";
 import {
   InvalidArgumentError,
   invalidOverrides,
   type ResolvedSessionOverrides,
   type SessionOverrideField,
 } from "@agent-runtime/runtime-core";
+import { parseModalGpu } from "./gpus.js";
 import { type ResolvedImage, resolveImage } from "./image.js";
 import { ImageOptionSchema, RESERVED_TAG_PREFIX, type ResolvedModalRuntimeOptions } from "./options.js";
 
@@ -34,7 +34,7 @@ const MAX_TAG_VALUE = 255;
 
 /**
  * Applies a session's overrides to the provider's options, validated as the provider's options are: the GPU
- * against cost-guard's Modal price table, CPU and memory requests against the provider's ceilings
+ * against Modal's GPU catalogue (and normalised, as Modal receives it), CPU and memory requests against the provider's ceilings
  * (`cpuLimitCores`, `memoryLimitMiB`), the idle timeout against the lifetime, the image with image-builder's
  * schema, labels as Modal tags. Every problem is reported at once (INVALID_ARGUMENT, `path: message`).
  *
@@ -51,9 +51,10 @@ export function resolveSandboxShape(
     const parsed = ImageOptionSchema.safeParse(overrides.image);
     if (!parsed.success) for (const issue of parsed.error.issues) issues.push(`image: ${issue.message}`);
   }
+  let gpu: string | undefined;
   if (overrides.gpu !== undefined) {
     try {
-      parseGpuRequest(overrides.gpu, providerPrices(DEFAULT_PRICE_TABLE, "modal"), "Modal");
+      gpu = parseModalGpu(overrides.gpu).normalized;
     } catch (err) {
       issues.push(`gpu: ${(err as Error).message}`);
     }
@@ -94,7 +95,7 @@ export function resolveSandboxShape(
     memoryMiB,
     timeoutMs,
     idleTimeoutMs,
-    ...(overrides.gpu !== undefined ? { gpu: overrides.gpu } : {}),
+    ...(gpu !== undefined ? { gpu } : {}),
     ...(overrides.image !== undefined
       ? { image: overrides.image as ResolvedModalRuntimeOptions["image"] }
       : {}),
@@ -114,7 +115,7 @@ export function resolveSandboxShape(
   const poolCompatible =
     overrides.userId === undefined &&
     overrides.image === undefined &&
-    (overrides.gpu === undefined || overrides.gpu === base.gpu) &&
+    (gpu === undefined || gpu === base.gpu) &&
     cpuCores === base.cpuCores &&
     memoryMiB === base.memoryMiB &&
     timeoutMs === base.timeoutMs &&

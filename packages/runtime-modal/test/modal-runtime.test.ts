@@ -3,18 +3,19 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { type CostGuard, costGuard, LEASE_TAG_KEY } from "@agent-runtime/cost-guard";
+import { type CostGuard, costGuard } from "@agent-runtime/cost-guard";
 import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
 import {
   type CostHooks,
+  LEASE_TAG_KEY,
   noopRedactor,
   type PluginContext,
   type RuntimeHandle,
   RuntimeStatus,
+  type SecretReference,
   type StatusEvent,
   silentLogger,
 } from "@agent-runtime/runtime-core";
-import type { ModalSecretRef } from "@agent-runtime/secrets";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   type ModalRuntime,
@@ -268,20 +269,24 @@ describe("connect", () => {
   });
 
   it("a missing named Modal secret fails with NOT_FOUND and leaves nothing; a present one is injected", async () => {
-    const refs: ModalSecretRef[] = [{ kind: "modal", name: "team-secret", requiredKeys: ["TEAM_TOKEN"] }];
-    const secrets = (modalSecrets: ModalSecretRef[]) => ({
+    // A reference for another backend is ignored; the Modal one is attached as a Modal named secret.
+    const refs: SecretReference[] = [
+      { backend: "vault", name: "ignored-elsewhere" },
+      { backend: "modal", name: "team-secret", requiredKeys: ["TEAM_TOKEN"] },
+    ];
+    const secrets = (references: SecretReference[]) => ({
       resolve: async () => ({
         env: { PLAIN_SECRET: "plain-secret-value-1" },
         names: ["PLAIN_SECRET"],
         redactor: noopRedactor,
-        modalSecrets,
+        references,
       }),
     });
     const ok = await connected(provider({}, { secrets: secrets(refs) }), "named-secret");
     expect((await ok.runCommand('echo "$TEAM_TOKEN $PLAIN_SECRET"')).content.trim()).toBe(
       "team-token-value-123 plain-secret-value-1",
     );
-    const p = provider({}, { secrets: secrets([{ kind: "modal", name: "nope", requiredKeys: [] }]) });
+    const p = provider({}, { secrets: secrets([{ backend: "modal", name: "nope" }]) });
     const runtime = await p.create({ sessionId: "missing-secret" });
     opened.push(runtime);
     const err = await errorOf(runtime.connect());

@@ -1,6 +1,5 @@
 import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
-import { RuntimeStatus, type StatusEvent, silentLogger } from "@agent-runtime/runtime-core";
-import { createRedactor } from "@agent-runtime/secrets";
+import { type Redactor, RuntimeStatus, type StatusEvent, silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ModalRuntimeOptions, type ModalRuntimeProvider, modalRuntime } from "../src/index.js";
 import { emulatorOptions, errorOf } from "./helpers.js";
@@ -22,10 +21,17 @@ afterAll(async () => {
 
 const SECRET = "hunter2-very-secret-value";
 
+/** The host's redactor, as any secrets plugin would give it: it knows SECRET. */
+const redactor: Redactor = {
+  isEmpty: false,
+  redact: (text) => text.replaceAll(SECRET, "[redacted]"),
+  redactDeep: <T>(value: T): T => JSON.parse(JSON.stringify(value).replaceAll(SECRET, "[redacted]")) as T,
+};
+
 function provider(extra: ModalRuntimeOptions): ModalRuntimeProvider {
   const p = modalRuntime(emulatorOptions(emulator, extra), {
     logger: silentLogger,
-    redactor: createRedactor({ DB_PASSWORD: SECRET }),
+    redactor,
   });
   opened.push(p);
   return p;

@@ -19,18 +19,6 @@ export {
   sandboxFilePaths,
 } from "./git-credentials.js";
 export type {
-  MissingModalCredentials,
-  ModalCredentialProblem,
-  ModalCredentialReport,
-} from "./modal-credentials.js";
-// Modal
-export {
-  assertModalCredentials,
-  inspectModalCredentials,
-  MODAL_CREDENTIALS_HELP,
-  missingModalCredentialsError,
-} from "./modal-credentials.js";
-export type {
   EncryptionKeySource,
   GitCredentialsOptions,
   ProviderOptions,
@@ -53,14 +41,19 @@ export {
 } from "./options.js";
 export { defaultStorePath, STORE_FILE_ENV } from "./paths.js";
 // Plugin and resolver
-export { secretsPlugin, secretsResolver } from "./plugin.js";
+export {
+  SECRETS_RENAMED_OPTIONS,
+  secretsPlugin,
+  secretsResolver,
+  validateSecretsOptions,
+} from "./plugin.js";
 export { DotenvStore } from "./providers/dotenv.js";
 export { parseDotenv } from "./providers/dotenv-parse.js";
 export type { EnvStoreOptions } from "./providers/env.js";
 // Providers
 export { EnvStore } from "./providers/env.js";
 export { MemoryStore } from "./providers/memory.js";
-export type { ModalSecretRef, SecretStore } from "./providers/types.js";
+export type { SecretStore } from "./providers/types.js";
 export { encodedForms } from "./redaction/forms.js";
 export { hiddenRecord, REDACTED } from "./redaction/hidden.js";
 export { redactLogger } from "./redaction/logger.js";
@@ -69,7 +62,7 @@ export type { RedactionStream, RedactorOptions, SecretRedactor } from "./redacti
 export { createRedactor, MutableRedactor } from "./redaction/redactor.js";
 export { redactingTransform } from "./redaction/transform.js";
 export type { MissingSecret, ResolvedSecretSet, ResolverDeps } from "./resolver.js";
-export { modalSecretsOf, ProviderSecretsResolver } from "./resolver.js";
+export { ProviderSecretsResolver } from "./resolver.js";
 export { writeFileAtomic } from "./store/atomic-write.js";
 export type { EncryptedFileStoreOptions } from "./store/encrypted-file-store.js";
 // Encrypted store

@@ -1,5 +1,5 @@
 import { inspect } from "node:util";
-import type { Logger, ResolvedSecrets, SecretsResolver } from "@agent-runtime/runtime-core";
+import type { Logger, ResolvedSecrets, SecretReference, SecretsPlugin } from "@agent-runtime/runtime-core";
 import { quietLogger, RuntimeError } from "@agent-runtime/runtime-core";
 import { toSecretsError } from "./errors.js";
 import type { SandboxFile } from "./git-credentials.js";
@@ -8,22 +8,25 @@ import type { ResolvedProviderOptions, ResolvedSecretsOptions } from "./options.
 import { DotenvStore } from "./providers/dotenv.js";
 import { EnvStore } from "./providers/env.js";
 import { MemoryStore } from "./providers/memory.js";
-import type { ModalSecretRef, SecretStore } from "./providers/types.js";
+import type { SecretStore } from "./providers/types.js";
 import { hiddenRecord } from "./redaction/hidden.js";
 import type { SecretRedactor } from "./redaction/redactor.js";
 import { createRedactor, MutableRedactor } from "./redaction/redactor.js";
 import { EncryptedFileStore } from "./store/encrypted-file-store.js";
 
 /**
- * What {@link ProviderSecretsResolver.resolve} returns: runtime-core's {@link ResolvedSecrets} plus the
- * Modal named-secret references (no values) and which provider supplied each name.
+ * What {@link ProviderSecretsResolver.resolve} returns: runtime-core's {@link ResolvedSecrets} (with the Modal
+ * named secrets as `references`, no values) plus which provider supplied each name.
  * `JSON.stringify` and `util.inspect` show names only.
  */
 export interface ResolvedSecretSet extends ResolvedSecrets {
   /** A redactor that knows every value in `env` and also redacts streams. */
   readonly redactor: SecretRedactor;
-  /** Modal named secrets to attach when the sandbox runs on Modal (runtime-modal resolves them). */
-  readonly modalSecrets: readonly ModalSecretRef[];
+  /**
+   * Secrets a backend resolves itself: each `modal` provider as `{ backend: "modal", name, requiredKeys,
+   * environment? }` (runtime-modal attaches them as Modal named secrets; other backends ignore them).
+   */
+  readonly references: readonly SecretReference[];
   /** Name -> label of the provider that supplied it (safe to log). */
   readonly sources: Readonly<Record<string, string>>;
 }
@@ -50,18 +53,18 @@ interface ConfiguredStore {
 }
 
 /**
- * A {@link SecretsResolver} over configured providers. Each `resolve()` reads every provider again (so
+ * A runtime-core `SecretsPlugin` over configured providers. Each `resolve()` reads every provider again (so
  * rotated values reach the next sandbox), merges them in order (later wins), checks required keys, and
- * returns the environment, a redactor, git credential files and Modal references.
+ * returns the environment, a redactor, git credential files and secret references (Modal named secrets).
  *
- * `redactor` is a live redactor that knows every value this resolver has resolved so far: hand it to the
- * host's logger and to `PluginContext.redactor`.
+ * `redactor` is a live redactor that knows every value this resolver has resolved so far (the plugin
+ * instance's `SecretsPlugin.redactor`): hosts install it on their logs, events and stored records.
  */
-export class ProviderSecretsResolver implements SecretsResolver {
+export class ProviderSecretsResolver implements SecretsPlugin {
   /** Knows every value resolved so far (grows with each `resolve()`). */
   readonly redactor: MutableRedactor;
-  /** Modal named-secret references from the configuration. */
-  readonly modalSecrets: readonly ModalSecretRef[];
+  /** Secret references from the configuration (each `modal` provider, as `backend: "modal"`). */
+  readonly references: readonly SecretReference[];
   readonly #options: ResolvedSecretsOptions;
   readonly #logger: Logger;
   readonly #stores: ConfiguredStore[];
@@ -74,13 +77,13 @@ export class ProviderSecretsResolver implements SecretsResolver {
       minLength: options.minRedactLength,
       placeholder: options.placeholder,
     });
-    const refs: ModalSecretRef[] = [];
+    const refs: SecretReference[] = [];
     this.#stores = [];
     for (const provider of options.providers) {
       if (provider.type === "modal") {
         refs.push(
           Object.freeze({
-            kind: "modal" as const,
+            backend: "modal",
             name: provider.name,
             requiredKeys: Object.freeze([...provider.requiredKeys]),
             ...(provider.environment ? { environment: provider.environment } : {}),
@@ -91,12 +94,15 @@ export class ProviderSecretsResolver implements SecretsResolver {
       }
     }
     for (const store of deps.stores ?? []) this.#stores.push({ store, required: [], optional: false });
-    this.modalSecrets = Object.freeze(refs);
+    this.references = Object.freeze(refs);
   }
 
   /** Labels of the providers, in reading order (safe to log). */
   get providers(): string[] {
-    return [...this.#stores.map((s) => s.store.label), ...this.modalSecrets.map((r) => `modal:${r.name}`)];
+    return [
+      ...this.#stores.map((s) => s.store.label),
+      ...this.references.map((r) => `${r.backend}:${r.name}`),
+    ];
   }
 
   /**
@@ -126,9 +132,9 @@ export class ProviderSecretsResolver implements SecretsResolver {
         sources[name] = store.label;
       }
     }
-    const modalKeys = new Set(this.modalSecrets.flatMap((r) => r.requiredKeys));
+    const referencedKeys = new Set(this.references.flatMap((r) => r.requiredKeys ?? []));
     for (const key of request.required ?? []) {
-      if (!Object.hasOwn(env, key) && !modalKeys.has(key)) {
+      if (!Object.hasOwn(env, key) && !referencedKeys.has(key)) {
         missing.push({ key, provider: this.providers.join(", ") || "(no providers configured)" });
       }
     }
@@ -148,10 +154,10 @@ export class ProviderSecretsResolver implements SecretsResolver {
     this.#logger.debug("Resolved secrets", {
       sessionId: request.sessionId,
       names,
-      modalSecrets: this.modalSecrets.map((r) => r.name),
+      references: this.references.map((r) => `${r.backend}:${r.name}`),
       files: files ? Object.keys(files) : [],
     });
-    return new SecretSet(env, names, redactor, files, this.modalSecrets, sources);
+    return new SecretSet(env, names, redactor, files, this.references, sources);
   }
 
   #buildStore(provider: Exclude<ResolvedProviderOptions, { type: "modal" }>): ConfiguredStore {
@@ -221,7 +227,7 @@ class SecretSet implements ResolvedSecretSet {
   readonly names: readonly string[];
   readonly redactor: SecretRedactor;
   readonly files?: Readonly<Record<string, SandboxFile>>;
-  readonly modalSecrets: readonly ModalSecretRef[];
+  readonly references: readonly SecretReference[];
   readonly sources: Readonly<Record<string, string>>;
 
   constructor(
@@ -229,14 +235,14 @@ class SecretSet implements ResolvedSecretSet {
     names: string[],
     redactor: SecretRedactor,
     files: Record<string, SandboxFile> | undefined,
-    modalSecrets: readonly ModalSecretRef[],
+    references: readonly SecretReference[],
     sources: Record<string, string>,
   ) {
     this.env = hiddenRecord(env);
     this.names = Object.freeze(names);
     this.redactor = redactor;
     if (files) this.files = hiddenRecord(files);
-    this.modalSecrets = modalSecrets;
+    this.references = references;
     this.sources = Object.freeze(sources);
   }
 
@@ -245,7 +251,7 @@ class SecretSet implements ResolvedSecretSet {
       names: this.names,
       env: "[redacted]",
       files: this.files ? Object.keys(this.files) : [],
-      modalSecrets: this.modalSecrets,
+      references: this.references,
       sources: this.sources,
     };
   }
@@ -262,13 +268,4 @@ function missingError(missing: MissingSecret[]): RuntimeError {
     `Required secrets are missing:\n  ${issues.join("\n  ")}\nAdd each one to the provider named, or remove it from "required".`,
     { details: { missing } },
   );
-}
-
-/**
- * The Modal named-secret references carried by `resolved` (empty when it has none, for example when it
- * came from another secrets plugin). For runtime-modal, which receives core's `ResolvedSecrets` type.
- */
-export function modalSecretsOf(resolved: ResolvedSecrets): readonly ModalSecretRef[] {
-  const refs = (resolved as Partial<ResolvedSecretSet>).modalSecrets;
-  return Array.isArray(refs) ? refs : [];
 }

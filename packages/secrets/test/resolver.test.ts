@@ -9,6 +9,7 @@ import {
   type PluginInstance,
   type PluginOptions,
   PluginRegistry,
+  type SecretsPlugin,
   type SecretsResolver,
   silentLogger,
 } from "@agent-runtime/runtime-core";
@@ -16,7 +17,6 @@ import { afterAll, describe, expect, expectTypeOf, it } from "vitest";
 import {
   EncryptedFileStore,
   generateKey,
-  modalSecretsOf,
   ProviderSecretsResolver,
   type SecretStore,
   type SecretsOptions,
@@ -165,12 +165,17 @@ describe("required keys", () => {
       providers: [{ type: "modal", name: "api-keys", requiredKeys: ["OPENAI_API_KEY"], environment: "dev" }],
     });
     const set = await resolver.resolve({ required: ["OPENAI_API_KEY"] });
-    expect(set.modalSecrets).toEqual([
-      { kind: "modal", name: "api-keys", requiredKeys: ["OPENAI_API_KEY"], environment: "dev" },
+    // runtime-core's SecretReference: what any backend reads, with no duck-typing of this package's types.
+    expect(set.references).toEqual([
+      { backend: "modal", name: "api-keys", requiredKeys: ["OPENAI_API_KEY"], environment: "dev" },
     ]);
-    expect(modalSecretsOf(set)).toBe(set.modalSecrets);
-    expect(modalSecretsOf({ env: {}, names: [], redactor: noopRedactor })).toEqual([]);
+    expect(resolver.references).toBe(set.references);
+    expect(JSON.parse(JSON.stringify(set)).references).toEqual(set.references);
     expect(resolver.providers).toEqual(["modal:api-keys"]);
+    // Without Modal providers there are no references (an empty list, never undefined).
+    expect(
+      (await secretsResolver({ providers: [{ type: "memory", values: {} }] }).resolve()).references,
+    ).toEqual([]);
   });
 });
 
@@ -268,10 +273,60 @@ describe("plugin", () => {
     ).toThrow(/providers\[0\]\.prefix/);
   });
 
+  it("its instance's redactor is live: it knows every value resolved so far, across sessions and rotations", async () => {
+    const values: Record<string, string> = { API_KEY: "first-rotation-value" };
+    const rotating: SecretStore = { label: "rotating", load: async () => ({ ...values }) };
+    const plugin = secretsResolver({ providers: [] }, { stores: [rotating] });
+    const instance: SecretsPlugin = plugin;
+    expect(instance.redactor?.isEmpty).toBe(true);
+    const first = await plugin.resolve({ sessionId: "s1" });
+    values.API_KEY = "second-rotation-value";
+    const second = await plugin.resolve({ sessionId: "s2" });
+    const text = "first-rotation-value and second-rotation-value";
+    // Each resolution's redactor knows its own values; the instance's knows both.
+    expect(first.redactor.redact(text)).toBe("[redacted] and second-rotation-value");
+    expect(second.redactor.redact(text)).toBe("first-rotation-value and [redacted]");
+    expect(instance.redactor?.redact(text)).toBe("[redacted] and [redacted]");
+    expect(instance.redactor?.redactDeep({ log: [text] })).toEqual({ log: ["[redacted] and [redacted]"] });
+  });
+
+  it("the factory and the registry run one pipeline: renamed options, schema, then validate", () => {
+    const registry = new PluginRegistry().register(secretsPlugin);
+    const context = { logger: silentLogger, redactor: noopRedactor };
+    const viaRegistry = (options: unknown) => () => registry.create("secrets", "secrets", options, context);
+    const viaFactory = (options: unknown) => () => secretsResolver(options as SecretsOptions);
+    const renamed = { provider: [{ type: "env" }] };
+    for (const make of [viaRegistry, viaFactory]) {
+      expect(make(renamed)).toThrow('provider: this option is now "providers"');
+    }
+    const twice = {
+      providers: [
+        { type: "modal", name: "team", requiredKeys: ["A"] },
+        { type: "env" },
+        { type: "modal", name: "team", requiredKeys: ["B"] },
+        { type: "modal", name: "team", environment: "dev" },
+      ],
+    };
+    for (const make of [viaRegistry, viaFactory]) {
+      let err: (Error & { issues?: string[] }) | undefined;
+      try {
+        make(twice)();
+      } catch (e) {
+        err = e as Error;
+      }
+      expect(isRuntimeError(err, "INVALID_ARGUMENT")).toBe(true);
+      // The same name in another environment is another secret.
+      expect(err?.issues).toEqual([
+        'providers[2].name: the Modal secret "team" is already listed as providers[0]; list it once with every key in its requiredKeys',
+      ]);
+    }
+  });
+
   it("infers options and instance types", () => {
     expectTypeOf<PluginOptions<typeof secretsPlugin>>().toEqualTypeOf<SecretsOptions>();
     expectTypeOf<PluginInstance<typeof secretsPlugin>>().toEqualTypeOf<ProviderSecretsResolver>();
     expectTypeOf<ProviderSecretsResolver>().toMatchTypeOf<SecretsResolver>();
+    expectTypeOf<ProviderSecretsResolver>().toMatchTypeOf<SecretsPlugin>();
     expectTypeOf(secretsPlugin.kind).toEqualTypeOf<"secrets">();
   });
 });

@@ -8,19 +8,3 @@ export interface SecretStore {
   /** Reads every name -> value the store provides to sandboxes. */
   load(): Promise<Record<string, string>>;
 }
-
-/**
- * A reference to a Modal named secret. It carries no values: runtime-modal resolves it with
- * `client.secrets.fromName(ref.name, { requiredKeys: ref.requiredKeys, environment: ref.environment })` and
- * passes the result in `secrets` when it creates the sandbox. Modal injects the values, so they are not
- * known to the redactor.
- */
-export interface ModalSecretRef {
-  readonly kind: "modal";
-  /** The secret's name in Modal. */
-  readonly name: string;
-  /** Keys Modal must find in the secret (Modal fails the lookup otherwise). */
-  readonly requiredKeys: readonly string[];
-  /** Modal environment; absent: the profile's default. */
-  readonly environment?: string;
-}

@@ -1,3 +1,7 @@
+/**
+ * Modal token checks: presence and shape of `MODAL_TOKEN_ID` / `MODAL_TOKEN_SECRET`, and the UNAUTHORIZED errors
+ * that name what is missing and what to do. Values never appear in reports or messages.
+ */
 import { RuntimeError } from "@agent-runtime/runtime-core";
 
 /** One problem found with the Modal token variables (names and shapes, never values). */
@@ -38,7 +42,7 @@ export const MODAL_CREDENTIALS_HELP =
 export function inspectModalCredentials(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): ModalCredentialReport {
-  const localServer = isLoopbackUrl(env["MODAL_SERVER_URL"]);
+  const localServer = isLocalServerUrl(env["MODAL_SERVER_URL"]);
   const problems: ModalCredentialProblem[] = [];
   for (const variable of ["MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET"] as const) {
     const value = env[variable];
@@ -70,7 +74,7 @@ export function inspectModalCredentials(
 
 /**
  * Throws UNAUTHORIZED with every problem and a troubleshooting message when the Modal token variables are
- * missing or malformed (see {@link inspectModalCredentials}). runtime-modal calls it before creating a client.
+ * missing or malformed (see {@link inspectModalCredentials}). The provider calls it before creating a client.
  *
  * @example
  * ```ts
@@ -136,7 +140,8 @@ export function missingModalCredentialsError(found: MissingModalCredentials): Ru
   );
 }
 
-function isLoopbackUrl(url: string | undefined): boolean {
+/** True for a loopback server URL: modal-emulator (Modal itself is never on loopback). */
+export function isLocalServerUrl(url: string | undefined): boolean {
   if (!url) return false;
   try {
     const host = new URL(url).hostname;
