@@ -1,11 +1,12 @@
 import type { Agent as HttpAgent } from "node:http";
 import type { Agent as HttpsAgent } from "node:https";
 import type { Writable } from "node:stream";
-import { type ErrorCode, RuntimeError } from "../errors.js";
+import { RuntimeError } from "../errors.js";
 import { type Logger, quietLogger } from "../logger.js";
-import type { Action, ActionInput } from "../protocol/actions.js";
-import { parseAction, parseObservation, serializeAction } from "../protocol/codec.js";
+import type { Action } from "../protocol/actions.js";
+import { parseObservation, serializeAction } from "../protocol/codec.js";
 import type { Observation } from "../protocol/observations.js";
+import { mapActionServerFailure } from "./failures.js";
 import {
   createAgent,
   type HttpResponse,
@@ -15,58 +16,11 @@ import {
   multipartFile,
   TransportError,
 } from "./http.js";
+import type { ActionExecutionClientOptions, McpStdioServer, RetryPolicy, ServerInfo } from "./options.js";
 import { SerialQueue } from "./queue.js";
 
-/** Retry policy for protocol errors and HTTP 429. */
-export interface RetryPolicy {
-  /** Attempts in total, including the first. @default 4 */
-  maxAttempts: number;
-  /** First back-off delay in ms, doubled each time with jitter. @default 200 */
-  baseDelayMs: number;
-  /** Largest back-off delay in ms. @default 5000 */
-  maxDelayMs: number;
-}
-
-/** Options of {@link ActionExecutionClient}. */
-export interface ActionExecutionClientOptions {
-  /** Base URL of the action server, e.g. `http://127.0.0.1:38211` or a Modal tunnel `https://...`. */
-  baseUrl: string;
-  /** Sent as `X-Session-API-Key` on every request. Never logged. */
-  sessionApiKey?: string;
-  /** Reach the server through this unix socket (the URL then only names the Host header). */
-  socketPath?: string;
-  /** Extra CA (PEM) to trust for an `https` base URL (e.g. modal-emulator's CA). */
-  caCertPem?: string;
-  /** Hard timeout applied to actions that have none, in ms (OpenHands' `sandbox.timeout`). @default 120000 */
-  defaultActionTimeoutMs?: number;
-  /** Added to an action's timeout to get the HTTP deadline, in ms. @default 5000 */
-  httpGraceMs?: number;
-  /** @default { maxAttempts: 4, baseDelayMs: 200, maxDelayMs: 5000 } */
-  retry?: Partial<RetryPolicy>;
-  /**
-   * Idle keep-alive connections are closed after this many ms. Keep it short: Modal counts an open tunnel
-   * connection as activity, so a long-lived idle socket would delay the sandbox's idle timeout. @default 5000
-   */
-  idleSocketTimeoutMs?: number;
-  /** @default quietLogger */
-  logger?: Logger;
-}
-
-/** The `/server_info` payload. */
-export interface ServerInfo {
-  uptime: number;
-  idle_time: number;
-  resources?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-/** An MCP stdio server entry for `/update_mcp_server`. */
-export interface McpStdioServer {
-  name: string;
-  command: string;
-  args?: string[];
-  env?: Record<string, string>;
-}
+export { mapActionServerFailure } from "./failures.js";
+export type { ActionExecutionClientOptions, McpStdioServer, RetryPolicy, ServerInfo } from "./options.js";
 
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -80,64 +34,6 @@ const sleep = (ms: number, signal?: AbortSignal) =>
       { once: true },
     );
   });
-
-function detailOf(body: Buffer): string {
-  const text = body.toString("utf8");
-  try {
-    const json = JSON.parse(text) as { detail?: unknown; errors?: unknown };
-    const detail = typeof json.detail === "string" ? json.detail : JSON.stringify(json.detail ?? json);
-    return json.errors !== undefined
-      ? `${detail}: ${typeof json.errors === "string" ? json.errors : JSON.stringify(json.errors)}`
-      : detail;
-  } catch {
-    return text.slice(0, 500);
-  }
-}
-
-/**
- * The one boundary where HTTP statuses and transport failures of the action server become runtime-core
- * error codes. `ready` says whether the server had answered before (refusals then mean DISCONNECTED).
- */
-export function mapActionServerFailure(
-  failure: { status: number; body: Buffer } | TransportError,
-  context: { endpoint: string; ready: boolean; timeoutMs: number },
-): RuntimeError {
-  const where = `action server ${context.endpoint}`;
-  if (failure instanceof TransportError) {
-    const codes: Record<TransportError["kind"], ErrorCode> = {
-      refused: context.ready ? "DISCONNECTED" : "UNAVAILABLE",
-      reset: "DISCONNECTED",
-      protocol: "DISCONNECTED",
-      timeout: "TIMEOUT",
-      aborted: "CANCELLED",
-      other: "INTERNAL",
-    };
-    const hint =
-      failure.kind === "timeout"
-        ? ` The server did not answer within ${context.timeoutMs} ms; raise the action's timeoutMs or check the sandbox.`
-        : failure.kind === "refused" || failure.kind === "reset" || failure.kind === "protocol"
-          ? " The sandbox may have stopped; reconnect or create a new runtime."
-          : "";
-    return new RuntimeError(codes[failure.kind], `${where} failed: ${failure.message}.${hint}`, {
-      cause: failure,
-    });
-  }
-  const detail = detailOf(failure.body);
-  const status = failure.status;
-  let code: ErrorCode = "INTERNAL";
-  let hint = "";
-  if (status === 401 || status === 403) {
-    code = "UNAUTHORIZED";
-    hint = " Check the session API key of this runtime (the handle's sessionApiKey).";
-  } else if (status === 404 || status === 502 || status === 504) {
-    code = context.endpoint === "/download_files" && status === 404 ? "NOT_FOUND" : "DISCONNECTED";
-  } else if (status === 503) code = "UNAVAILABLE";
-  else if (status === 429) code = "RATE_LIMITED";
-  else if (status === 400 || status === 413 || status === 422) code = "INVALID_ARGUMENT";
-  return new RuntimeError(code, `${where} answered HTTP ${status}: ${detail}.${hint}`, {
-    details: { status },
-  });
-}
 
 /**
  * The host-side HTTP client of the action server (OpenHands V0 protocol): every endpoint, the
@@ -388,15 +284,18 @@ export class ActionExecutionClient {
   }
 
   /**
-   * `POST /execute_action`. Queued: one action in flight, later calls wait in order. Actions without a timeout
-   * get the default hard timeout (non-blocking), as OpenHands does. The HTTP deadline is timeout + 5 s.
+   * `POST /execute_action`. Queued: one action in flight, later calls wait in order (the runtime side's one
+   * queue). Actions without a timeout get the default hard timeout (non-blocking), as OpenHands does. The HTTP
+   * deadline is timeout + 5 s. `action` is sent as given, without a second parse: pass a typed action (from a
+   * builder or `parseAction`); the server validates what it receives (400, INVALID_ARGUMENT here). The
+   * observation is parsed once, here, where it enters the host.
    */
-  executeAction(action: Action | ActionInput, options: { signal?: AbortSignal } = {}): Promise<Observation> {
-    const parsed = parseAction(action);
-    if (parsed.timeout === undefined || parsed.timeout === null)
-      parsed.timeout = this.#defaultActionTimeoutMs / 1000;
-    const timeoutMs = parsed.timeout * 1000 + this.#graceMs;
-    const body = JSON.stringify({ action: serializeAction(parsed) });
+  executeAction(action: Action, options: { signal?: AbortSignal } = {}): Promise<Observation> {
+    const timeoutSeconds = action.timeout ?? this.#defaultActionTimeoutMs / 1000;
+    const wire = serializeAction(action);
+    wire.timeout = timeoutSeconds;
+    const body = JSON.stringify({ action: wire });
+    const timeoutMs = timeoutSeconds * 1000 + this.#graceMs;
     return this.#queue.run(async () => {
       // Actions are not idempotent: never resend after a protocol error.
       const res = await this.#send("/execute_action", {

@@ -39,12 +39,34 @@ export function parseAction(input: unknown, pathPrefix = "action"): Action {
   }
   const result = ActionSchema.safeParse(input);
   if (!result.success) fail("action", result.error, pathPrefix);
+  PARSED_ACTIONS.add(result.data);
   return result.data;
 }
 
-/** Serializes an action to its wire form (all args present, as OpenHands' `event_to_dict` writes them). */
+/**
+ * Actions that {@link parseAction} (or a builder, which goes through it) returned: they are typed and complete,
+ * so {@link toAction} passes them on without a second parse. A WeakSet, not a mark on the object: a copy, a
+ * JSON round trip or an object from another copy of this package is simply parsed again.
+ */
+const PARSED_ACTIONS = new WeakSet<object>();
+
+/**
+ * The action as a typed value, parsed only when it was not parsed already: an action built by a builder
+ * (`cmdRun`...) or returned by {@link parseAction} is passed through as is; anything else (a plain object from a
+ * user) is parsed once, with INVALID_ARGUMENT naming the path of every issue.
+ */
+export function toAction(input: unknown, pathPrefix = "action"): Action {
+  if (typeof input === "object" && input !== null && PARSED_ACTIONS.has(input)) return input as Action;
+  return parseAction(input, pathPrefix);
+}
+
+/**
+ * Formats an action in its wire form (envelope fields in OpenHands' `event_to_dict` order). It only formats: it
+ * neither validates nor fills defaults, so pass an action from {@link parseAction} or a builder (all args then
+ * present); a partial {@link ActionInput} is written as given and the server fills its defaults.
+ */
 export function serializeAction(action: Action | ActionInput): Record<string, unknown> {
-  const parsed = parseAction(action);
+  const parsed = action;
   const out: Record<string, unknown> = {};
   for (const key of ["id", "timestamp", "source", "message", "cause"] as const) {
     if (parsed[key] !== undefined) out[key] = parsed[key];
@@ -77,9 +99,12 @@ export function parseObservation(input: unknown, pathPrefix = "observation"): Ob
   return result.data;
 }
 
-/** Serializes an observation to its wire form; `success` only where the type defines it. */
+/**
+ * Formats an observation in its wire form; `success` only where the observation carries it. It only formats
+ * (no validation, no defaults): observations come parsed from the client ({@link parseObservation}).
+ */
 export function serializeObservation(observation: Observation | ObservationInput): Record<string, unknown> {
-  const parsed = parseObservation(observation);
+  const parsed = observation;
   const out: Record<string, unknown> = {};
   for (const key of ["id", "timestamp", "source", "message", "cause"] as const) {
     if (parsed[key] !== undefined) out[key] = parsed[key];

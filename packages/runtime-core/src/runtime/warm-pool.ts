@@ -80,7 +80,9 @@ export class WarmPool<TRuntime extends BaseRuntime> {
 
   /**
    * Returns a ready runtime re-bound to `sessionId` (and `overrides`, which must not change the sandbox's shape:
-   * labels only), or undefined when none is ready. Refills in the background.
+   * labels only), or undefined when none is ready. Refills in the background. The runtime's cost lease, reserved
+   * under the pool's session id, moves to `sessionId` (and `overrides.userId`) through `CostHooks.rescope` (see
+   * `BaseRuntime.rebind`).
    */
   acquire(sessionId: string, overrides?: ResolvedSessionOverrides): TRuntime | undefined {
     let runtime = this.#ready.shift();
