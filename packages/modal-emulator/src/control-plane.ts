@@ -1,10 +1,10 @@
-import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import type { Logger } from "@agent-runtime/runtime-core";
 import type { Faults } from "./faults.js";
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "./grpc-errors.js";
 import type { CallContext, Handlers } from "./grpc-service.js";
 import { newId, newSandboxId } from "./ids.js";
+import { clampTimeoutSecs, ImageService, LONG_POLL_CAP_SECS } from "./images.js";
 import { type JwtClaims, signJwt } from "./jwt.js";
 import type {
   AppGetOrCreateMsg,
@@ -24,7 +24,8 @@ import type {
   SecretSourceMsg,
 } from "./messages.js";
 import type { SandboxRegistry } from "./registry.js";
-import { GenericStatus, type SandboxRecord, type SandboxResult } from "./sandbox.js";
+import { GenericStatus, type SandboxRecord } from "./sandbox.js";
+import { checkObjectName, checkStrictCreate, checkTags } from "./strict.js";
 import type { PortRequest, TunnelInfo } from "./tunnels.js";
 
 /** `ObjectCreationType` values the emulator understands. */
@@ -38,19 +39,11 @@ const CreationType = {
 const NAME_RE = /^[a-zA-Z0-9._-]{1,63}$/;
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_TIMEOUT_SECS = 24 * 60 * 60;
-const LONG_POLL_CAP_SECS = 55;
 
 interface AppRecord {
   appId: string;
   name: string;
   environmentName: string;
-}
-
-interface ImageRecord {
-  imageId: string;
-  logs: { entryId: string; data: string }[];
-  result?: SandboxResult;
-  done: Promise<void>;
 }
 
 interface SecretRecord {
@@ -70,6 +63,10 @@ export interface ControlPlaneSettings {
   routerJwtTtlMs: number;
   authTokenTtlMs: number;
   listPageSize: number;
+  /** Behave as the real service does where the lenient emulator is kinder (see strict.ts). */
+  strict: boolean;
+  /** Regions strict mode accepts. */
+  regions: readonly string[];
   logger: Logger;
 }
 
@@ -120,11 +117,6 @@ function tagsToMsg(tags: Map<string, string>): SandboxTagMsg[] {
   return [...tags].map(([tag_name, tag_value]) => ({ tag_name, tag_value }));
 }
 
-function clampTimeoutSecs(timeout: number | undefined): number {
-  if (timeout === undefined || !Number.isFinite(timeout) || timeout <= 0) return 0;
-  return Math.min(timeout, LONG_POLL_CAP_SECS);
-}
-
 /** The `modal.client.ModalClient` service: apps, environments, images, secrets and sandboxes. */
 export class ControlPlane {
   readonly #s: ControlPlaneSettings;
@@ -134,7 +126,7 @@ export class ControlPlane {
   readonly #apps = new Map<string, AppRecord>();
   readonly #appsByName = new Map<string, string>();
   readonly #envIds = new Map<string, string>();
-  readonly #images = new Map<string, ImageRecord>();
+  readonly #images: ImageService;
   readonly #secrets = new Map<string, SecretRecord>();
   readonly #namedSecretIds = new Map<string, string>();
 
@@ -149,6 +141,12 @@ export class ControlPlane {
     this.#faults = faults;
     this.#named = named;
     for (const env of settings.environments) this.#envIds.set(env, newId("en"));
+    this.#images = new ImageService({
+      strict: settings.strict,
+      faults,
+      appExists: (appId) => this.#apps.has(appId),
+      checkSecret: (secretId) => void this.#secretValues(secretId),
+    });
   }
 
   /** The gRPC handlers. */
@@ -160,7 +158,7 @@ export class ControlPlane {
         AppLookup: async (req) =>
           this.#appGetOrCreate({ ...(req as AppGetOrCreateMsg), object_creation_type: 0 }),
         EnvironmentGetOrCreate: async (req) => this.#environmentGetOrCreate(req as EnvironmentGetOrCreateMsg),
-        ImageGetOrCreate: async (req) => this.#imageGetOrCreate(req as ImageGetOrCreateMsg),
+        ImageGetOrCreate: async (req) => this.#images.getOrCreate(req as ImageGetOrCreateMsg),
         SecretGetOrCreate: async (req) => this.#secretGetOrCreate(req as SecretGetOrCreateMsg),
         SandboxCreate: async (req) => this.#sandboxCreate(req as SandboxCreateMsg, false),
         SandboxCreateV2: async (req) => this.#sandboxCreate(req as SandboxCreateMsg, true),
@@ -174,23 +172,19 @@ export class ControlPlane {
         SandboxWaitV2: async (req, ctx) => this.#wait(req as SandboxIdMsg, ctx),
         SandboxTerminate: async (req) => this.#terminate(req as SandboxIdMsg),
         SandboxTerminateV2: async (req) => this.#terminate(req as SandboxIdMsg),
-        SandboxList: async (req) => this.#list(req as SandboxListMsg),
-        SandboxListV2: async (req) => this.#list(req as SandboxListMsg),
+        SandboxList: async (req) => this.#list(req as SandboxListMsg, false),
+        SandboxListV2: async (req) => this.#list(req as SandboxListMsg, true),
         SandboxTagsSet: async (req) => this.#tagsSet(req as SandboxTagsSetMsg),
         SandboxTagsSetV2: async (req) => this.#tagsSet(req as SandboxTagsSetMsg),
-        SandboxTagsGet: async (req) => ({
-          tags: tagsToMsg(this.#registry.get((req as SandboxIdMsg).sandbox_id).spec.tags),
-        }),
-        SandboxTagsGetV2: async (req) => ({
-          tags: tagsToMsg(this.#registry.get((req as SandboxIdMsg).sandbox_id).spec.tags),
-        }),
+        SandboxTagsGet: async (req) => this.#tagsGet(req as SandboxIdMsg),
+        SandboxTagsGetV2: async (req) => this.#tagsGet(req as SandboxIdMsg),
         SandboxGetFromName: async (req) => this.#getFromName(req as SandboxGetFromNameMsg, false),
         SandboxGetFromNameV2: async (req) => this.#getFromName(req as SandboxGetFromNameMsg, true),
         SandboxStdinWrite: async (req) => this.#stdinWriteV1(req as SandboxStdinWriteMsg),
       },
       serverStream: {
         ImageJoinStreaming: async (req, ctx, write) =>
-          this.#imageJoin(req as ImageJoinStreamingMsg, ctx, write),
+          this.#images.join(req as ImageJoinStreamingMsg, ctx, write),
         SandboxGetLogs: async (req, ctx, write) => this.#getLogs(req as SandboxGetLogsMsg, ctx, write),
       },
     };
@@ -230,7 +224,8 @@ export class ControlPlane {
 
   #appGetOrCreate(req: AppGetOrCreateMsg): object {
     const name = req.app_name ?? "";
-    if (!NAME_RE.test(name)) throw invalidArgument(`Invalid App name '${name}'`);
+    if (this.#s.strict) checkObjectName(name, "App");
+    else if (!NAME_RE.test(name)) throw invalidArgument(`Invalid App name '${name}'`);
     const env = this.#env(req.environment_name);
     const key = `${env}/${name}`;
     const existing = this.#appsByName.get(key);
@@ -257,78 +252,6 @@ export class ControlPlane {
         settings: { image_builder_version: this.#s.imageBuilderVersion, webhook_suffix: "modal.run" },
       },
     };
-  }
-
-  #imageGetOrCreate(req: ImageGetOrCreateMsg): object {
-    if (req.app_id && !this.#apps.has(req.app_id)) throw notFound(`App ${req.app_id} not found`);
-    const commands = req.image?.dockerfile_commands ?? [];
-    const bases = req.image?.base_images ?? [];
-    for (const base of bases) {
-      if (!base.image_id || !this.#images.get(base.image_id)?.result) {
-        throw notFound(`Base image ${base.image_id ?? "(none)"} not found`);
-      }
-    }
-    for (const id of req.image?.secret_ids ?? []) this.#secretValues(id);
-    const digest = createHash("sha256")
-      .update(JSON.stringify([commands, bases, req.builder_version ?? "", req.image?.gpu_config ?? {}]))
-      .digest("base64")
-      .replace(/[^A-Za-z0-9]/g, "")
-      .slice(0, 22);
-    const imageId = `im-${digest}`;
-    const cached = this.#images.get(imageId);
-    if (cached?.result?.status === GenericStatus.SUCCESS && !req.force_build) {
-      return {
-        image_id: imageId,
-        result: cached.result,
-        metadata: { image_builder_version: req.builder_version },
-      };
-    }
-    if (cached && !cached.result && !req.force_build) return { image_id: imageId };
-    const failure = this.#faults.takeImageBuildFailure();
-    let finish: () => void = () => {};
-    const record: ImageRecord = { imageId, logs: [], done: new Promise((r) => (finish = r)) };
-    this.#images.set(imageId, record);
-    // "Build": replay the Dockerfile as a build log. Commands are not run: sandboxes use the host's tools.
-    setImmediate(() => {
-      commands.forEach((cmd, i) => {
-        record.logs.push({ entryId: `${i + 1}`, data: `Step ${i + 1}/${commands.length} : ${cmd}\n` });
-      });
-      const last = `${commands.length + 1}`;
-      if (failure) {
-        record.logs.push({ entryId: last, data: `${failure}\n` });
-        record.result = { status: GenericStatus.FAILURE, exitcode: 1, exception: failure };
-      } else {
-        record.logs.push({ entryId: last, data: `Built image ${imageId}\n` });
-        record.result = { status: GenericStatus.SUCCESS, exitcode: 0 };
-      }
-      finish();
-    });
-    return { image_id: imageId };
-  }
-
-  async #imageJoin(
-    req: ImageJoinStreamingMsg,
-    ctx: CallContext,
-    write: (m: object) => Promise<void>,
-  ): Promise<void> {
-    const id = req.image_id ?? "";
-    const record = this.#images.get(id);
-    if (!record) throw notFound(`Image ${id} not found`);
-    const timeoutMs = clampTimeoutSecs(req.timeout) * 1000 || LONG_POLL_CAP_SECS * 1000;
-    await Promise.race([
-      record.done,
-      new Promise((r) => setTimeout(r, timeoutMs).unref()),
-      onAbort(ctx.signal),
-    ]);
-    const after = Number.parseInt(req.last_entry_id ?? "", 10) || 0;
-    const logs = record.logs.filter((l) => Number(l.entryId) > after);
-    if (logs.length > 0) {
-      await write({
-        task_logs: logs.map((l) => ({ data: l.data, file_descriptor: 1 })),
-        entry_id: logs[logs.length - 1]!.entryId,
-      });
-    }
-    if (record.result) await write({ result: record.result, eof: true });
   }
 
   #secretGetOrCreate(req: SecretGetOrCreateMsg): object {
@@ -393,10 +316,9 @@ export class ControlPlane {
     const app = this.#apps.get(req.app_id ?? "");
     if (!app) throw notFound(`App ${req.app_id ?? "(none)"} not found`);
     const def = req.definition ?? {};
-    const image = this.#images.get(def.image_id ?? "");
-    if (!image?.result || image.result.status !== GenericStatus.SUCCESS) {
-      throw notFound(`Image ${def.image_id ?? "(none)"} not found or not built`);
-    }
+    const image = this.#images.built(def.image_id);
+    if (!image) throw notFound(`Image ${def.image_id ?? "(none)"} not found or not built`);
+    if (this.#s.strict) checkStrictCreate(req, v2, this.#s.regions);
     const timeoutSecs = def.timeout_secs || 300;
     if (timeoutSecs > MAX_TIMEOUT_SECS) {
       throw invalidArgument(`timeout_secs ${timeoutSecs} exceeds the maximum of ${MAX_TIMEOUT_SECS} (24 h)`);
@@ -406,7 +328,7 @@ export class ControlPlane {
       throw invalidArgument(`workdir must be an absolute path, got: ${workdir}`);
     const name = def.name || undefined;
     if (name !== undefined) {
-      if (!NAME_RE.test(name) || /^(ap|sb)-/.test(name))
+      if (!this.#s.strict && (!NAME_RE.test(name) || /^(ap|sb)-/.test(name)))
         throw invalidArgument(`Invalid Sandbox name '${name}'`);
       const clash = this.#registry
         .all()
@@ -429,6 +351,11 @@ export class ControlPlane {
         throw invalidArgument(`environment variable name ${JSON.stringify(key)} is invalid`);
     }
     const gpu = def.resources?.gpu_config?.gpu_type || undefined;
+    // Strict: a V2 sandbox keeps no tags (dropped here, by SandboxTagsSetV2, and none from SandboxTagsGetV2).
+    // Source: tags are not among the V2 features in the SDK's `experimentalCreate` doc, the Python client's
+    // `_experimental_create` says "Features like tags ... are not supported" and its `get_tags`/`set_tags` call
+    // `_ensure_v1`. GUESS for the form: dropped rather than refused, as a service ignores a field it lacks.
+    const tags = this.#s.strict && v2 ? new Map<string, string>() : tagsToMap(req.tags);
     const sandbox = await this.#registry.create({
       sandboxId: newSandboxId(v2),
       v2,
@@ -437,7 +364,7 @@ export class ControlPlane {
       appName: app.name,
       environmentName: app.environmentName,
       name,
-      tags: tagsToMap(req.tags),
+      tags,
       imageId: image.imageId,
       command: def.entrypoint_args ?? [],
       workdir,
@@ -447,6 +374,7 @@ export class ControlPlane {
       ports,
       milliCpu: def.resources?.milli_cpu || undefined,
       memoryMiB: def.resources?.memory_mb || undefined,
+      regions: [...(def.scheduler_placement?.regions ?? [])],
       gpu: gpu
         ? `${gpu}${(def.resources?.gpu_config?.count ?? 1) > 1 ? `:${def.resources?.gpu_config?.count}` : ""}`
         : undefined,
@@ -501,7 +429,7 @@ export class ControlPlane {
     return {};
   }
 
-  #list(req: SandboxListMsg): object {
+  #list(req: SandboxListMsg, v2Rpc: boolean): object {
     let appIds: Set<string>;
     if (req.app_id) {
       if (!this.#apps.has(req.app_id)) throw notFound(`App ${req.app_id} not found`);
@@ -512,11 +440,17 @@ export class ControlPlane {
     }
     const want = tagsToMap(req.tags);
     const before = req.before_timestamp || Number.POSITIVE_INFINITY;
+    // Strict: the V1 SandboxList does not see V2 sandboxes. Source: the SDK's `experimentalCreate` doc ("V2
+    // sandboxes created with this method are not currently returned by client.sandboxes.list()", which is
+    // SandboxList when sandboxV2 is off) and its `experimentalList` doc (SandboxListV2 "lists all Sandboxes
+    // (both v1 and v2)").
+    const hideV2 = this.#s.strict && !v2Rpc;
     const page = this.#registry
       .all()
       .filter(
         (sb) =>
           appIds.has(sb.spec.appId) &&
+          !(hideV2 && sb.spec.v2) &&
           (req.include_finished || sb.running) &&
           sb.spec.createdAt < before &&
           [...want].every(([k, v]) => sb.spec.tags.get(k) === v),
@@ -528,7 +462,10 @@ export class ControlPlane {
         id: sb.spec.sandboxId,
         created_at: sb.spec.createdAt,
         app_id: sb.spec.appId,
-        tags: tagsToMsg(sb.spec.tags),
+        // Strict: left empty. Source: proto comment on `SandboxInfo.tags`, "TODO: Not yet exposed in client
+        // library." (modal@0.11.1 index.d.ts). Filtering by the request's tags still works; read a sandbox's
+        // tags with SandboxTagsGet (the SDK's getTags()).
+        tags: this.#s.strict ? [] : tagsToMsg(sb.spec.tags),
         name: sb.spec.name ?? "",
         image_id: sb.spec.imageId,
         timeout_secs: sb.spec.timeoutSecs,
@@ -544,9 +481,16 @@ export class ControlPlane {
     };
   }
 
+  #tagsGet(req: SandboxIdMsg): object {
+    return { tags: tagsToMsg(this.#registry.get(req.sandbox_id).spec.tags) };
+  }
+
   #tagsSet(req: SandboxTagsSetMsg): object {
     const sb = this.#registry.get(req.sandbox_id);
+    if (this.#s.strict) checkTags(req.tags, "SandboxTagsSet");
     const tags = tagsToMap(req.tags);
+    // Strict: a V2 sandbox keeps no tags (see #sandboxCreate).
+    if (this.#s.strict && sb.spec.v2) return {};
     sb.spec.tags.clear();
     for (const [k, v] of tags) sb.spec.tags.set(k, v);
     return {};
@@ -613,11 +557,4 @@ function tunnelMsg(t: TunnelInfo): object {
       ? { unencrypted_host: t.unencryptedHost, unencrypted_port: t.unencryptedPort }
       : {}),
   };
-}
-
-function onAbort(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve();
-    else signal.addEventListener("abort", () => resolve(), { once: true });
-  });
 }

@@ -12,11 +12,12 @@ import { unauthenticated } from "./grpc-errors.js";
 import { buildService } from "./grpc-service.js";
 import { randomAlnum } from "./ids.js";
 import { HostView, type IsolationMode, resolveIsolation } from "./isolation.js";
-import { type ModalEmulatorOptions, ModalEmulatorOptionsSchema } from "./options.js";
+import { type ModalEmulatorOptions, ModalEmulatorOptionsSchema, strictFromEnv } from "./options.js";
 import { loadModalProtos } from "./proto/load.js";
 import { SandboxRegistry } from "./registry.js";
 import { authorizeRouterCall, CommandRouter } from "./router.js";
 import { GenericStatus, type SandboxRecord } from "./sandbox.js";
+import { MODAL_REGIONS } from "./strict.js";
 
 /** Name of a `GenericResult.status` value. */
 export type GenericStatusName = keyof typeof GenericStatus;
@@ -34,6 +35,8 @@ export interface SandboxSummary {
   command: string[];
   workdir: string;
   gpu?: string;
+  /** Regions it was pinned to (recorded, not enforced). */
+  regions: string[];
   createdAt: Date;
   running: boolean;
   /** How it ended (absent while running). */
@@ -67,6 +70,8 @@ export interface ModalEmulator {
   readonly caCertPem: string;
   /** How sandboxes are isolated in this emulator. */
   readonly isolation: IsolationMode;
+  /** Whether strict mode is on (the `strict` option, or `MODAL_EMULATOR_STRICT`). */
+  readonly strict: boolean;
   /** Directory with sandbox roots, the CA and the protos. */
   readonly stateDir: string;
   /** Fault injection. */
@@ -123,6 +128,7 @@ function summarize(sb: SandboxRecord): SandboxSummary {
     command: [...s.command],
     workdir: s.workdir,
     gpu: s.gpu,
+    regions: [...s.regions],
     createdAt: new Date(s.createdAt * 1000),
     running: sb.running,
     result: sb.result ? { status: statusName(sb.result.status), exitCode: sb.result.exitcode } : undefined,
@@ -147,6 +153,7 @@ interface EmulatorParts {
   caCertPath: string;
   caCertPem: string;
   isolation: IsolationMode;
+  strict: boolean;
   stateDir: string;
   faults: Faults;
   namedSecrets: NamedSecrets;
@@ -161,6 +168,7 @@ class RunningEmulator implements ModalEmulator {
   readonly caCertPath: string;
   readonly caCertPem: string;
   readonly isolation: IsolationMode;
+  readonly strict: boolean;
   readonly stateDir: string;
   readonly faults: Faults;
   readonly namedSecrets: NamedSecrets;
@@ -174,6 +182,7 @@ class RunningEmulator implements ModalEmulator {
     this.caCertPath = parts.caCertPath;
     this.caCertPem = parts.caCertPem;
     this.isolation = parts.isolation;
+    this.strict = parts.strict;
     this.stateDir = parts.stateDir;
     this.faults = parts.faults;
     this.namedSecrets = parts.namedSecrets;
@@ -207,6 +216,7 @@ class RunningEmulator implements ModalEmulator {
       routerUrl: this.routerUrl,
       tokenId: this.tokenId,
       isolation: this.isolation,
+      strict: this.strict,
     };
   }
 }
@@ -228,6 +238,7 @@ class RunningEmulator implements ModalEmulator {
  */
 export async function startModalEmulator(options: ModalEmulatorOptions = {}): Promise<ModalEmulator> {
   const opts = parseOrThrow(ModalEmulatorOptionsSchema, options, "modal-emulator options");
+  const strict = opts.strict ?? strictFromEnv();
   const logger: Logger = opts.logger ?? quietLogger;
   const ownStateDir = opts.stateDir === undefined;
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), "modal-emulator-"));
@@ -272,6 +283,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
       maxOutputBytes: opts.maxSandboxOutputBytes,
       maxFinished: opts.maxFinishedSandboxes,
       keepRoots: opts.keepStateDir,
+      strict,
       logger,
     });
     cleanups.push(() => registry.stopAll());
@@ -289,6 +301,8 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
         routerJwtTtlMs: opts.routerJwtTtlMs,
         authTokenTtlMs: opts.authTokenTtlMs,
         listPageSize: opts.listPageSize,
+        strict,
+        regions: opts.regions ?? MODAL_REGIONS,
         logger,
       },
       registry,
@@ -341,7 +355,13 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
     const routerPort = await bind(routerServer, opts.host, opts.routerPort);
     const serverUrl = `http://${urlHost(opts.host)}:${port}`;
     routerUrl = `https://${urlHost(opts.host)}:${routerPort}`;
-    logger.info("modal-emulator: started", { serverUrl, routerUrl, isolation: isolation.mode, stateDir });
+    logger.info("modal-emulator: started", {
+      serverUrl,
+      routerUrl,
+      isolation: isolation.mode,
+      strict,
+      stateDir,
+    });
 
     let closing: Promise<void> | undefined;
     const close = (): Promise<void> => {
@@ -362,6 +382,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
       caCertPath,
       caCertPem: ca.certPem,
       isolation: isolation.mode,
+      strict,
       stateDir,
       faults,
       namedSecrets,

@@ -5,6 +5,21 @@ import { GrpcError, parseGrpcStatus } from "./grpc-errors.js";
 /** How an evicted sandbox is reported. */
 export type EvictionStatus = "INTERNAL_FAILURE" | "MEMORY_MANAGER_EVICTION" | "TERMINATED";
 
+/** What the next image build does instead of succeeding. */
+export type ImageBuildFault =
+  | { kind: "fail"; message: string; log?: string }
+  /** The build never reports a result: `ImageJoinStreaming` streams its log, then ends without one. */
+  | { kind: "hang" };
+
+interface PendingFailure {
+  code: GrpcStatus;
+  remaining: number;
+  message: string;
+  retryAfterSecs?: number;
+}
+
+const CREATE_METHODS = new Set(["SandboxCreate", "SandboxCreateV2"]);
+
 /** Sandbox-level faults the emulator core implements. */
 export interface SandboxFaultTarget {
   evict(sandboxId: string, status: EvictionStatus): boolean;
@@ -16,9 +31,10 @@ export interface SandboxFaultTarget {
  * service (`SandboxCreateV2`, `TaskExecStart`, ...).
  */
 export class Faults {
-  readonly #failures = new Map<string, { code: GrpcStatus; remaining: number; message: string }[]>();
+  readonly #failures = new Map<string, PendingFailure[]>();
+  #createFailures: PendingFailure[] = [];
   #createDelayMs = 0;
-  #imageBuildFailures: string[] = [];
+  #imageBuildFaults: ImageBuildFault[] = [];
   readonly #target: SandboxFaultTarget;
 
   constructor(target: SandboxFaultTarget) {
@@ -30,18 +46,44 @@ export class Faults {
    * retries UNAVAILABLE, DEADLINE_EXCEEDED, CANCELLED, INTERNAL and UNKNOWN on unary control-plane calls.
    */
   failNext(method: string, status: number | string, n = 1, message?: string): void {
-    const code = parseGrpcStatus(status);
-    if (code === undefined) {
-      throw new RuntimeError(
-        "INVALID_ARGUMENT",
-        `faults.failNext: unknown gRPC status ${JSON.stringify(status)}`,
-      );
-    }
-    if (!Number.isInteger(n) || n < 1)
-      throw new RuntimeError("INVALID_ARGUMENT", "faults.failNext: n must be >= 1");
-    const list = this.#failures.get(method) ?? [];
-    list.push({ code, remaining: n, message: message ?? `injected fault: ${method} failed` });
-    this.#failures.set(method, list);
+    this.#push(method, {
+      code: statusOf("failNext", status),
+      remaining: countOf("failNext", n),
+      message: message ?? `injected fault: ${method} failed`,
+    });
+  }
+
+  /**
+   * Throttles the next `n` calls of `method` the way Modal asks clients to slow down: the call fails with
+   * `status` and a `modal.client.RPCRetryPolicy { retry_after_secs }` in the `grpc-status-details-bin`
+   * trailer. `modal@0.11.1` obeys it for unary calls (its retry middleware sleeps `retry_after_secs`, at least
+   * 100 ms, and sends the call again), without bound unless the client sets `maxThrottleWaitSecs` (or
+   * `MODAL_MAX_THROTTLE_WAIT`); past that bound, or with `maxThrottleWaitSecs: 0`, the error surfaces. Which
+   * status Modal sends with the policy is not documented (the SDK ignores it): RESOURCE_EXHAUSTED by default.
+   */
+  throttle(method: string, n = 1, retryAfterSecs = 1, status: number | string = "RESOURCE_EXHAUSTED"): void {
+    if (!Number.isFinite(retryAfterSecs) || retryAfterSecs < 0)
+      throw new RuntimeError("INVALID_ARGUMENT", "faults.throttle: retryAfterSecs must be >= 0");
+    this.#push(method, {
+      code: statusOf("throttle", status),
+      remaining: countOf("throttle", n),
+      message: `injected throttle: ${method} asked to retry after ${retryAfterSecs} s`,
+      retryAfterSecs,
+    });
+  }
+
+  /**
+   * Fails the next `n` sandbox creates, whichever RPC they use (`SandboxCreate` for V1 and GPU sandboxes,
+   * `SandboxCreateV2`), with `status` (default RESOURCE_EXHAUSTED: no capacity). modal@0.11.1 does not retry
+   * RESOURCE_EXHAUSTED itself.
+   */
+  failCreates(n = 1, status: number | string = "RESOURCE_EXHAUSTED", message?: string): void {
+    const code = statusOf("failCreates", status);
+    this.#createFailures.push({
+      code,
+      remaining: countOf("failCreates", n),
+      message: message ?? "injected fault: no capacity for this sandbox, try again later",
+    });
   }
 
   /** Delays every `SandboxCreate`/`SandboxCreateV2` by `ms` (0 turns it off). */
@@ -51,9 +93,27 @@ export class Faults {
     this.#createDelayMs = ms;
   }
 
-  /** Makes the next `n` image builds fail with `message` (the SDK throws "Image build for im-... failed"). */
-  failImageBuilds(n = 1, message = "injected fault: image build failed"): void {
-    for (let i = 0; i < n; i++) this.#imageBuildFailures.push(message);
+  /**
+   * Makes the next `n` image builds fail with `message` (the SDK throws "Image build for im-... failed with the
+   * exception: <message>"). `log` (lines of text) is written to the build log before the failure, so a client
+   * that reads the log (`ImageJoinStreaming` with `include_logs_for_finished`) can show its tail.
+   */
+  failImageBuilds(
+    n = 1,
+    message = "injected fault: image build failed",
+    options: { log?: string } = {},
+  ): void {
+    for (let i = 0; i < countOf("failImageBuilds", n); i++)
+      this.#imageBuildFaults.push({ kind: "fail", message, log: options.log });
+  }
+
+  /**
+   * Makes the next `n` image builds never finish: their log is streamed, but no result ever comes, so
+   * `ImageJoinStreaming` ends each window without one and the SDK re-opens it forever (`image.build()` and
+   * `sandboxes.create()` never return). The builds stay pending until the emulator closes.
+   */
+  hangImageBuilds(n = 1): void {
+    for (let i = 0; i < countOf("hangImageBuilds", n); i++) this.#imageBuildFaults.push({ kind: "hang" });
   }
 
   /**
@@ -72,19 +132,21 @@ export class Faults {
   /** Clears every pending fault. */
   reset(): void {
     this.#failures.clear();
+    this.#createFailures = [];
     this.#createDelayMs = 0;
-    this.#imageBuildFailures = [];
+    this.#imageBuildFaults = [];
   }
 
   /** @internal Throws the pending failure for `method`, if any. */
   check(method: string): void {
     const list = this.#failures.get(method);
-    const head = list?.[0];
-    if (!list || !head) return;
+    const pending = list?.[0] ? list : CREATE_METHODS.has(method) ? this.#createFailures : undefined;
+    const head = pending?.[0];
+    if (!pending || !head) return;
     head.remaining -= 1;
-    if (head.remaining <= 0) list.shift();
-    if (list.length === 0) this.#failures.delete(method);
-    throw new GrpcError(head.code, head.message);
+    if (head.remaining <= 0) pending.shift();
+    if (list && list.length === 0) this.#failures.delete(method);
+    throw new GrpcError(head.code, head.message, { retryAfterSecs: head.retryAfterSecs });
   }
 
   /** @internal Current create delay. */
@@ -92,8 +154,30 @@ export class Faults {
     return this.#createDelayMs;
   }
 
-  /** @internal Takes the next image build failure message, if any. */
-  takeImageBuildFailure(): string | undefined {
-    return this.#imageBuildFailures.shift();
+  /** @internal Takes the fault of the next image build, if any. */
+  takeImageBuildFault(): ImageBuildFault | undefined {
+    return this.#imageBuildFaults.shift();
   }
+
+  #push(method: string, failure: PendingFailure): void {
+    const list = this.#failures.get(method) ?? [];
+    list.push(failure);
+    this.#failures.set(method, list);
+  }
+}
+
+function statusOf(what: string, status: number | string): GrpcStatus {
+  const code = parseGrpcStatus(status);
+  if (code === undefined)
+    throw new RuntimeError(
+      "INVALID_ARGUMENT",
+      `faults.${what}: unknown gRPC status ${JSON.stringify(status)}`,
+    );
+  return code;
+}
+
+function countOf(what: string, n: number): number {
+  if (!Number.isInteger(n) || n < 1)
+    throw new RuntimeError("INVALID_ARGUMENT", `faults.${what}: n must be >= 1`);
+  return n;
 }

@@ -2,7 +2,7 @@ import { once } from "node:events";
 import type { Logger } from "@agent-runtime/runtime-core";
 import {
   status as GrpcStatus,
-  type Metadata,
+  Metadata,
   type ServerReadableStream,
   type ServerUnaryCall,
   type ServerWritableStream,
@@ -10,7 +10,7 @@ import {
   type sendUnaryData,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
-import { GrpcError } from "./grpc-errors.js";
+import { GrpcError, retryPolicyDetails } from "./grpc-errors.js";
 
 /** What every handler gets besides its request. */
 export interface CallContext {
@@ -47,8 +47,17 @@ export interface ServiceHooks {
   logger: Logger;
 }
 
-function toServiceError(err: unknown, method: string, logger: Logger): { code: GrpcStatus; details: string } {
-  if (err instanceof GrpcError) return { code: err.code, details: err.message };
+function toServiceError(
+  err: unknown,
+  method: string,
+  logger: Logger,
+): { code: GrpcStatus; details: string; metadata?: Metadata } {
+  if (err instanceof GrpcError) {
+    if (err.retryAfterSecs === undefined) return { code: err.code, details: err.message };
+    const metadata = new Metadata();
+    metadata.set("grpc-status-details-bin", retryPolicyDetails(err.code, err.message, err.retryAfterSecs));
+    return { code: err.code, details: err.message, metadata };
+  }
   // A bug: INTERNAL makes the SDK retry three times, then fail with this message.
   logger.error("modal-emulator: handler failed", {
     method,

@@ -34,6 +34,7 @@ export interface SandboxDefinitionMsg {
   };
   timeout_secs?: number;
   workdir?: string;
+  scheduler_placement?: { regions?: string[] };
   open_ports?: { ports?: { port?: number; unencrypted?: boolean; tunnel_type?: number }[] };
   name?: string;
   idle_timeout_secs?: number;
@@ -131,6 +132,7 @@ export interface ImageJoinStreamingMsg {
   image_id?: string;
   timeout?: number;
   last_entry_id?: string;
+  include_logs_for_finished?: boolean;
 }
 
 /** `SecretGetOrCreateRequest`. */

@@ -1,4 +1,4 @@
-import type { Logger } from "@agent-runtime/runtime-core";
+import { InvalidArgumentError, type Logger } from "@agent-runtime/runtime-core";
 import { z } from "zod";
 
 const secretValues = z.record(
@@ -122,12 +122,43 @@ export const ModalEmulatorOptionsSchema = z
      * @default generated at start
      */
     ca: z.object({ certPem: z.string().min(1), keyPem: z.string().min(1) }).optional(),
+    /**
+     * Behave as the real Modal service is documented to where the lenient emulator is kinder: V2 sandboxes
+     * without idle timeout, names, tags or V1-list visibility; list results without tags; only Modal's GPU
+     * types, counts and regions; Modal's name rules and tag caps; a tunnel whose server does not listen yet
+     * resets the connection; finished builds' logs only on request. The README's "Strict mode" lists each rule
+     * and its source. `false` keeps the lenient behaviour (every field implemented on both sandbox APIs).
+     * @default false, or true when the environment variable `MODAL_EMULATOR_STRICT` is `1`/`true`
+     */
+    strict: z.boolean().optional(),
+    /**
+     * Region strings strict mode accepts in `regions` (scheduler placement). Replaces the built-in list, which
+     * holds the broad regions and the region names Modal's docs and launch post show.
+     * @default MODAL_REGIONS
+     */
+    regions: z.array(z.string().min(1)).min(1).optional(),
     /** Logger for emulator events (ids only, never secret values). @default quiet: warnings and errors only */
     logger: z
       .custom<Logger>((value) => isLogger(value), "must have debug, info, warn and error methods")
       .optional(),
   })
   .strict();
+
+/**
+ * The default of `strict`: `MODAL_EMULATOR_STRICT` = `1`/`true` turns it on, `0`/`false` or unset leaves it off.
+ * Anything else is an error (a typo should not silently test the lenient emulator).
+ */
+export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env["MODAL_EMULATOR_STRICT"];
+  if (raw === undefined || raw === "") return false;
+  const value = raw.trim().toLowerCase();
+  if (value === "1" || value === "true") return true;
+  if (value === "0" || value === "false") return false;
+  throw new InvalidArgumentError(
+    `MODAL_EMULATOR_STRICT must be 1, true, 0 or false, got ${JSON.stringify(raw)}`,
+    ["MODAL_EMULATOR_STRICT: invalid value"],
+  );
+}
 
 function isLogger(value: unknown): value is Logger {
   if (typeof value !== "object" || value === null) return false;

@@ -17,6 +17,8 @@ export interface RegistrySettings {
   maxOutputBytes: number;
   maxFinished: number;
   keepRoots: boolean;
+  /** Strict mode: a tunnel connection the sandbox's server does not accept is reset (see tunnels.ts). */
+  strict: boolean;
   logger: Logger;
 }
 
@@ -56,6 +58,7 @@ export class SandboxRegistry implements SandboxFaultTarget {
       tls: s.tls,
       maxOutputBytes: s.maxOutputBytes,
       keepRoot: s.keepRoots,
+      strict: s.strict,
       logger: s.logger,
       onFinished: (sb) => this.#onFinished(sb),
     });

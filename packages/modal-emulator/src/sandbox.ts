@@ -64,6 +64,8 @@ export interface SandboxSpec {
   milliCpu?: number;
   memoryMiB?: number;
   gpu?: string;
+  /** Regions the sandbox was pinned to (`scheduler_placement.regions`); recorded, not enforced. */
+  regions: string[];
   /** Unix seconds; unique and increasing across sandboxes (`SandboxList` pages by it). */
   createdAt: number;
 }
@@ -81,6 +83,8 @@ export interface SandboxContext {
   tls: { certPem: string; keyPem: string };
   maxOutputBytes: number;
   keepRoot: boolean;
+  /** Strict mode: reset tunnel connections the sandbox's server refuses (see tunnels.ts). */
+  strict: boolean;
   logger: Logger;
   onFinished(sandbox: SandboxRecord): void;
 }
@@ -291,16 +295,22 @@ export class SandboxRecord {
           () => {},
         );
       }
-      this.#tunnelSet = new TunnelSet(this.#ctx.bindHost, this.#ctx.tls, (port) => this.#upstream(port), {
-        opened: () => {
-          this.#tunnelConnections++;
-          this.#armIdle();
+      this.#tunnelSet = new TunnelSet(
+        this.#ctx.bindHost,
+        this.#ctx.tls,
+        (port) => this.#upstream(port),
+        {
+          opened: () => {
+            this.#tunnelConnections++;
+            this.#armIdle();
+          },
+          closed: () => {
+            this.#tunnelConnections--;
+            this.#armIdle();
+          },
         },
-        closed: () => {
-          this.#tunnelConnections--;
-          this.#armIdle();
-        },
-      });
+        this.#ctx.strict,
+      );
       this.tunnels = await this.#tunnelSet.open(this.spec.ports);
     }
   }

@@ -41,6 +41,13 @@ export class TunnelSet {
     private readonly tls: { certPem: string; keyPem: string },
     private readonly upstreamFor: (containerPort: number) => Promise<Upstream>,
     private readonly activity: TunnelActivity,
+    /**
+     * Strict mode: a connection that the sandbox gives up before sending a byte (its server does not listen
+     * yet, or closed it at once) is reset (TCP RST, the client sees ECONNRESET), not closed. Modal hands out
+     * tunnels before the sandbox's server listens (`SandboxCreateV2Response.tunnels` comes with the create
+     * reply); GUESS: what its edge then answers is not documented, a reset is the harshest plausible answer.
+     */
+    private readonly resetRefused = false,
   ) {}
 
   /** Opens listeners for every requested port and returns what the SDK needs. */
@@ -106,11 +113,13 @@ export class TunnelSet {
     this.#sockets.add(client);
     this.activity.opened();
     let upstream: Socket | undefined;
+    let answered = false;
     let done = false;
     const end = (): void => {
       if (done) return;
       done = true;
       this.#sockets.delete(client);
+      if (this.resetRefused && !answered && !client.destroyed) resetSocket(client);
       client.destroy();
       upstream?.destroy();
       this.activity.closed();
@@ -124,14 +133,32 @@ export class TunnelSet {
         upstream = target.kind === "tcp" ? connect(target.port, target.host) : connect(target.path);
         upstream.on("error", end);
         upstream.on("close", end);
+        upstream.once("data", () => {
+          answered = true;
+        });
         upstream.on("connect", () => {
           client.pipe(upstream!);
-          upstream!.pipe(client);
+          // Ended by hand: a refused connection must reach the client as a reset, not a FIN.
+          upstream!.pipe(client, { end: false });
+          upstream!.on("end", () => {
+            if (this.resetRefused && !answered) resetSocket(client);
+            else client.end();
+          });
           client.resume();
         });
       },
       () => end(),
     );
+  }
+}
+
+/** Resets a connection (RST). A TLS socket is reset through the TCP socket under it (Node keeps it as `_parent`). */
+function resetSocket(socket: Socket): void {
+  const raw = (socket as Socket & { _parent?: Socket })._parent ?? socket;
+  try {
+    raw.resetAndDestroy();
+  } catch {
+    // Not a TCP handle (or already gone): a plain close is the best we can do.
   }
 }
 

@@ -171,6 +171,10 @@ message PortSpecs {
   repeated PortSpec ports = 1;
 }
 
+message SchedulerPlacement {
+  repeated string regions = 4;
+}
+
 message Sandbox {
   repeated string entrypoint_args = 1;
   string image_id = 3;
@@ -178,6 +182,7 @@ message Sandbox {
   Resources resources = 5;
   uint32 timeout_secs = 7;
   optional string workdir = 8;
+  SchedulerPlacement scheduler_placement = 17;
   PortSpecs open_ports = 20;
   optional string name = 30;
   optional uint32 idle_timeout_secs = 33;
