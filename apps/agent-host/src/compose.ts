@@ -1,55 +1,18 @@
 import {
-  type CostHooks,
+  type CostPlugin,
   InvalidArgumentError,
   type Logger,
-  noopRedactor,
   type PluginContext,
   type PluginRegistry,
   quietLogger,
+  type Redactor,
   RuntimeError,
   type RuntimeProvider,
-  type SecretsResolver,
+  type SecretsPlugin,
 } from "@agent-runtime/runtime-core";
 import type { ResolvedHostConfig } from "./options.js";
 import { builtinRegistry, ensurePlugin } from "./plugins.js";
-
-/** Reports a cost plugin may offer besides the lease hooks (cost-guard does). */
-export interface CostReporting {
-  budgetStatus(): {
-    budget: string;
-    scope: string;
-    period: string;
-    enforcement: string;
-    limitUsd: number;
-    spentUsd: number;
-    reservedUsd: number;
-    remainingUsd: number;
-    usedPercent: number;
-  }[];
-  report(query: { by: "user" | "session" | "day" | "month" | "gpu" | "provider"; sinceMs?: number }): {
-    key: string;
-    leases: number;
-    hours: number;
-    gpuHours: number;
-    costUsd: number;
-  }[];
-}
-
-/** Lease lookups a cost plugin may offer besides the hooks (cost-guard does): used to settle leases of lost sandboxes. */
-export interface CostLeaseLookup {
-  /** A lease by id, or undefined when the ledger does not know it. */
-  getLease(leaseId: string): { status: string; createdAtMs: number; lifetimeMs: number } | undefined;
-}
-
-/** The cost plugin as the host uses it: lease hooks (settle may take when the sandbox ended) plus optional reports. */
-export type HostCostPlugin = CostHooks &
-  Partial<CostReporting> &
-  Partial<CostLeaseLookup> & {
-    settle(
-      leaseId: string,
-      options?: { reason?: string; endedAtMs?: number },
-    ): ReturnType<CostHooks["settle"]>;
-  };
+import { DelegatingRedactor, redactedLogger } from "./redaction.js";
 
 /** The plugins a host runs with, composed through the registry from its configuration. */
 export interface ComposedPlugins {
@@ -58,15 +21,20 @@ export interface ComposedPlugins {
   readonly provider: RuntimeProvider;
   /** Name of the runtime plugin in use. */
   readonly runtimePlugin: string;
-  /** The cost plugin's hooks, when enabled. */
-  readonly cost: HostCostPlugin | undefined;
+  /** The cost plugin's instance (lease hooks, reports, lease lookups), when enabled. */
+  readonly cost: CostPlugin | undefined;
   /** Name of the cost plugin, when enabled. */
   readonly costPlugin: string | undefined;
-  /** The secrets resolver, when enabled. */
-  readonly secrets: SecretsResolver | undefined;
-  /** The logger the plugins were given (`demo` and `run` log sandbox lifecycles to it). */
-  readonly logger?: Logger;
-  /** Closes the provider (warm pool) and the cost plugin (ledger). Idempotent. */
+  /** The secrets plugin's instance, when enabled. */
+  readonly secrets: SecretsPlugin | undefined;
+  /**
+   * The secrets plugin's live redactor: it knows every value the plugin has resolved so far, for any session.
+   * Undefined when secrets are off or the plugin offers none (hosts then redact with each resolution's redactor).
+   */
+  readonly redactor: Redactor | undefined;
+  /** The logger the plugins were given: every line goes through {@link redactor} first. */
+  readonly logger: Logger;
+  /** Closes the provider (warm pool), the secrets plugin and the cost plugin (ledger). Idempotent. */
   close(): Promise<void>;
 }
 
@@ -80,32 +48,11 @@ export interface ComposeOptions {
   defaultLedgerPath?: string;
 }
 
-function isProvider(value: unknown): value is RuntimeProvider {
-  const v = value as Partial<RuntimeProvider> | null;
-  return (
-    typeof v === "object" &&
-    v !== null &&
-    typeof v.create === "function" &&
-    typeof v.attach === "function" &&
-    typeof v.close === "function"
-  );
-}
-
-function isCostHooks(value: unknown): value is CostHooks {
-  const v = value as Partial<CostHooks> | null;
-  return (
-    typeof v === "object" && v !== null && typeof v.reserve === "function" && typeof v.settle === "function"
-  );
-}
-
-function isResolver(value: unknown): value is SecretsResolver {
-  const v = value as Partial<SecretsResolver> | null;
-  return typeof v === "object" && v !== null && typeof v.resolve === "function";
-}
-
 /**
  * Builds the cost plugin, the secrets plugin and the runtime provider from `config` through the plugin
- * registry; each plugin's options are validated by its own schema, errors naming the config path.
+ * registry, which checks each instance against its kind; each plugin's options are validated by its own
+ * schema, errors naming the config path (`runtime.options.isolation: ...`). The runtime plugin's context
+ * carries the secrets plugin's live redactor, and every plugin logs through it.
  *
  * @example
  * ```ts
@@ -117,57 +64,46 @@ export async function composePlugins(
   config: ResolvedHostConfig,
   options: ComposeOptions = {},
 ): Promise<ComposedPlugins> {
-  const logger = options.logger ?? quietLogger;
   const registry = options.registry ?? builtinRegistry();
-  const context: PluginContext = { logger, redactor: noopRedactor };
-  let cost: HostCostPlugin | undefined;
-  let costPlugin: string | undefined;
-  const closeCost = () => {
-    const c = cost as { close?: () => unknown } | undefined;
-    if (typeof c?.close === "function") c.close();
+  // Plugins created before the secrets plugin (cost) log through its redactor too, once it exists.
+  const redactor = new DelegatingRedactor();
+  const logger = redactedLogger(options.logger ?? quietLogger, redactor);
+  const context: PluginContext = { logger, redactor };
+  let cost: CostPlugin | undefined;
+  let secrets: SecretsPlugin | undefined;
+  const closeOthers = async () => {
+    try {
+      await secrets?.close?.();
+    } finally {
+      await cost?.close?.();
+    }
   };
   try {
+    let costPlugin: string | undefined;
     if (config.cost.enabled) {
-      costPlugin = await ensurePlugin(registry, "cost", config.cost.plugin);
+      const name = await ensurePlugin(registry, "cost", config.cost.plugin);
       const costOptions = { ...config.cost.options };
-      if (costPlugin === "cost-guard" && costOptions.ledgerPath === undefined && options.defaultLedgerPath) {
+      if (name === "cost-guard" && costOptions.ledgerPath === undefined && options.defaultLedgerPath) {
         costOptions.ledgerPath = options.defaultLedgerPath;
       }
-      const instance = withPath(
-        () => registry.create("cost", costPlugin!, costOptions, context),
-        "cost.options",
-      );
-      if (!isCostHooks(instance))
-        throw new RuntimeError(
-          "INTERNAL",
-          `The cost plugin "${costPlugin}" did not create CostHooks (reserve/settle).`,
-        );
-      cost = instance as HostCostPlugin;
+      cost = withPath(() => registry.create("cost", name, costOptions, context), "cost.options");
+      costPlugin = name;
       context.cost = cost;
     }
-    let secrets: SecretsResolver | undefined;
     if (config.secrets.enabled) {
       const name = await ensurePlugin(registry, "secrets", config.secrets.plugin);
-      const instance = withPath(
+      secrets = withPath(
         () => registry.create("secrets", name, config.secrets.options, context),
         "secrets.options",
       );
-      if (!isResolver(instance))
-        throw new RuntimeError("INTERNAL", `The secrets plugin "${name}" did not create a SecretsResolver.`);
-      secrets = instance;
       context.secrets = secrets;
+      if (secrets.redactor) redactor.use(secrets.redactor);
     }
     const runtimePlugin = await ensurePlugin(registry, "runtime", config.runtime.plugin);
     const provider = withPath(
       () => registry.create("runtime", runtimePlugin, config.runtime.options, context),
       "runtime.options",
     );
-    if (!isProvider(provider)) {
-      throw new RuntimeError(
-        "INTERNAL",
-        `The runtime plugin "${runtimePlugin}" did not create a RuntimeProvider (create/attach/close).`,
-      );
-    }
     let closed = false;
     return {
       registry,
@@ -176,6 +112,7 @@ export async function composePlugins(
       cost,
       costPlugin,
       secrets,
+      redactor: secrets?.redactor,
       logger,
       async close() {
         if (closed) return;
@@ -183,12 +120,12 @@ export async function composePlugins(
         try {
           await provider.close();
         } finally {
-          closeCost();
+          await closeOthers();
         }
       },
     };
   } catch (err) {
-    closeCost();
+    await closeOthers().catch(() => undefined);
     throw err;
   }
 }

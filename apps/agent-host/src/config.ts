@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
 import { extname } from "node:path";
-import { formatZodIssues, InvalidArgumentError, RuntimeError } from "@agent-runtime/runtime-core";
+import {
+  formatZodIssues,
+  InvalidArgumentError,
+  RuntimeError,
+  renamedOptionIssues,
+} from "@agent-runtime/runtime-core";
 import { parseDocument } from "yaml";
 import {
   type HostConfig,
@@ -38,17 +43,14 @@ export function parseStructuredText(text: string, source: string): unknown {
 
 /**
  * Validates a host configuration object. Every problem is reported at once as `path: message`
- * (for example `server.port: Too big: expected number to be <=65535`); renamed keys name their replacement.
+ * (for example `server.port: Too big: expected number to be <=65535`); a misplaced top-level key names the
+ * option to use (`port: this option is now "server.port"`).
  */
 export function parseHostConfig(input: unknown, source = "host config"): ResolvedHostConfig {
   const value = input ?? {};
-  if (typeof value === "object" && !Array.isArray(value)) {
-    const renamed = Object.keys(value)
-      .filter((key) => Object.hasOwn(RENAMED_CONFIG_KEYS, key))
-      .map((key) => `${key}: not a top-level option; use ${RENAMED_CONFIG_KEYS[key]}`);
-    if (renamed.length > 0)
-      throw new InvalidArgumentError(`Invalid ${source}:\n  ${renamed.join("\n  ")}`, renamed);
-  }
+  const renamed = renamedOptionIssues(value, RENAMED_CONFIG_KEYS);
+  if (renamed.length > 0)
+    throw new InvalidArgumentError(`Invalid ${source}:\n  ${renamed.join("\n  ")}`, renamed);
   const result = HostConfigSchema.safeParse(value);
   if (!result.success) {
     const issues = formatZodIssues(result.error);

@@ -8,11 +8,20 @@
 export const PACKAGE_NAME = "@agent-runtime/agent-host";
 export type { AppOptions } from "./api/app.js";
 export { bearerMatches, createApp } from "./api/app.js";
+export type { BodySpec } from "./api/bodies.js";
+export { actionBody, createSessionBody } from "./api/bodies.js";
 export { httpStatusOf, toErrorResponse } from "./api/errors.js";
 export { buildOpenApiDocument, openApiPath } from "./api/openapi.js";
 export type { ResponseSpec, RouteSpec } from "./api/routes.js";
 export { apiRoutes } from "./api/routes.js";
-export type { CostGroup, CostsView, CreateSessionInput, SessionView, TaskView } from "./api/schemas.js";
+export type {
+  CostGroup,
+  CostsView,
+  CreateSessionBody,
+  CreateSessionInput,
+  SessionView,
+  TaskView,
+} from "./api/schemas.js";
 export {
   COST_GROUPS,
   CostsSchema,
@@ -23,6 +32,8 @@ export {
   TASK_STATUSES,
   TaskSchema,
 } from "./api/schemas.js";
+export { sseFrame } from "./api/sse.js";
+export { costsView, sessionView, taskView } from "./api/views.js";
 export type { DemoOptions, DemoReport, DemoStep, TestSummary } from "./cli/demo.js";
 // CLI building blocks: the demo, scripted agents, progress output
 export { DEMO_FIX, DEMO_PROJECT, DEMO_TEST_COMMAND, parseTestOutput, runDemo } from "./cli/demo.js";
@@ -48,13 +59,7 @@ export {
   StepSchema,
   stepAction,
 } from "./cli/script.js";
-export type {
-  ComposedPlugins,
-  ComposeOptions,
-  CostLeaseLookup,
-  CostReporting,
-  HostCostPlugin,
-} from "./compose.js";
+export type { ComposedPlugins, ComposeOptions } from "./compose.js";
 export { composePlugins } from "./compose.js";
 export type { ConfigOverrides } from "./config.js";
 export {

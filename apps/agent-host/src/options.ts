@@ -109,7 +109,10 @@ export const SessionsConfigSchema = z.strictObject({
   keepAliveOnShutdown: z.boolean().default(true),
 });
 
-/** Option names people reach for, and the name to use instead. */
+/**
+ * Top-level keys people reach for, and the option to use instead (reported as
+ * `port: this option is now "server.port"`; a token itself goes into the variable `server.tokenEnv` names).
+ */
 export const RENAMED_CONFIG_KEYS: Readonly<Record<string, string>> = {
   backend: "runtime.plugin",
   provider: "runtime.plugin",
@@ -119,7 +122,7 @@ export const RENAMED_CONFIG_KEYS: Readonly<Record<string, string>> = {
   auth: "server.auth",
   port: "server.port",
   host: "server.host",
-  token: "server.tokenEnv (put the token in that environment variable)",
+  token: "server.tokenEnv",
   budgets: "cost.options.budgets",
 };
 

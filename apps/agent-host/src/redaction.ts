@@ -47,6 +47,31 @@ export function runtimeRedactor(runtime: Runtime): Redactor | undefined {
 }
 
 /**
+ * A redactor that forwards to another one set later ({@link DelegatingRedactor.use}); the identity until then.
+ * Plugins created before the secrets plugin get it in their context and log through it.
+ */
+export class DelegatingRedactor implements Redactor {
+  #target: Redactor = noopRedactor;
+
+  /** Forwards to `target` from now on. */
+  use(target: Redactor): void {
+    this.#target = target;
+  }
+
+  get isEmpty(): boolean {
+    return this.#target.isEmpty;
+  }
+
+  redact(text: string): string {
+    return this.#target.redact(text);
+  }
+
+  redactDeep<T>(value: T): T {
+    return this.#target.redactDeep(value);
+  }
+}
+
+/**
  * The secrets of every open session, as one redactor: the host's logs go through it, so a value one session
  * knows never reaches a log line, whichever session the line is about.
  */

@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { isRuntimeError, silentLogger } from "@agent-runtime/runtime-core";
+import { cmdRun, isRuntimeError, silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { openApiPath } from "../src/api/openapi.js";
 import { parseHostConfig } from "../src/config.js";
@@ -219,7 +219,7 @@ describe("happy paths", () => {
     );
     try {
       const s = await bad.createSession({});
-      const task = bad.submitAction(s.id, { action: "run", args: { command: "true" } });
+      const task = bad.submitAction(s.id, cmdRun("true"));
       // sessions.maxSessions is 1 here: a second session while the first is starting is refused.
       await expect(bad.createSession({})).rejects.toThrow(/sessions\.maxSessions/);
       const after = await bad.waitSession(s.id, 20_000);

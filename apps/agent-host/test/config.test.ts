@@ -61,9 +61,13 @@ describe("host config", () => {
   });
 
   test("a misplaced key names where it belongs", () => {
-    const e = thrown(() => parseHostConfig({ port: 1, budgets: [] }));
-    expect(e.issues).toContain("port: not a top-level option; use server.port");
-    expect(e.issues).toContain("budgets: not a top-level option; use cost.options.budgets");
+    const e = thrown(() => parseHostConfig({ port: 1, budgets: [], token: "x" }));
+    expect(e.issues).toEqual([
+      'port: this option is now "server.port"',
+      'budgets: this option is now "cost.options.budgets"',
+      'token: this option is now "server.tokenEnv"',
+    ]);
+    expect(e.message).toContain('Invalid host config:\n  port: this option is now "server.port"');
   });
 
   test("YAML files are read, flags override them, syntax errors give the line", () => {

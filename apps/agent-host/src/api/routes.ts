@@ -1,11 +1,17 @@
-import { ActionSchema, InvalidArgumentError, parseOrThrow } from "@agent-runtime/runtime-core";
 import type { Context } from "hono";
 import { z } from "zod";
-import type { AgentHost, HostEvent } from "../host.js";
+import type { AgentHost } from "../host.js";
+import {
+  actionBody,
+  type BodySpec,
+  createSessionBody,
+  parseQuery,
+  readJsonBody,
+  rootedAtBody,
+} from "./bodies.js";
 import {
   CostsQuerySchema,
   CostsSchema,
-  CreateSessionBodySchema,
   ErrorBodySchema,
   EventsQuerySchema,
   HealthSchema,
@@ -16,6 +22,7 @@ import {
   TaskSchema,
   WaitQuerySchema,
 } from "./schemas.js";
+import { eventStream, lastEventId } from "./sse.js";
 
 /** One documented response of a route. */
 export interface ResponseSpec {
@@ -36,10 +43,51 @@ export interface RouteSpec {
   tags: string[];
   /** Requires the bearer token when one is configured. */
   auth: boolean;
+  /** The query schema: the document shows it, and the route parses the query string with it. */
   query?: z.ZodObject;
+  /** The body schema: the document shows it, and the route parses the body with it (once). */
   body?: z.ZodType;
   responses: Record<number, ResponseSpec>;
+  /** Serves the route: parses its query and body, then calls the host with typed values. */
   handler: (c: Context) => Promise<Response> | Response;
+}
+
+/** What a route's handler receives besides the request: its body and query, parsed. */
+interface RouteInput<TBody, TQuery> {
+  body: TBody;
+  query: TQuery;
+}
+
+type QueryOf<TQuery> = TQuery extends z.ZodObject ? z.output<TQuery> : undefined;
+
+/** A route as written in the table: a typed body and query, and a handler that gets them parsed. */
+type RouteDefinition<TBody, TQuery extends z.ZodObject | undefined> = Omit<
+  RouteSpec,
+  "body" | "query" | "handler"
+> & {
+  body?: BodySpec<TBody>;
+  query?: TQuery;
+  handler: (c: Context, input: RouteInput<TBody, QueryOf<TQuery>>) => Promise<Response> | Response;
+};
+
+/**
+ * A {@link RouteSpec} whose handler parses the query and the body with the schemas the document shows (each
+ * once, issues as `query.<name>` and `body.<path>`) before the typed handler runs.
+ */
+function route<TBody = undefined, TQuery extends z.ZodObject | undefined = undefined>(
+  definition: RouteDefinition<TBody, TQuery>,
+): RouteSpec {
+  const { body, query, handler, ...rest } = definition;
+  return {
+    ...rest,
+    ...(body ? { body: body.schema } : {}),
+    ...(query ? { query } : {}),
+    handler: async (c) => {
+      const q = (query ? parseQuery(c, query) : undefined) as QueryOf<TQuery>;
+      const b = (body ? body.parse(await readJsonBody(c)) : undefined) as TBody;
+      return handler(c, { body: b, query: q });
+    },
+  };
 }
 
 const errorResponse = (description: string): ResponseSpec => ({ description, schema: ErrorBodySchema });
@@ -48,104 +96,11 @@ const common = {
   401: errorResponse("Missing or wrong bearer token."),
 };
 
-function query<T extends z.ZodObject>(c: Context, schema: T): z.output<T> {
-  return parseOrThrow(schema, c.req.query(), "query", "query");
-}
-
-async function jsonBody(c: Context): Promise<unknown> {
-  const text = await c.req.text();
-  if (text.trim() === "") return undefined;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    throw new InvalidArgumentError(
-      "Invalid body: body: not valid JSON; send a JSON object with Content-Type: application/json",
-      ["body: not valid JSON"],
-    );
-  }
-}
-
-/** Formats one server-sent event. */
-export function sseFrame(event: { id?: number; event: string; data: unknown }): string {
-  const lines = JSON.stringify(event.data)
-    .split("\n")
-    .map((l) => `data: ${l}`)
-    .join("\n");
-  return `${event.id !== undefined ? `id: ${event.id}\n` : ""}event: ${event.event}\n${lines}\n\n`;
-}
-
-function eventStream(c: Context, host: AgentHost, sessionId: string, afterId: number | undefined): Response {
-  const encoder = new TextEncoder();
-  let cleanup = () => {};
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      let open = true;
-      let lastId = afterId ?? 0;
-      const send = (text: string) => {
-        if (open) controller.enqueue(encoder.encode(text));
-      };
-      const end = () => {
-        if (!open) return;
-        open = false;
-        cleanup();
-        controller.close();
-      };
-      const deliver = (event: HostEvent) => {
-        if (event.id <= lastId) return;
-        lastId = event.id;
-        send(
-          sseFrame({
-            id: event.id,
-            event: event.type,
-            data: { ...event.data, at: new Date(event.atMs).toISOString() },
-          }),
-        );
-      };
-      const sub = host.subscribe(sessionId, afterId, (event) => {
-        if (event === null) end();
-        else deliver(event);
-      });
-      const heartbeat = setInterval(() => send(": keep-alive\n\n"), host.config.server.sseHeartbeatMs);
-      heartbeat.unref();
-      const onAbort = () => end();
-      cleanup = () => {
-        clearInterval(heartbeat);
-        sub.unsubscribe();
-        c.req.raw.signal.removeEventListener("abort", onAbort);
-      };
-      c.req.raw.signal.addEventListener("abort", onAbort, { once: true });
-      send("retry: 2000\n\n");
-      if (afterId === undefined)
-        send(sseFrame({ event: "session", data: { session: host.getSession(sessionId) } }));
-      for (const event of sub.backlog) deliver(event);
-      // A closed session has nothing more to say: replay, then end.
-      if (host.getSession(sessionId).status === "closed") end();
-    },
-    cancel() {
-      cleanup();
-    },
-  });
-  return new Response(stream, {
-    headers: {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      connection: "keep-alive",
-      "x-accel-buffering": "no",
-    },
-  });
-}
-
-function lastEventId(c: Context, fromQuery: number | undefined): number | undefined {
-  const header = c.req.header("last-event-id");
-  if (header !== undefined && /^\d+$/.test(header.trim())) return Number(header.trim());
-  return fromQuery;
-}
-
 /** The API's routes, each with its handler and its OpenAPI description. */
 export function apiRoutes(host: AgentHost): RouteSpec[] {
   const notFound = errorResponse("No such session or task.");
   return [
-    {
+    route({
       method: "get",
       path: "/health",
       operationId: "health",
@@ -154,8 +109,8 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       auth: false,
       responses: { 200: { description: "The host is up.", schema: HealthSchema } },
       handler: (c) => c.json({ ok: true, backend: host.backend, sessions: { open: host.openSessionCount } }),
-    },
-    {
+    }),
+    route({
       method: "get",
       path: "/openapi.json",
       operationId: "openapi",
@@ -166,8 +121,8 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       handler: () => {
         throw new Error("replaced by the app");
       },
-    },
-    {
+    }),
+    route({
       method: "post",
       path: "/v1/sessions",
       operationId: "createSession",
@@ -176,7 +131,7 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
         "Returns with status `starting` once the sandbox's cost is reserved; poll `GET /v1/sessions/{id}?waitMs=` or follow the event stream until `ready`. A budget that cannot fit the sandbox's worst-case cost refuses at once with 402 (`error.details`: `budget`, `limitUsd`, `spentUsd`, `reservedUsd`, `requestedUsd`, `currency`); nothing is created then.",
       tags: ["sessions"],
       auth: true,
-      body: CreateSessionBodySchema,
+      body: createSessionBody,
       responses: {
         201: { description: "The session, status `starting`.", schema: SessionSchema },
         ...common,
@@ -186,9 +141,14 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
         409: errorResponse("A session with this id exists."),
         429: errorResponse("sessions.maxSessions reached."),
       },
-      handler: async (c) => c.json(await host.createSession(await jsonBody(c)), 201),
-    },
-    {
+      handler: async (c, { body }) => {
+        const session = await host.createSession(body).catch((err: unknown) => {
+          throw rootedAtBody(err);
+        });
+        return c.json(session, 201);
+      },
+    }),
+    route({
       method: "get",
       path: "/v1/sessions",
       operationId: "listSessions",
@@ -197,8 +157,8 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       auth: true,
       responses: { 200: { description: "Sessions.", schema: SessionListSchema }, 401: common[401] },
       handler: (c) => c.json({ sessions: host.listSessions() }),
-    },
-    {
+    }),
+    route({
       method: "get",
       path: "/v1/sessions/:id",
       operationId: "getSession",
@@ -207,12 +167,10 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       auth: true,
       query: WaitQuerySchema,
       responses: { 200: { description: "The session.", schema: SessionSchema }, ...common, 404: notFound },
-      handler: async (c) => {
-        const { waitMs } = query(c, WaitQuerySchema);
-        return c.json(await host.waitSession(c.req.param("id")!, waitMs, c.req.raw.signal));
-      },
-    },
-    {
+      handler: async (c, { query }) =>
+        c.json(await host.waitSession(c.req.param("id")!, query.waitMs, c.req.raw.signal)),
+    }),
+    route({
       method: "delete",
       path: "/v1/sessions/:id",
       operationId: "deleteSession",
@@ -225,8 +183,8 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
         404: notFound,
       },
       handler: async (c) => c.json(await host.deleteSession(c.req.param("id")!)),
-    },
-    {
+    }),
+    route({
       method: "post",
       path: "/v1/sessions/:id/actions",
       operationId: "submitAction",
@@ -235,7 +193,7 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
         'The body is an action in OpenHands wire form, e.g. `{"action":"run","args":{"command":"ls"}}`. Actions of a session run one at a time in order. Poll `GET /v1/tasks/{id}?waitMs=` for the observation.',
       tags: ["tasks"],
       auth: true,
-      body: ActionSchema,
+      body: actionBody,
       responses: {
         202: { description: "The queued task.", schema: TaskSchema },
         ...common,
@@ -243,9 +201,9 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
         409: errorResponse("The session is not starting or ready (closed, or its sandbox failed)."),
         429: errorResponse("sessions.maxQueuedTasks reached for this session."),
       },
-      handler: async (c) => c.json(host.submitAction(c.req.param("id")!, await jsonBody(c)), 202),
-    },
-    {
+      handler: (c, { body }) => c.json(host.submitAction(c.req.param("id")!, body), 202),
+    }),
+    route({
       method: "get",
       path: "/v1/sessions/:id/tasks",
       operationId: "listTasks",
@@ -254,12 +212,9 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       auth: true,
       query: TaskListQuerySchema,
       responses: { 200: { description: "Tasks.", schema: TaskListSchema }, ...common, 404: notFound },
-      handler: (c) => {
-        const q = query(c, TaskListQuerySchema);
-        return c.json({ tasks: host.listTasks(c.req.param("id")!, q) });
-      },
-    },
-    {
+      handler: (c, { query }) => c.json({ tasks: host.listTasks(c.req.param("id")!, query) }),
+    }),
+    route({
       method: "get",
       path: "/v1/sessions/:id/events",
       operationId: "sessionEvents",
@@ -275,14 +230,13 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
         ...common,
         404: notFound,
       },
-      handler: (c) => {
-        const { after } = query(c, EventsQuerySchema);
+      handler: (c, { query }) => {
         const id = c.req.param("id")!;
         host.getSession(id);
-        return eventStream(c, host, id, lastEventId(c, after));
+        return eventStream(c, host, id, lastEventId(c, query.after));
       },
-    },
-    {
+    }),
+    route({
       method: "get",
       path: "/v1/tasks/:id",
       operationId: "getTask",
@@ -298,12 +252,10 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
         ...common,
         404: notFound,
       },
-      handler: async (c) => {
-        const { waitMs } = query(c, WaitQuerySchema);
-        return c.json(await host.waitTask(c.req.param("id")!, waitMs, c.req.raw.signal));
-      },
-    },
-    {
+      handler: async (c, { query }) =>
+        c.json(await host.waitTask(c.req.param("id")!, query.waitMs, c.req.raw.signal)),
+    }),
+    route({
       method: "get",
       path: "/v1/costs",
       operationId: "getCosts",
@@ -312,7 +264,7 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       auth: true,
       query: CostsQuerySchema,
       responses: { 200: { description: "Costs and budgets.", schema: CostsSchema }, ...common },
-      handler: (c) => c.json(host.costs(query(c, CostsQuerySchema).by)),
-    },
+      handler: (c, { query }) => c.json(host.costs(query.by)),
+    }),
   ];
 }

@@ -190,7 +190,9 @@ export type SessionView = z.infer<typeof SessionSchema>;
 export type TaskView = z.infer<typeof TaskSchema>;
 /** The `GET /v1/costs` response. */
 export type CostsView = z.infer<typeof CostsSchema>;
-/** What `POST /v1/sessions` accepts. */
+/** What `POST /v1/sessions` accepts (as clients write it); what `AgentHost.createSession` takes. */
 export type CreateSessionInput = z.input<typeof CreateSessionBodySchema>;
+/** A `POST /v1/sessions` body after parsing (labels default to `{}`). */
+export type CreateSessionBody = z.output<typeof CreateSessionBodySchema>;
 /** A cost report grouping. */
 export type CostGroup = (typeof COST_GROUPS)[number];
