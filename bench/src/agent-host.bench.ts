@@ -8,7 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { cmdRun, silentLogger } from "@agent-runtime/runtime-core";
+import { cmdRun, parseAction, silentLogger } from "@agent-runtime/runtime-core";
 import { AgentHost, parseHostConfig, startServer } from "../../apps/agent-host/src/index.ts";
 import { percentile, report, round, summarize } from "./harness.ts";
 
@@ -44,6 +44,8 @@ async function api(method: string, path: string, body?: unknown): Promise<{ id: 
 }
 
 const action = { action: "run", args: { command: "true" } };
+// The in-process host takes a parsed action (the API parses the wire form at its route).
+const parsedAction = parseAction(action);
 const rows: Record<string, unknown>[] = [];
 
 try {
@@ -62,7 +64,7 @@ try {
     const t0 = performance.now();
     await runtime.run(cmdRun("true"));
     const t1 = performance.now();
-    const hostTask = host.submitAction(inProc.id, action);
+    const hostTask = host.submitAction(inProc.id, parsedAction);
     const hostDone = await host.waitTask(hostTask.id, 30_000);
     if (hostDone.status !== "completed") throw new Error(`task ${hostTask.id} ended ${hostDone.status}`);
     const t2 = performance.now();
