@@ -46,14 +46,26 @@ export function formatUsd(usd: number): string {
   return `$${text.length - text.indexOf(".") < 3 ? usd.toFixed(2) : text}`;
 }
 
-/** Builds the BUDGET_EXCEEDED error: what was spent, reserved, the limit and what was requested. */
-export function budgetExceededError(d: BudgetExceededDetails, what: string, label: string): RuntimeError {
+/** What a refused reservation tells the caller to do next. */
+const RESERVE_NEXT_STEPS =
+  "Nothing was created. Shorten the lifetime, lower the CPU limit or GPU count, settle finished leases, " +
+  "or raise limitUsd.";
+
+/**
+ * Builds the BUDGET_EXCEEDED error: what was spent, reserved, the limit and what was requested, then
+ * `nextSteps` (what was left as it was and how to fix it; default: a refused reservation's).
+ */
+export function budgetExceededError(
+  d: BudgetExceededDetails,
+  what: string,
+  label: string,
+  nextSteps = RESERVE_NEXT_STEPS,
+): RuntimeError {
   return new RuntimeError(
     "BUDGET_EXCEEDED",
     `${what} refused: budget "${d.budget}" (${label}) would be exceeded: spent ${formatUsd(d.spentUsd)} + ` +
       `reserved ${formatUsd(d.reservedUsd)} + requested ${formatUsd(d.requestedUsd)} > limit ${formatUsd(d.limitUsd)}. ` +
-      `Nothing was created. Shorten the lifetime, lower the CPU limit or GPU count, settle finished leases, ` +
-      `or raise limitUsd.`,
+      nextSteps,
     { details: { ...d } },
   );
 }

@@ -1,53 +1,47 @@
-import { InvalidArgumentError } from "@agent-runtime/runtime-core";
+import {
+  type GpuCatalogue,
+  type GpuRequest,
+  InvalidArgumentError,
+  parseGpuRequest as parseCatalogueGpuRequest,
+} from "@agent-runtime/runtime-core";
 import type { ProviderPrices } from "./prices.js";
 
-/** A parsed GPU request such as `"A100-80GB:2"`. */
-export interface GpuRequest {
-  /** Canonical type the request is billed as (aliases resolved), e.g. `H100` for `"h100!"`. */
-  type: string;
-  /** Number of GPUs, at least 1. */
-  count: number;
-  /** The string as requested. */
-  requested: string;
+export type { GpuRequest } from "@agent-runtime/runtime-core";
+
+/** The GPU catalogue of a provider's prices (no prices in it): each priced type, and the aliases. */
+export function gpuCatalogue(prices: ProviderPrices): GpuCatalogue {
+  return {
+    types: Object.fromEntries(
+      Object.entries(prices.gpus).map(([type, g]) => [type, { maxPerContainer: g.maxPerContainer }]),
+    ),
+    aliases: prices.gpuAliases,
+  };
 }
 
 /**
- * Parses `"TYPE"` or `"TYPE:N"` (case-insensitive, N >= 1) against a provider's GPU prices: aliases resolve
- * to the type they are billed as, and N is checked against the type's per-container maximum.
- * Throws INVALID_ARGUMENT naming the known types or the maximum.
+ * Parses `"TYPE"` or `"TYPE:N"` against a provider's GPU prices: runtime-core's `parseGpuRequest` over the
+ * {@link gpuCatalogue} of `prices`, with issue paths under `spec.` (a request's `spec.gpu`). An unknown type
+ * also says to add it to the price table. Throws INVALID_ARGUMENT.
+ *
+ * @example
+ * ```ts
+ * parseGpuRequest("a10g:2", providerPrices(DEFAULT_PRICE_TABLE, "modal"), "modal");
+ * // { type: "A10", count: 2, requested: "a10g:2", normalized: "A10:2" }
+ * ```
  */
 export function parseGpuRequest(gpu: string, prices: ProviderPrices, provider = "provider"): GpuRequest {
-  const match = /^\s*([^:\s]+)\s*(?::\s*(\S+)\s*)?$/.exec(gpu);
-  const known = Object.keys(prices.gpus).sort();
-  const knownText = known.length ? known.join(", ") : "(none: this provider has no GPU prices)";
-  if (!match) {
+  try {
+    return parseCatalogueGpuRequest(gpu, gpuCatalogue(prices), provider);
+  } catch (err) {
+    if (!(err instanceof InvalidArgumentError)) throw err;
+    // runtime-core names the issue; what to do about an unpriced type is cost-guard's to say.
+    const unpriced = err.issues.includes("gpu: unknown GPU type");
     throw new InvalidArgumentError(
-      `Invalid GPU request ${JSON.stringify(gpu)}: use "TYPE" or "TYPE:N", e.g. "H100:2".`,
-      ["spec.gpu: invalid format"],
+      unpriced
+        ? `${err.message} Add it to the price table (prices.providers.${provider}.gpus) to use it.`
+        : err.message,
+      err.issues.map((issue) => `spec.${issue}`),
+      { cause: err },
     );
   }
-  const name = match[1]!.toUpperCase();
-  const type = prices.gpus[name] ? name : prices.gpuAliases[name];
-  const price = type ? prices.gpus[type] : undefined;
-  if (!type || !price) {
-    throw new InvalidArgumentError(
-      `Unknown GPU type "${match[1]}" for ${provider}. Known types: ${knownText}. Add it to the price table to use it.`,
-      ["spec.gpu: unknown GPU type"],
-    );
-  }
-  const countText = match[2];
-  const count = countText === undefined ? 1 : /^\d+$/.test(countText) ? Number(countText) : Number.NaN;
-  if (!Number.isInteger(count) || count < 1) {
-    throw new InvalidArgumentError(
-      `Invalid GPU count in ${JSON.stringify(gpu)}: N must be a whole number >= 1.`,
-      ["spec.gpu: invalid count"],
-    );
-  }
-  if (count > price.maxPerContainer) {
-    throw new InvalidArgumentError(
-      `GPU request ${JSON.stringify(gpu)} asks for ${count} x ${type}; at most ${price.maxPerContainer} fit one container.`,
-      ["spec.gpu: count above maxPerContainer"],
-    );
-  }
-  return { type, count, requested: gpu };
 }

@@ -371,7 +371,7 @@ describe("options and plugin", () => {
       }
       throw new Error("expected a throw");
     };
-    expect(bad({ dbPath: "x.db" }).message).toContain('dbPath: unknown option; use "ledgerPath" instead');
+    expect(bad({ dbPath: "x.db" }).message).toContain('dbPath: this option is now "ledgerPath"');
     const many = bad({
       budgets: [
         { scope: "team", limitUsd: 1 },

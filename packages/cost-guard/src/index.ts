@@ -20,7 +20,7 @@ export { formatUsd, isBudgetExceededError, toCostError } from "./errors.js";
 export type { CostEstimate, CostSpec } from "./estimate.js";
 export { CostSpecSchema, estimateCost, providerPrices, regionMultiplier } from "./estimate.js";
 export type { GpuRequest } from "./gpu.js";
-export { parseGpuRequest } from "./gpu.js";
+export { gpuCatalogue, parseGpuRequest } from "./gpu.js";
 export type {
   BudgetCheck,
   BudgetCheckRow,
@@ -57,5 +57,5 @@ export {
 export type { BudgetStatusRow, OutputFormat, ReportGroup, ReportQuery, ReportRow } from "./report.js";
 export { budgetStatus, buildReport, formatRows, OUTPUT_FORMATS, REPORT_GROUPS } from "./report.js";
 export type { InventorySandbox, SandboxInventory, SweepOptions, SweepReport } from "./sweeper.js";
-// Orphan sweeping
+// Orphan sweeping (LEASE_TAG_KEY, SandboxInventory and InventorySandbox are runtime-core's, re-exported)
 export { LEASE_TAG_KEY } from "./sweeper.js";

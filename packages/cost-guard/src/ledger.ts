@@ -1,267 +1,41 @@
-import { randomBytes } from "node:crypto";
-import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+/**
+ * The ledger's statements: leases, counters and warnings. Its schema and file handling live in
+ * ledger-schema.ts, row mapping in ledger-records.ts, aggregate SQL in ledger-aggregates.ts.
+ */
 import type { CostScope } from "@agent-runtime/runtime-core";
-import { RuntimeError } from "@agent-runtime/runtime-core";
-import { type Database, open, type SqliteDriverChoice } from "@agent-runtime/sqlite";
+import type { Database } from "@agent-runtime/sqlite";
 import type { BudgetPeriod, BudgetScope } from "./budgets.js";
 import { toCostError } from "./errors.js";
-import type { CostSpec } from "./estimate.js";
+import { aggregateLeases, type LeaseAggregate } from "./ledger-aggregates.js";
+import {
+  type CounterTotals,
+  type LeaseRecord,
+  type LeaseRow,
+  type NewLease,
+  type SettledLease,
+  type SettledRow,
+  scopeColumns,
+  scopeOf,
+  toRecord,
+} from "./ledger-records.js";
+import { type LedgerOpenOptions, openLedgerDatabase } from "./ledger-schema.js";
 
-/** Version of the ledger's SQLite schema; a ledger written by a newer version is refused. */
-export const LEDGER_SCHEMA_VERSION = 1;
-
-/** USD to integer nano-dollars, the unit the ledger stores so that sums are exact. */
-export function toNanoUsd(usd: number): number {
-  return Math.round(usd * 1e9);
-}
-/** Integer nano-dollars to USD. */
-export function fromNanoUsd(nanoUsd: number): number {
-  return nanoUsd / 1e9;
-}
-
-/** Lifecycle of a lease: reserved before create, active once the sandbox exists, settled at the end. */
-export type LeaseStatus = "reserved" | "active" | "settled";
-
-/** One lease as stored in the ledger. Money in USD, times in epoch ms. */
-export interface LeaseRecord {
-  leaseId: string;
-  status: LeaseStatus;
-  provider: string;
-  spec: CostSpec;
-  scope: CostScope;
-  /** Canonical GPU type billed, when any. */
-  gpuType?: string;
-  gpuCount: number;
-  /** Rate the lease is charged at when settled (request or worst case, per `chargeAt`), USD per second. */
-  chargeRateUsdPerSecond: number;
-  /** Worst-case rate the reservation was priced at, USD per second. */
-  worstCaseRateUsdPerSecond: number;
-  /** Money held for the lease until it settles. */
-  reservedUsd: number;
-  lifetimeMs: number;
-  createdAtMs: number;
-  /** UTC day (`YYYY-MM-DD`) of the reservation: the lease counts in this day's and month's budgets. */
-  day: string;
-  month: string;
-  sandboxId?: string;
-  activatedAtMs?: number;
-  heartbeatAtMs: number;
-  settledAtMs?: number;
-  chargedUsd?: number;
-  durationMs?: number;
-  settleReason?: string;
-  priceTableVersion: string;
-}
-
-interface LeaseRow {
-  lease_id: string;
-  status: LeaseStatus;
-  provider: string;
-  spec_json: string;
-  gpu_type: string | null;
-  gpu_count: number;
-  user_id: string | null;
-  session_id: string | null;
-  tags_json: string | null;
-  charge_rate_usd_per_s: number;
-  worst_rate_usd_per_s: number;
-  reserved_nusd: number;
-  lifetime_ms: number;
-  created_at_ms: number;
-  day: string;
-  month: string;
-  sandbox_id: string | null;
-  activated_at_ms: number | null;
-  heartbeat_at_ms: number;
-  settled_at_ms: number | null;
-  charged_nusd: number | null;
-  duration_ms: number | null;
-  settle_reason: string | null;
-  price_version: string;
-}
-
-/** A new lease to insert (status `reserved`). */
-export interface NewLease {
-  leaseId: string;
-  provider: string;
-  spec: CostSpec;
-  scope: CostScope;
-  gpuType?: string;
-  gpuCount: number;
-  chargeRateUsdPerSecond: number;
-  worstCaseRateUsdPerSecond: number;
-  reservedNanoUsd: number;
-  lifetimeMs: number;
-  createdAtMs: number;
-  day: string;
-  month: string;
-  priceTableVersion: string;
-}
-
-interface SettledRow {
-  reserved_nusd: number;
-  charged_nusd: number;
-  duration_ms: number;
-  user_id: string | null;
-  session_id: string | null;
-  tags_json: string | null;
-  day: string;
-  month: string;
-}
-
-/** What settling a lease returns: the amounts (nano-USD) and where the lease is counted. */
-export interface SettledLease {
-  reservedNanoUsd: number;
-  chargedNanoUsd: number;
-  durationMs: number;
-  scope: CostScope;
-  day: string;
-  month: string;
-}
-
-/** Spent and reserved totals of one counter (scope key + period key), in nano-USD. */
-export interface CounterTotals {
-  spentNanoUsd: number;
-  reservedNanoUsd: number;
-}
-
-/** Options to open a ledger. */
-export interface LedgerOpenOptions {
-  /** A file path or `:memory:`. */
-  path: string;
-  /**
-   * How long a statement waits (blocking the thread: SQLite's busy handler sleeps) for another process's
-   * transaction, in ms; change it later with {@link Ledger.setBusyTimeout}. @default 5000
-   */
-  busyTimeoutMs?: number;
-  /** `normal` survives process crashes; `full` also survives power loss (slower). @default "normal" */
-  synchronous?: "normal" | "full";
-  /** Refuse to create a new ledger (for reports). @default false */
-  mustExist?: boolean;
-  /**
-   * Create the ledger's directory (and missing parents) with mode 0700 when it does not exist; otherwise a
-   * missing directory is NOT_FOUND. @default false
-   */
-  createDirectory?: boolean;
-  /**
-   * SQLite driver: `node` (node:sqlite, built into Node 22.13+ and 24), `better-sqlite3` (optional native
-   * addon), or `auto` (node:sqlite where Node has it, else better-sqlite3; `AGENT_RUNTIME_SQLITE_DRIVER`
-   * overrides it). Both read and write the same files. @default "auto"
-   */
-  driver?: SqliteDriverChoice;
-}
-
-/** Mode of ledger files this package creates (the db; SQLite gives its -wal and -shm the db's mode). */
-export const LEDGER_FILE_MODE = 0o600;
-/** Mode of a ledger directory this package creates. */
-export const LEDGER_DIR_MODE = 0o700;
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS leases (
-  lease_id TEXT PRIMARY KEY,
-  status TEXT NOT NULL CHECK (status IN ('reserved', 'active', 'settled')),
-  provider TEXT NOT NULL,
-  spec_json TEXT NOT NULL,
-  gpu_type TEXT,
-  gpu_count INTEGER NOT NULL DEFAULT 0,
-  user_id TEXT,
-  session_id TEXT,
-  tags_json TEXT,
-  charge_rate_usd_per_s REAL NOT NULL,
-  worst_rate_usd_per_s REAL NOT NULL,
-  reserved_nusd INTEGER NOT NULL,
-  lifetime_ms INTEGER NOT NULL,
-  created_at_ms INTEGER NOT NULL,
-  day TEXT NOT NULL,
-  month TEXT NOT NULL,
-  sandbox_id TEXT,
-  activated_at_ms INTEGER,
-  heartbeat_at_ms INTEGER NOT NULL,
-  settled_at_ms INTEGER,
-  charged_nusd INTEGER,
-  duration_ms INTEGER,
-  settle_reason TEXT,
-  price_version TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS leases_open ON leases (created_at_ms) WHERE status <> 'settled';
-CREATE INDEX IF NOT EXISTS leases_created ON leases (created_at_ms);
-CREATE TABLE IF NOT EXISTS counters (
-  scope_key TEXT NOT NULL,
-  period_key TEXT NOT NULL,
-  spent_nusd INTEGER NOT NULL DEFAULT 0,
-  reserved_nusd INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (scope_key, period_key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS warnings (
-  budget TEXT NOT NULL,
-  scope_key TEXT NOT NULL,
-  period_key TEXT NOT NULL,
-  percent REAL NOT NULL,
-  at_ms INTEGER NOT NULL,
-  PRIMARY KEY (budget, scope_key, period_key, percent)
-) WITHOUT ROWID;
-`;
-
-function toRecord(r: LeaseRow): LeaseRecord {
-  const scope: CostScope = {};
-  if (r.user_id !== null) scope.userId = r.user_id;
-  if (r.session_id !== null) scope.sessionId = r.session_id;
-  if (r.tags_json !== null) scope.tags = JSON.parse(r.tags_json) as Record<string, string>;
-  return {
-    leaseId: r.lease_id,
-    status: r.status,
-    provider: r.provider,
-    spec: JSON.parse(r.spec_json) as CostSpec,
-    scope,
-    ...(r.gpu_type !== null ? { gpuType: r.gpu_type } : {}),
-    gpuCount: r.gpu_count,
-    chargeRateUsdPerSecond: r.charge_rate_usd_per_s,
-    worstCaseRateUsdPerSecond: r.worst_rate_usd_per_s,
-    reservedUsd: fromNanoUsd(r.reserved_nusd),
-    lifetimeMs: r.lifetime_ms,
-    createdAtMs: r.created_at_ms,
-    day: r.day,
-    month: r.month,
-    ...(r.sandbox_id !== null ? { sandboxId: r.sandbox_id } : {}),
-    ...(r.activated_at_ms !== null ? { activatedAtMs: r.activated_at_ms } : {}),
-    heartbeatAtMs: r.heartbeat_at_ms,
-    ...(r.settled_at_ms !== null ? { settledAtMs: r.settled_at_ms } : {}),
-    ...(r.charged_nusd !== null ? { chargedUsd: fromNanoUsd(r.charged_nusd) } : {}),
-    ...(r.duration_ms !== null ? { durationMs: r.duration_ms } : {}),
-    ...(r.settle_reason !== null ? { settleReason: r.settle_reason } : {}),
-    priceTableVersion: r.price_version,
-  };
-}
-
-/** SQL pieces selecting the leases a budget scope applies to and the scope key of each. */
-export function scopeSql(scope: BudgetScope): { keyExpr: string; where: string; params: unknown[] } {
-  switch (scope.kind) {
-    case "global":
-      return { keyExpr: "'global'", where: "1", params: [] };
-    case "user":
-    case "session": {
-      const col = scope.kind === "user" ? "user_id" : "session_id";
-      return scope.value === undefined
-        ? { keyExpr: `'${scope.kind}:' || ${col}`, where: `${col} IS NOT NULL`, params: [] }
-        : { keyExpr: `'${scope.kind}:' || ${col}`, where: `${col} = ?`, params: [scope.value] };
-    }
-    case "tag": {
-      // Tag keys are restricted to [A-Za-z0-9._/-], so quoting them inside a JSON path is safe.
-      const value = `json_extract(tags_json, '$."${scope.key}"')`;
-      const keyExpr = `'tag:${scope.key}=' || ${value}`;
-      return scope.value === undefined
-        ? { keyExpr, where: `${value} IS NOT NULL`, params: [] }
-        : { keyExpr, where: `${value} = ?`, params: [scope.value] };
-    }
-  }
-}
-
-/** SQL expression of a budget period's key for a lease. */
-export function periodSql(period: BudgetPeriod): string {
-  return period === "total" ? "'total'" : period === "daily" ? "'day:' || day" : "'month:' || month";
-}
+export { type LeaseAggregate, periodSql, scopeSql } from "./ledger-aggregates.js";
+export {
+  type CounterTotals,
+  fromNanoUsd,
+  type LeaseRecord,
+  type LeaseStatus,
+  type NewLease,
+  type SettledLease,
+  toNanoUsd,
+} from "./ledger-records.js";
+export {
+  LEDGER_DIR_MODE,
+  LEDGER_FILE_MODE,
+  LEDGER_SCHEMA_VERSION,
+  type LedgerOpenOptions,
+} from "./ledger-schema.js";
 
 /**
  * The SQLite ledger: leases, running counters per budget scope and period, and fired warnings, in WAL mode.
@@ -279,89 +53,15 @@ export class Ledger {
 
   constructor(options: LedgerOpenOptions) {
     this.path = options.path;
-    const memory = options.path === ":memory:";
-    if (!memory && options.path !== "") {
-      const dir = dirname(resolve(options.path));
-      if (options.mustExist && !existsSync(options.path)) {
-        throw new RuntimeError(
-          "NOT_FOUND",
-          `No ledger at ${options.path}: pass the path a cost guard writes to (--db or AGENT_RUNTIME_COST_DB).`,
-        );
-      }
-      if (!existsSync(dir)) {
-        if (!options.createDirectory) {
-          throw new RuntimeError(
-            "NOT_FOUND",
-            `Cannot open the ledger ${options.path}: directory ${dir} does not exist. Create it first ` +
-              "(mode 0700), or set createLedgerDirectory: true.",
-          );
-        }
-        try {
-          mkdirSync(dir, { recursive: true, mode: LEDGER_DIR_MODE });
-        } catch (err) {
-          throw toCostError(err, options.path);
-        }
-      }
-      // Created here with 0600 (not SQLite's 0644): the ledger names users and sessions. SQLite creates the
-      // -wal and -shm files with the database file's mode. "a" neither truncates nor fails if a concurrent
-      // opener made it first; an empty file is an empty database.
-      if (!existsSync(options.path)) {
-        try {
-          closeSync(openSync(options.path, "a", LEDGER_FILE_MODE));
-        } catch (err) {
-          throw toCostError(err, options.path);
-        }
-      }
-    }
-    let db: Database | undefined;
+    const db = openLedgerDatabase(options);
     try {
-      db = open(options.path, {
-        driver: options.driver ?? "auto",
-        busyTimeoutMs: options.busyTimeoutMs ?? 5000,
-      });
-      // Already WAL (the mode is stored in the file): do not ask again.
-      if (!memory && db.pragma("journal_mode", { simple: true }) !== "wal") db.pragma("journal_mode = WAL");
-      db.pragma(`synchronous = ${options.synchronous === "full" ? "FULL" : "NORMAL"}`);
-      db.pragma("foreign_keys = ON");
-      const version = this.migrate(db);
-      if (version > LEDGER_SCHEMA_VERSION) {
-        throw new RuntimeError(
-          "FAILED_PRECONDITION",
-          `The ledger ${options.path} has schema version ${version}; this cost-guard reads up to ` +
-            `${LEDGER_SCHEMA_VERSION}. Upgrade @agent-runtime/cost-guard.`,
-        );
-      }
       this.db = db;
       this.#stmts = this.prepareStatements();
       this.ledgerId = this.getMeta("ledger_id")!;
     } catch (err) {
-      db?.close();
+      db.close();
       throw toCostError(err, options.path);
     }
-  }
-
-  private migrate(db: Database): number {
-    // An existing ledger is only read: opening it takes no write lock, so it never waits for another writer.
-    const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get();
-    if (hasMeta) {
-      const rows = db
-        .prepare<[], { key: string; value: string }>(
-          "SELECT key, value FROM meta WHERE key IN ('schema_version', 'ledger_id')",
-        )
-        .all();
-      const version = rows.find((r) => r.key === "schema_version");
-      if (version && rows.length === 2 && Number(version.value) >= LEDGER_SCHEMA_VERSION) {
-        return Number(version.value);
-      }
-    }
-    return db.transaction(() => {
-      db.exec(SCHEMA);
-      const get = db.prepare<[string], { value: string }>("SELECT value FROM meta WHERE key = ?");
-      const set = db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)");
-      set.run("schema_version", String(LEDGER_SCHEMA_VERSION));
-      set.run("ledger_id", randomBytes(8).toString("hex"));
-      return Number(get.get("schema_version")!.value);
-    }, "immediate");
   }
 
   private prepareStatements() {
@@ -387,6 +87,10 @@ export class Ledger {
       ),
       heartbeat: db.prepare(
         "UPDATE leases SET heartbeat_at_ms = ? WHERE lease_id = ? AND status <> 'settled'",
+      ),
+      rescope: db.prepare(
+        `UPDATE leases SET user_id = ?, session_id = ?, tags_json = ?, heartbeat_at_ms = max(heartbeat_at_ms, ?)
+         WHERE lease_id = ? AND status <> 'settled'`,
       ),
       extend: db.prepare(
         `UPDATE leases SET reserved_nusd = reserved_nusd + ?, lifetime_ms = lifetime_ms + ?
@@ -455,16 +159,13 @@ export class Ledger {
 
   /** Inserts a new lease with status `reserved`. */
   insertLease(l: NewLease): void {
-    const tags = l.scope.tags && Object.keys(l.scope.tags).length ? JSON.stringify(l.scope.tags) : null;
     this.#stmts.insertLease.run(
       l.leaseId,
       l.provider,
       JSON.stringify(l.spec),
       l.gpuType ?? null,
       l.gpuCount,
-      l.scope.userId ?? null,
-      l.scope.sessionId ?? null,
-      tags,
+      ...scopeColumns(l.scope),
       l.chargeRateUsdPerSecond,
       l.worstCaseRateUsdPerSecond,
       l.reservedNanoUsd,
@@ -501,6 +202,14 @@ export class Ledger {
   /** Records a heartbeat. Returns false when the lease is missing or settled. */
   heartbeat(leaseId: string, nowMs: number): boolean {
     return this.#stmts.heartbeat.run(nowMs, leaseId).changes === 1;
+  }
+
+  /**
+   * Moves an open lease to another scope (user, session, tags: all three replaced) and counts the move as a
+   * heartbeat. Returns false when the lease is missing or settled. Counters are the caller's to move.
+   */
+  rescope(leaseId: string, scope: CostScope, nowMs: number): boolean {
+    return this.#stmts.rescope.run(...scopeColumns(scope), nowMs, leaseId).changes === 1;
   }
 
   /** Grows an open lease's reservation and lifetime. Returns false when the lease is missing or settled. */
@@ -558,15 +267,11 @@ export class Ledger {
       leaseId,
     );
     if (!row) return undefined;
-    const scope: CostScope = {};
-    if (row.user_id !== null) scope.userId = row.user_id;
-    if (row.session_id !== null) scope.sessionId = row.session_id;
-    if (row.tags_json !== null) scope.tags = JSON.parse(row.tags_json) as Record<string, string>;
     return {
       reservedNanoUsd: row.reserved_nusd,
       chargedNanoUsd: row.charged_nusd,
       durationMs: row.duration_ms,
-      scope,
+      scope: scopeOf(row),
       day: row.day,
       month: row.month,
     };
@@ -581,28 +286,8 @@ export class Ledger {
    * Spent (settled) and reserved (open) totals per scope key and period key for a budget shape, computed
    * from the leases themselves; optionally only for one period key.
    */
-  aggregate(
-    scope: BudgetScope,
-    period: BudgetPeriod,
-    onlyPeriodKey?: string,
-  ): { scopeKey: string; periodKey: string; spentNanoUsd: number; reservedNanoUsd: number }[] {
-    const s = scopeSql(scope);
-    const p = periodSql(period);
-    const periodWhere = onlyPeriodKey === undefined ? "" : ` AND ${p} = ?`;
-    const rows = this.db
-      .prepare<unknown[], { scope_key: string; period_key: string; spent: number; reserved: number }>(
-        `SELECT ${s.keyExpr} AS scope_key, ${p} AS period_key,
-           SUM(CASE WHEN status = 'settled' THEN charged_nusd ELSE 0 END) AS spent,
-           SUM(CASE WHEN status <> 'settled' THEN reserved_nusd ELSE 0 END) AS reserved
-         FROM leases WHERE ${s.where}${periodWhere} GROUP BY 1, 2`,
-      )
-      .all(...s.params, ...(onlyPeriodKey === undefined ? [] : [onlyPeriodKey]));
-    return rows.map((r) => ({
-      scopeKey: r.scope_key,
-      periodKey: r.period_key,
-      spentNanoUsd: r.spent,
-      reservedNanoUsd: r.reserved,
-    }));
+  aggregate(scope: BudgetScope, period: BudgetPeriod, onlyPeriodKey?: string): LeaseAggregate[] {
+    return aggregateLeases(this.db, scope, period, onlyPeriodKey);
   }
 
   /**

@@ -2,8 +2,11 @@ import { z } from "zod";
 import { BudgetSchema } from "./budgets.js";
 import { PriceTableOverrideSchema } from "./prices.js";
 
-/** Option names people reach for, and the name cost-guard uses instead. */
-const RENAMED: Record<string, string> = {
+/**
+ * Option names people reach for, and the option cost-guard uses instead: reported before the schema runs,
+ * as `dbPath: this option is now "ledgerPath"` (runtime-core's `resolvePluginOptions`).
+ */
+export const RENAMED_COST_GUARD_OPTIONS: Readonly<Record<string, string>> = Object.freeze({
   dbPath: "ledgerPath",
   db: "ledgerPath",
   database: "ledgerPath",
@@ -13,7 +16,7 @@ const RENAMED: Record<string, string> = {
   priceTable: "prices",
   idleMs: "idleTimeoutMs",
   reaperIdleMs: "idleTimeoutMs",
-};
+});
 
 /** Options of a cost guard (what users write; see {@link ResolvedCostGuardOptions} for the parsed form). */
 export const CostGuardOptionsSchema = z
@@ -89,11 +92,3 @@ export const CostGuardOptionsSchema = z
 export type CostGuardOptions = z.input<typeof CostGuardOptionsSchema>;
 /** Options of a cost guard after parsing, with defaults applied. */
 export type ResolvedCostGuardOptions = z.output<typeof CostGuardOptionsSchema>;
-
-/** Issues (`path: message`) for options under an old or guessed name, naming the option to use instead. */
-export function renamedOptionIssues(input: unknown): string[] {
-  if (!input || typeof input !== "object") return [];
-  return Object.keys(input)
-    .filter((k) => k in RENAMED && !(k in CostGuardOptionsSchema.shape))
-    .map((k) => `${k}: unknown option; use "${RENAMED[k]}" instead`);
-}

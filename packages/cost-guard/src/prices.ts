@@ -224,6 +224,14 @@ export function resolvePriceTable(
  * Throws NOT_FOUND for a missing file and INVALID_ARGUMENT for bad JSON or bad fields.
  */
 export function loadPriceTableFile(path: string, base: PriceTable = DEFAULT_PRICE_TABLE): PriceTable {
+  return resolvePriceTable(readPriceTableFile(path), base);
+}
+
+/**
+ * Reads a price table override from a JSON file, unchecked (see {@link resolvePriceTable}).
+ * Throws NOT_FOUND for a missing file and INVALID_ARGUMENT for bad JSON.
+ */
+export function readPriceTableFile(path: string): PriceTableOverride {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -236,15 +244,13 @@ export function loadPriceTableFile(path: string, base: PriceTable = DEFAULT_PRIC
       },
     );
   }
-  let json: unknown;
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text) as PriceTableOverride;
   } catch (err) {
     throw new InvalidArgumentError(`Price table file ${path} is not valid JSON: ${(err as Error).message}`, [
       `pricesFile: invalid JSON`,
     ]);
   }
-  return resolvePriceTable(json as PriceTableOverride, base);
 }
 
 function deepFreeze<T>(value: T): T {
