@@ -130,14 +130,19 @@ export async function composePlugins(
   }
 }
 
-/** Re-throws an INVALID_ARGUMENT from a plugin's options with the config path in front of each issue. */
+/**
+ * Re-throws an INVALID_ARGUMENT from a plugin's options with the config path in front of each issue
+ * (`isolation: ...` -> `runtime.options.isolation: ...`; `(root): ...` -> `runtime.options: ...`).
+ */
 function withPath<T>(fn: () => T, path: string): T {
   try {
     return fn();
   } catch (err) {
     if (err instanceof RuntimeError && err.code === "INVALID_ARGUMENT" && !err.message.includes(path)) {
       const issues = Array.isArray(err.details?.issues)
-        ? (err.details.issues as string[]).map((i) => `${path}.${i}`)
+        ? (err.details.issues as string[]).map((i) =>
+            i.startsWith("(root)") ? `${path}${i.slice("(root)".length)}` : `${path}.${i}`,
+          )
         : [];
       const message =
         issues.length > 0 ? `Invalid ${path}:\n  ${issues.join("\n  ")}` : `${path}: ${err.message}`;

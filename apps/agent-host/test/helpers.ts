@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { type Logger, silentLogger } from "@agent-runtime/runtime-core";
+import { type Logger, type PluginRegistry, silentLogger } from "@agent-runtime/runtime-core";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import type { HostConfig } from "../src/options.js";
@@ -39,9 +39,9 @@ export interface TestServer {
  * created there (or `token`), and `request` sends it.
  */
 export async function startTestServer(
-  config: HostConfig & { token?: string; logger?: Logger } = {},
+  config: HostConfig & { token?: string; logger?: Logger; registry?: PluginRegistry } = {},
 ): Promise<TestServer> {
-  const { token: given, logger, ...rest } = config;
+  const { token: given, logger, registry, ...rest } = config;
   const dbPath = rest.storage?.path;
   const ownState =
     rest.storage?.stateDir === undefined && (dbPath === undefined || dbPath === ":memory:")
@@ -63,7 +63,11 @@ export async function startTestServer(
     secrets: { enabled: false, ...rest.secrets },
     storage: { ...rest.storage, stateDir },
   });
-  const host = await AgentHost.open(resolved, { logger: logger ?? silentLogger, env: {} });
+  const host = await AgentHost.open(resolved, {
+    logger: logger ?? silentLogger,
+    env: {},
+    ...(registry ? { registry } : {}),
+  });
   const server = await startServer(host, given === undefined ? { env: {} } : { token: given });
   const token = given ?? (server.tokenFile ? readFileSync(server.tokenFile, "utf8").trim() : undefined);
   const request: TestServer["request"] = async (method, path, options = {}) => {

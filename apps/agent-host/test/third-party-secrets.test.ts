@@ -120,7 +120,7 @@ async function startHost(secrets: HostConfig["secrets"]): Promise<Host> {
   let host: AgentHost | undefined;
   let server: RunningServer | undefined;
   try {
-    host = await AgentHost.open(config, { logger: silentLogger, env: {} });
+    host = await AgentHost.open(config, { logger: process.env.DEBUG_TP ? console : silentLogger, env: {} });
     server = await startServer(host, { token: TOKEN });
   } catch (err) {
     await host?.close({ closeSessions: true });
