@@ -38,6 +38,9 @@ Options:
   --isolation MODE          auto | bwrap | none (default: auto)
   --state-dir DIR           where sandbox roots live (default: a temp dir)
   --keep-state              keep the state dir on exit
+  --strict                  behave as the real Modal service (see the README's "Strict mode")
+  --lenient                 implement every field on both sandbox APIs (the default unless
+                            MODAL_EMULATOR_STRICT=1)
   --fail METHOD:STATUS[:N]  fail the next N calls of a gRPC method (repeatable), e.g. SandboxCreateV2:UNAVAILABLE:2
   --delay-creates MS        delay every sandbox create
   --fail-image-builds N     fail the next N image builds
@@ -46,7 +49,7 @@ Options:
 
 Commands on stdin while running:
   list | evict <sandbox-id> [INTERNAL_FAILURE|MEMORY_MANAGER_EVICTION|TERMINATED] | cut <sandbox-id> [refuse-ms]
-  fail <method> <status> [n] | delay <ms> | help
+  fail <method> <status> [n] | throttle <method> [n] [retry-after-secs] | delay <ms> | help
 `;
 
 interface ParsedArgs {
@@ -147,6 +150,12 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
       case "--keep-state":
         options.keepStateDir = true;
         break;
+      case "--strict":
+      case "--lenient":
+        if (options.strict !== undefined && options.strict !== (flag === "--strict"))
+          throw new InvalidArgumentError("--strict and --lenient contradict each other: pass one");
+        options.strict = flag === "--strict";
+        break;
       case "--fail": {
         const [method, status, n] = value().split(":");
         if (!method || !status) throw new InvalidArgumentError("--fail expects METHOD:STATUS[:N]");
@@ -209,6 +218,10 @@ function runCommand(emulator: ModalEmulator, line: string, io: CliIo): void {
         emulator.faults.failNext(args[0] ?? "", args[1] ?? "", Number(args[2] ?? 1));
         say("ok");
         return;
+      case "throttle":
+        emulator.faults.throttle(args[0] ?? "", Number(args[1] ?? 1), Number(args[2] ?? 1));
+        say("ok");
+        return;
       case "delay":
         emulator.faults.delayCreates(Number(args[0] ?? 0));
         say("ok");
@@ -257,11 +270,11 @@ export async function runCli(
   const env = emulator.env();
   if (parsed.json) {
     io.stdout.write(
-      `${JSON.stringify({ env, routerUrl: emulator.routerUrl, isolation: emulator.isolation })}\n`,
+      `${JSON.stringify({ env, routerUrl: emulator.routerUrl, isolation: emulator.isolation, strict: emulator.strict })}\n`,
     );
   } else {
     io.stdout.write(
-      `# modal-emulator: isolation=${emulator.isolation}; Ctrl-C stops it and every sandbox.\n`,
+      `# modal-emulator: isolation=${emulator.isolation}, ${emulator.strict ? "strict" : "lenient"}; Ctrl-C stops it and every sandbox.\n`,
     );
     for (const [k, v] of Object.entries(env)) io.stdout.write(`export ${k}=${shellQuote(v)}\n`);
   }

@@ -62,17 +62,34 @@ test("parses repeatable secrets, a secrets file and faults", () => {
   expect(parsed.delayCreatesMs).toBe(10);
 });
 
+test("--strict and --lenient set the mode; both at once is an error", async () => {
+  expect(parseCliArgs(["--strict"]).options.strict).toBe(true);
+  expect(parseCliArgs(["--lenient"]).options.strict).toBe(false);
+  expect(parseCliArgs([]).options.strict).toBeUndefined();
+  const both = io();
+  expect((await runCli(["--strict", "--lenient"], both.io)).exitCode).toBe(2);
+  expect(both.err.join("")).toMatch(/--strict and --lenient contradict each other/);
+});
+
 test("prints the environment, serves the SDK, takes fault commands on stdin, and stop() ends every sandbox", async () => {
   const stdin = new PassThrough();
   const cli = io(stdin);
   const { session, exitCode } = await runCli(
-    ["--json", "--secret", "cli-secret:TOKEN=t0ps3cret", "--fail", "SandboxCreateV2:UNAVAILABLE:1"],
+    [
+      "--json",
+      "--strict",
+      "--secret",
+      "cli-secret:TOKEN=t0ps3cret",
+      "--fail",
+      "SandboxCreateV2:UNAVAILABLE:1",
+    ],
     cli.io,
   );
   expect(exitCode).toBe(0);
   try {
-    const printed = JSON.parse(cli.out.join("")) as { env: Record<string, string> };
+    const printed = JSON.parse(cli.out.join("")) as { env: Record<string, string>; strict: boolean };
     expect(printed.env["MODAL_SERVER_URL"]).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(printed.strict).toBe(true);
 
     process.env["MODAL_SERVER_URL"] = printed.env["MODAL_SERVER_URL"];
     const client = new ModalClient({
@@ -94,6 +111,12 @@ test("prints the environment, serves the SDK, takes fault commands on stdin, and
     stdin.write(`evict ${sb.sandboxId}\n`);
     await eventually(() => cli.out.join("").includes("evicted"));
     expect(await sb.wait()).toBe(137);
+    cli.out.length = 0;
+    stdin.write("throttle AppGetOrCreate 1 0.2\n");
+    await eventually(() => cli.out.join("").includes("ok"));
+    const t0 = Date.now();
+    await client.apps.fromName("cli", { createIfMissing: true });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
     stdin.write("fail NoSuchMethod NOT_A_STATUS\n");
     await eventually(() => cli.err.join("").includes("unknown gRPC status"));
     client.close();

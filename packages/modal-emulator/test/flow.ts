@@ -1,19 +1,23 @@
 import { type ModalClient, type Sandbox, SandboxTimeoutError } from "modal";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { type ModalEmulator, startModalEmulator } from "../src/index.js";
+import { type ModalEmulator, type ModalEmulatorOptions, startModalEmulator } from "../src/index.js";
 import { clientFor, seenInSandbox } from "./helpers.js";
 
 /**
  * The whole sandbox flow through the real SDK. `v2` is the SDK default; `v1` sets MODAL_SANDBOX_V2=0 (V1 RPCs
  * everywhere: SandboxCreate + SandboxGetTaskId, SandboxGetLogs for stdout, SandboxGetTunnels...).
  */
-export function sandboxFlowSuite(mode: "v1" | "v2"): void {
+export function sandboxFlowSuite(mode: "v1" | "v2", options: ModalEmulatorOptions = {}): void {
   let emu: ModalEmulator;
   let client: ModalClient;
   const created: Sandbox[] = [];
 
   beforeAll(async () => {
-    emu = await startModalEmulator({ secrets: { "flow-secret": { NAMED: "from-name" } }, listPageSize: 2 });
+    emu = await startModalEmulator({
+      secrets: { "flow-secret": { NAMED: "from-name" } },
+      listPageSize: 2,
+      ...options,
+    });
     client = clientFor(emu, mode);
   });
   afterAll(async () => {

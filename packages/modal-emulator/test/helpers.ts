@@ -1,16 +1,23 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ModalClient } from "modal";
+import { type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import { ModalClient, type ModalClientParams } from "modal";
 import type { ModalEmulator } from "../src/index.js";
+import { loadModalProtos } from "../src/proto/load.js";
 
 /** A client of `emulator`, in V2 mode (the SDK default) or V1 mode (`MODAL_SANDBOX_V2=0`). */
-export function clientFor(emulator: ModalEmulator, mode: "v1" | "v2" = "v2"): ModalClient {
+export function clientFor(
+  emulator: ModalEmulator,
+  mode: "v1" | "v2" = "v2",
+  params: Omit<ModalClientParams, "tokenId" | "tokenSecret"> = {},
+): ModalClient {
   // The SDK reads MODAL_SERVER_URL and MODAL_SANDBOX_V2 when a client is constructed.
   process.env["MODAL_SERVER_URL"] = emulator.serverUrl;
   if (mode === "v1") process.env["MODAL_SANDBOX_V2"] = "0";
   else delete process.env["MODAL_SANDBOX_V2"];
   try {
-    return new ModalClient({ tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret });
+    return new ModalClient({ ...params, tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret });
   } finally {
     delete process.env["MODAL_SERVER_URL"];
     delete process.env["MODAL_SANDBOX_V2"];
@@ -62,4 +69,54 @@ export function processesMatching(needle: string): number[] {
     }
   }
   return out;
+}
+
+/**
+ * A raw gRPC client of an emulator's control plane, with its token: for what the SDK does not send (fields it
+ * validates away, `include_logs_for_finished`) or does not show (`SandboxInfo.tags`).
+ */
+export class RawControlPlane {
+  readonly #client: Client;
+  readonly #metadata = new Metadata();
+  readonly #dir: string;
+
+  constructor(emulator: ModalEmulator) {
+    this.#dir = mkdtempSync(join(tmpdir(), "modal-emulator-raw-"));
+    const protos = loadModalProtos(this.#dir);
+    this.#client = new protos.modalClient(
+      emulator.serverUrl.replace("http://", ""),
+      credentials.createInsecure(),
+    );
+    this.#metadata.set("x-modal-token-id", emulator.tokenId);
+    this.#metadata.set("x-modal-token-secret", emulator.tokenSecret);
+  }
+
+  /** One unary call; rejects with the gRPC error (`code`, `details`). */
+  unary<T = Record<string, unknown>>(method: string, request: object): Promise<T> {
+    return new Promise((resolve, reject) => {
+      const fn = (this.#client as unknown as Record<string, (...a: unknown[]) => void>)[method]!;
+      fn.call(this.#client, request, this.#metadata, (err: ServiceError | null, res: T) =>
+        err ? reject(err) : resolve(res),
+      );
+    });
+  }
+
+  /** A server-streaming call, collected until it ends. */
+  stream<T = Record<string, unknown>>(method: string, request: object): Promise<T[]> {
+    return new Promise((resolve, reject) => {
+      const fn = (this.#client as unknown as Record<string, (r: object, m: Metadata) => NodeJS.EventEmitter>)[
+        method
+      ]!;
+      const call = fn.call(this.#client, request, this.#metadata);
+      const items: T[] = [];
+      call.on("data", (item: T) => items.push(item));
+      call.on("end", () => resolve(items));
+      call.on("error", reject);
+    });
+  }
+
+  close(): void {
+    this.#client.close();
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
 }
