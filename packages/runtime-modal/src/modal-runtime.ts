@@ -557,19 +557,7 @@ export class ModalRuntime extends BaseRuntime {
     if (this.#destroying || this.#gone) return;
     this.#gone = code === -1 ? "Modal no longer knows the sandbox" : endReason(code, !this.#everReady);
     this.#stopWatching();
+    // deathReason() now says gone: the base class settles the lease at once (its LeaseKeeper settles once).
     this.markDisconnected(this.#gone);
-    // Billing stopped with the sandbox: settle now, even if the host never calls close(). (While connecting,
-    // connect()'s own cleanup settles.)
-    const lease = this.lease;
-    if (lease && this.context.cost && this.#everReady) {
-      try {
-        await this.context.cost.settle(lease.leaseId, { reason: `sandbox gone: ${this.#gone}` });
-      } catch (err) {
-        this.logger.warn("settling the cost lease of a dead sandbox failed", {
-          leaseId: lease.leaseId,
-          error: String(err),
-        });
-      }
-    }
   }
 }

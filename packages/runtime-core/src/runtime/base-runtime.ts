@@ -23,8 +23,7 @@ import { RuntimeLifecycle } from "./runtime-lifecycle.js";
 import type { DownloadToOptions, RunOptions, Runtime } from "./types.js";
 import { assertSandboxDir, readUploadPayload } from "./upload.js";
 
-export type { ProvisionedSandbox, ProvisionRequest } from "./provisioned-sandbox.js";
-export type { BaseRuntimeInit } from "./runtime-lifecycle.js";
+export type { BaseRuntimeInit, ProvisionedSandbox, ProvisionRequest } from "./backend-contract.js";
 
 /**
  * The shared implementation of {@link Runtime} over the action-server protocol. A backend only provisions,

@@ -159,15 +159,18 @@ export class LeaseKeeper {
    * warnings, never thrown. Resolves once the cost plugin answered; rescopes apply in call order.
    */
   rescope(scope: CostScope): Promise<void> {
+    // Asked after the settlement: nothing to move. Asked before: it runs, and the settlement waits for it.
+    if (this.#settlement) return Promise.resolve();
     const next = this.#pending.then(() => this.#rescope({ ...scope }));
     this.#pending = next;
     return next;
   }
 
   async #rescope(scope: CostScope): Promise<void> {
+    await this.#reserving?.catch(() => undefined);
     const lease = this.#lease;
     const cost = this.#cost;
-    if (!lease || !cost || this.#settlement) return;
+    if (!lease || !cost) return;
     if (!cost.rescope) {
       this.#logger.warn(
         "the cost plugin cannot move a lease to another scope (CostHooks.rescope is missing); the pooled sandbox's lease stays charged to the pool's scope",

@@ -10,9 +10,8 @@ import type {
 } from "../context.js";
 import { isRuntimeError, RuntimeError } from "../errors.js";
 import type { Logger } from "../logger.js";
-import { LeaseKeeper } from "./lease-keeper.js";
-import type { ResolvedSessionOverrides } from "./overrides.js";
 import {
+  type BaseRuntimeInit,
   clientOf,
   handleOf,
   leaseOfHandle,
@@ -20,42 +19,19 @@ import {
   type ProvisionedSandbox,
   type ProvisionRequest,
   reattachByAlive,
-} from "./provisioned-sandbox.js";
+} from "./backend-contract.js";
+import { LeaseKeeper } from "./lease-keeper.js";
+import type { ResolvedSessionOverrides } from "./overrides.js";
 import { combineRedactors, redactError } from "./redaction.js";
 import { provisionSecretFiles } from "./secret-files.js";
 import { StatusChannel } from "./status-channel.js";
 import { type RuntimeCapabilities, type RuntimeHandle, RuntimeStatus, type StatusEvent } from "./types.js";
 
-/** Construction parameters of {@link BaseRuntime}. */
-export interface BaseRuntimeInit {
-  backend: string;
-  sessionId: string;
-  capabilities: RuntimeCapabilities;
-  context: PluginContext;
-  /** Readiness deadline of the action server, in ms. */
-  startupTimeoutMs: number;
-  /** Keep the sandbox running on close (it can be re-attached with the handle). @default false */
-  keepAlive?: boolean;
-  /** Re-attach to this sandbox instead of creating one. */
-  attachTo?: RuntimeHandle;
-  /** Who the cost lease is charged to (over the session id and the overrides' `userId`). */
-  costScope?: CostScope;
-  /**
-   * The session's overrides as the provider accepted them: kept in the handle (`data.overrides`, restored on
-   * attach), `labels` exposed as {@link BaseRuntime.labels}, `userId` added to the cost scope.
-   */
-  overrides?: ResolvedSessionOverrides;
-  /** Lifetime the cost lease covers, in ms. @default 3600000 */
-  lifetimeMs?: number;
-  /** Hard timeout for actions without one, in ms. @default 120000 */
-  defaultActionTimeoutMs?: number;
-}
-
 /**
  * The lifecycle half of {@link BaseRuntime} (backends extend BaseRuntime, never this class): connect (reserve the
  * lease, resolve secrets, provision, wait for readiness, write secret files), status events, disconnects, the
  * durable handle, pool hand-out and an idempotent close. The cost lease is kept by a {@link LeaseKeeper}, the
- * handle's fields by `provisioned-sandbox.ts`. The action methods live in BaseRuntime and reach the server only
+ * handle's fields by `backend-contract.ts`. The action methods live in BaseRuntime and reach the server only
  * through {@link callServer}.
  */
 export abstract class RuntimeLifecycle {
@@ -72,11 +48,12 @@ export abstract class RuntimeLifecycle {
   }));
   #client: ActionExecutionClient | undefined;
   #sandbox: ProvisionedSandbox | undefined;
-  readonly #leases: LeaseKeeper;
+  #leases: LeaseKeeper;
   #redactor: Redactor;
   #connecting: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
   #disconnected: string | undefined;
+  #tearingDown = false;
   #overrides: ResolvedSessionOverrides;
   /** Secret files (git credentials...) to write while provisioning, before READY. */
   #pendingSecretFiles: ResolvedSecrets["files"] | undefined;
@@ -199,7 +176,8 @@ export abstract class RuntimeLifecycle {
    * stopped: the lease is settled now, even if the host never calls close() (close settles the same settlement).
    */
   protected markDisconnected(reason: string): void {
-    if (this.#closing) return;
+    // A sandbox we are stopping is not "lost": teardown settles the lease with its own reason.
+    if (this.#closing || this.#tearingDown) return;
     if (!this.#disconnected) {
       this.#disconnected = reason;
       this.emitStatus(RuntimeStatus.ERROR_RUNTIME_DISCONNECTED, reason, "error");
@@ -296,8 +274,12 @@ export abstract class RuntimeLifecycle {
         "error",
       );
       // A failure at any step leaves nothing behind: stop what was created, settle the lease.
-      if (!attach) await this.#teardown("connect failed");
-      else {
+      if (!attach) {
+        await this.#teardown("connect failed");
+        // connect() may be called again: its sandbox gets a lease of its own.
+        this.#tearingDown = false;
+        this.#leases = new LeaseKeeper({ cost: this.context.cost, logger: this.logger });
+      } else {
         this.#client?.close();
         this.#client = undefined;
         this.#sandbox = undefined;
@@ -388,6 +370,7 @@ export abstract class RuntimeLifecycle {
 
   /** Stops the sandbox, then settles the lease (once, whoever else asked already). */
   async #teardown(reason: string): Promise<void> {
+    this.#tearingDown = true;
     this.#leases.detach();
     const sandbox = this.#sandbox;
     this.#client?.close();

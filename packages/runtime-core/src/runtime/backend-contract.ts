@@ -1,11 +1,16 @@
+/**
+ * The contract between `BaseRuntime` and a backend: what the backend is constructed with
+ * ({@link BaseRuntimeInit}), what `provision` receives and returns, and how a provisioned sandbox is written into
+ * a durable handle and read back from one.
+ */
 import {
   ActionExecutionClient,
   type ActionExecutionClientOptions,
 } from "../client/action-execution-client.js";
-import type { LeaseInfo, ResolvedSecrets } from "../context.js";
+import type { CostScope, LeaseInfo, PluginContext, ResolvedSecrets } from "../context.js";
 import { RuntimeError } from "../errors.js";
 import type { ResolvedSessionOverrides } from "./overrides.js";
-import type { RuntimeHandle } from "./types.js";
+import type { RuntimeCapabilities, RuntimeHandle } from "./types.js";
 
 /** What a backend returns once its sandbox runs an action server. */
 export interface ProvisionedSandbox {
@@ -34,6 +39,31 @@ export interface ProvisionRequest {
   /** Secrets to inject as the sandbox's environment. */
   secrets?: ResolvedSecrets;
   signal?: AbortSignal;
+}
+
+/** Construction parameters of {@link BaseRuntime}. */
+export interface BaseRuntimeInit {
+  backend: string;
+  sessionId: string;
+  capabilities: RuntimeCapabilities;
+  context: PluginContext;
+  /** Readiness deadline of the action server, in ms. */
+  startupTimeoutMs: number;
+  /** Keep the sandbox running on close (it can be re-attached with the handle). @default false */
+  keepAlive?: boolean;
+  /** Re-attach to this sandbox instead of creating one. */
+  attachTo?: RuntimeHandle;
+  /** Who the cost lease is charged to (over the session id and the overrides' `userId`). */
+  costScope?: CostScope;
+  /**
+   * The session's overrides as the provider accepted them: kept in the handle (`data.overrides`, restored on
+   * attach), `labels` exposed as {@link BaseRuntime.labels}, `userId` added to the cost scope.
+   */
+  overrides?: ResolvedSessionOverrides;
+  /** Lifetime the cost lease covers, in ms. @default 3600000 */
+  lifetimeMs?: number;
+  /** Hard timeout for actions without one, in ms. @default 120000 */
+  defaultActionTimeoutMs?: number;
 }
 
 const text = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
