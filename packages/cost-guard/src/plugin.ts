@@ -13,7 +13,7 @@ import {
   RENAMED_COST_GUARD_OPTIONS,
   type ResolvedCostGuardOptions,
 } from "./options.js";
-import { type PriceTable, readPriceTableFile, resolvePriceTable } from "./prices.js";
+import { type PriceTable, type PriceTableOverride, readPriceTableFile, resolvePriceTable } from "./prices.js";
 
 /**
  * Semantic checks of parsed options (run by runtime-core's `resolvePluginOptions` after the schema): the
@@ -24,14 +24,14 @@ export function validateCostGuardOptions(options: ResolvedCostGuardOptions): str
   let base: PriceTable | undefined;
   if (options.pricesFile !== undefined) {
     const path = options.pricesFile;
-    let override: unknown;
+    let override: PriceTableOverride;
     try {
       override = readPriceTableFile(path);
     } catch (err) {
       return [`pricesFile: ${(err as Error).message}`];
     }
     try {
-      base = resolvePriceTable(override as Parameters<typeof resolvePriceTable>[0]);
+      base = resolvePriceTable(override);
     } catch (err) {
       if (!(err instanceof InvalidArgumentError)) throw err;
       return err.issues.map((issue) => `pricesFile: ${path}: ${issue}`);
