@@ -1,3 +1,6 @@
+// Over 400 lines: the sandbox RPCs of the `ModalClient` service (create, list, tags, names, wait, terminate,
+// tunnels, logs) share the app table and the sandbox registry, and each is short; images (images.ts), secrets
+// (secrets.ts) and strict mode's rules (strict.ts) live in modules of their own.
 import { posix } from "node:path";
 import type { Logger } from "@agent-runtime/runtime-core";
 import type { Faults } from "./faults.js";
@@ -25,6 +28,7 @@ import type {
 } from "./messages.js";
 import type { SandboxRegistry } from "./registry.js";
 import { GenericStatus, type SandboxRecord } from "./sandbox.js";
+import { ENV_KEY_RE, type NamedSecrets, SecretStore } from "./secrets.js";
 import { checkObjectName, checkStrictCreate, checkTags } from "./strict.js";
 import type { PortRequest, TunnelInfo } from "./tunnels.js";
 
@@ -33,24 +37,15 @@ const CreationType = {
   UNSPECIFIED: 0,
   CREATE_IF_MISSING: 1,
   CREATE_FAIL_IF_EXISTS: 2,
-  EPHEMERAL: 5,
 } as const;
 
 const NAME_RE = /^[a-zA-Z0-9._-]{1,63}$/;
-const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const MAX_TIMEOUT_SECS = 24 * 60 * 60;
 
 interface AppRecord {
   appId: string;
   name: string;
   environmentName: string;
-}
-
-interface SecretRecord {
-  secretId: string;
-  /** Set for named secrets: values are read from the named-secret store at use. */
-  name?: string;
-  values?: Record<string, string>;
 }
 
 /** Settings of the control plane. */
@@ -68,40 +63,6 @@ export interface ControlPlaneSettings {
   /** Regions strict mode accepts. */
   regions: readonly string[];
   logger: Logger;
-}
-
-/** Named secrets configured in the emulator: name -> KEY -> value. */
-export class NamedSecrets {
-  readonly #values = new Map<string, Record<string, string>>();
-
-  constructor(initial: Record<string, Record<string, string>> = {}) {
-    for (const [name, values] of Object.entries(initial)) this.set(name, values);
-  }
-
-  /** Creates or replaces the secret `name`. */
-  set(name: string, values: Record<string, string>): void {
-    for (const key of Object.keys(values)) {
-      if (!ENV_KEY_RE.test(key))
-        throw new TypeError(`secret key ${JSON.stringify(key)} is not an env var name`);
-    }
-    this.#values.set(name, { ...values });
-  }
-
-  /** Deletes the secret `name`; returns whether it existed. */
-  delete(name: string): boolean {
-    return this.#values.delete(name);
-  }
-
-  /** The values of `name`, if it exists. */
-  get(name: string): Record<string, string> | undefined {
-    const v = this.#values.get(name);
-    return v ? { ...v } : undefined;
-  }
-
-  /** Names of all secrets (never their values). */
-  names(): string[] {
-    return [...this.#values.keys()].sort();
-  }
 }
 
 function tagsToMap(tags: readonly SandboxTagMsg[] | undefined): Map<string, string> {
@@ -122,13 +83,11 @@ export class ControlPlane {
   readonly #s: ControlPlaneSettings;
   readonly #registry: SandboxRegistry;
   readonly #faults: Faults;
-  readonly #named: NamedSecrets;
   readonly #apps = new Map<string, AppRecord>();
   readonly #appsByName = new Map<string, string>();
   readonly #envIds = new Map<string, string>();
   readonly #images: ImageService;
-  readonly #secrets = new Map<string, SecretRecord>();
-  readonly #namedSecretIds = new Map<string, string>();
+  readonly #secrets: SecretStore;
 
   constructor(
     settings: ControlPlaneSettings,
@@ -139,13 +98,13 @@ export class ControlPlane {
     this.#s = settings;
     this.#registry = registry;
     this.#faults = faults;
-    this.#named = named;
+    this.#secrets = new SecretStore(named);
     for (const env of settings.environments) this.#envIds.set(env, newId("en"));
     this.#images = new ImageService({
       strict: settings.strict,
       faults,
       appExists: (appId) => this.#apps.has(appId),
-      checkSecret: (secretId) => void this.#secretValues(secretId),
+      checkSecret: (secretId) => void this.#secrets.values(secretId),
     });
   }
 
@@ -159,7 +118,10 @@ export class ControlPlane {
           this.#appGetOrCreate({ ...(req as AppGetOrCreateMsg), object_creation_type: 0 }),
         EnvironmentGetOrCreate: async (req) => this.#environmentGetOrCreate(req as EnvironmentGetOrCreateMsg),
         ImageGetOrCreate: async (req) => this.#images.getOrCreate(req as ImageGetOrCreateMsg),
-        SecretGetOrCreate: async (req) => this.#secretGetOrCreate(req as SecretGetOrCreateMsg),
+        SecretGetOrCreate: async (req) => {
+          this.#env((req as SecretGetOrCreateMsg).environment_name);
+          return this.#secrets.getOrCreate(req as SecretGetOrCreateMsg);
+        },
         SandboxCreate: async (req) => this.#sandboxCreate(req as SandboxCreateMsg, false),
         SandboxCreateV2: async (req) => this.#sandboxCreate(req as SandboxCreateMsg, true),
         SandboxGetTaskId: async (req) => this.#getTaskId(req as SandboxIdMsg),
@@ -254,60 +216,14 @@ export class ControlPlane {
     };
   }
 
-  #secretGetOrCreate(req: SecretGetOrCreateMsg): object {
-    this.#env(req.environment_name);
-    if (req.object_creation_type === CreationType.EPHEMERAL) {
-      const values = req.env_dict ?? {};
-      for (const key of Object.keys(values)) {
-        if (!ENV_KEY_RE.test(key))
-          throw invalidArgument(`Secret key ${JSON.stringify(key)} is not a valid name`);
-      }
-      const secretId = newId("st");
-      this.#secrets.set(secretId, { secretId, values: { ...values } });
-      return { secret_id: secretId };
-    }
-    const name = req.deployment_name ?? "";
-    if (!name)
-      throw invalidArgument("SecretGetOrCreate needs deployment_name or object_creation_type EPHEMERAL");
-    const values = this.#named.get(name);
-    if (!values) {
-      throw notFound(
-        `Secret '${name}' not found (configure it with the emulator's secrets option or --secret)`,
-      );
-    }
-    const missing = (req.required_keys ?? []).filter((k) => !(k in values));
-    if (missing.length > 0) throw failedPrecondition(`Secret is missing key(s): ${missing.join(", ")}`);
-    let secretId = this.#namedSecretIds.get(name);
-    if (!secretId) {
-      secretId = newId("st");
-      this.#namedSecretIds.set(name, secretId);
-      this.#secrets.set(secretId, { secretId, name });
-    }
-    return { secret_id: secretId };
-  }
-
   /** The current values of a secret id, or NOT_FOUND. */
   secretValues(secretId: string): Record<string, string> {
-    return this.#secretValues(secretId);
-  }
-
-  #secretValues(secretId: string): Record<string, string> {
-    const secret = this.#secrets.get(secretId);
-    if (!secret) throw notFound(`Secret ${secretId} not found`);
-    if (secret.values) return secret.values;
-    const values = this.#named.get(secret.name ?? "");
-    if (!values) throw notFound(`Secret '${secret.name}' was deleted`);
-    return values;
+    return this.#secrets.values(secretId);
   }
 
   /** Environment from secret sources (`{secret_id}` or inline `{env}`), later sources winning. */
   resolveSecretSources(sources: readonly SecretSourceMsg[] | undefined): Record<string, string> {
-    const env: Record<string, string> = {};
-    for (const source of sources ?? []) {
-      if (source.secret_id) Object.assign(env, this.#secretValues(source.secret_id));
-      else if (source.env) Object.assign(env, source.env.contents ?? {});
-    }
-    return env;
+    return this.#secrets.resolveSources(sources);
   }
 
   async #sandboxCreate(req: SandboxCreateMsg, v2: boolean): Promise<object> {
@@ -343,7 +259,7 @@ export class ControlPlane {
       ports.push({ port, unencrypted: p.unencrypted === true });
     }
     const env: Record<string, string> = { ...(def.environment_variables?.contents ?? {}) };
-    for (const id of def.secret_ids ?? []) Object.assign(env, this.#secretValues(id));
+    for (const id of def.secret_ids ?? []) Object.assign(env, this.#secrets.values(id));
     Object.assign(env, req.ephemeral_secrets?.contents ?? {});
     Object.assign(env, this.resolveSecretSources(req.secret_sources));
     for (const key of Object.keys(env)) {

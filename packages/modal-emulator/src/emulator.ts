@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { type Logger, parseOrThrow, quietLogger } from "@agent-runtime/runtime-core";
 import { type Metadata, Server, ServerCredentials } from "@grpc/grpc-js";
 import { generateCa, issueServerCertificate } from "./certs.js";
-import { ControlPlane, NamedSecrets } from "./control-plane.js";
+import { ControlPlane } from "./control-plane.js";
 import { Faults } from "./faults.js";
 import { unauthenticated } from "./grpc-errors.js";
 import { buildService } from "./grpc-service.js";
@@ -17,6 +17,7 @@ import { loadModalProtos } from "./proto/load.js";
 import { SandboxRegistry } from "./registry.js";
 import { authorizeRouterCall, CommandRouter } from "./router.js";
 import { GenericStatus, type SandboxRecord } from "./sandbox.js";
+import { NamedSecrets } from "./secrets.js";
 import { MODAL_REGIONS } from "./strict.js";
 
 /** Name of a `GenericResult.status` value. */

@@ -3,12 +3,10 @@
  * development and real tests of code that uses the `modal` SDK.
  */
 
-export { NamedSecrets } from "./control-plane.js";
 export type { GenericStatusName, ModalEmulator, SandboxSummary } from "./emulator.js";
 // Emulator
 export { startModalEmulator } from "./emulator.js";
 export type { EvictionStatus } from "./faults.js";
-
 // Faults and named secrets
 export { Faults } from "./faults.js";
 export { FS_TOOLS_PATH } from "./fs-tool.js";
@@ -18,3 +16,4 @@ export { ModalEmulatorOptionsSchema } from "./options.js";
 export { MODAL_API_PROTO, MODAL_ROUTER_PROTO } from "./proto/modal-proto.js";
 // Wire details that tests and adapters may want
 export { EXEC_TIMEOUT_EXIT_CODE, GenericStatus } from "./sandbox.js";
+export { NamedSecrets } from "./secrets.js";

@@ -1,3 +1,6 @@
+// Over 400 lines: one sandbox's process, stdio, execs, tunnels and the timers that end it share its state
+// (activity for the idle timeout, the namespace pid, moved ports); isolation, tunnels and execs' own
+// bookkeeping live in isolation.ts, tunnels.ts and exec.ts.
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
