@@ -6,7 +6,7 @@
 export type { GenericStatusName, ModalEmulator, SandboxSummary } from "./emulator.js";
 // Emulator
 export { startModalEmulator } from "./emulator.js";
-export type { EvictionStatus } from "./faults.js";
+export type { EvictionStatus, ImageBuildFault } from "./faults.js";
 // Faults and named secrets
 export { Faults } from "./faults.js";
 export { FS_TOOLS_PATH } from "./fs-tool.js";
@@ -16,4 +16,12 @@ export { ModalEmulatorOptionsSchema } from "./options.js";
 export { MODAL_API_PROTO, MODAL_ROUTER_PROTO } from "./proto/modal-proto.js";
 // Wire details that tests and adapters may want
 export { EXEC_TIMEOUT_EXIT_CODE, GenericStatus } from "./sandbox.js";
+// Strict mode's lists and limits
+export {
+  MAX_OBJECT_NAME_LENGTH,
+  MAX_TAG_NAME_LENGTH,
+  MAX_TAG_VALUE_LENGTH,
+  MODAL_GPU_TYPES,
+  MODAL_REGIONS,
+} from "./strict.js";
 export { NamedSecrets } from "./secrets.js";
