@@ -101,6 +101,7 @@ export {
   parseObservation,
   serializeAction,
   serializeObservation,
+  toAction,
 } from "./protocol/codec.js";
 // Protocol: texts shared by server and clients
 export {
@@ -159,6 +160,9 @@ export {
 export type { BaseRuntimeInit, ProvisionedSandbox, ProvisionRequest } from "./runtime/base-runtime.js";
 // Runtime base implementation and the action-server client
 export { BaseRuntime } from "./runtime/base-runtime.js";
+export type { LeaseKeeperOptions, LeaseRequest } from "./runtime/lease-keeper.js";
+// The cost lease of a runtime (BaseRuntime holds one; third-party runtimes may use it directly)
+export { LeaseKeeper } from "./runtime/lease-keeper.js";
 export type {
   CreateRuntimeInput,
   ResolvedCreateRuntimeInput,

@@ -58,6 +58,32 @@ describe("ActionExecutionClient against a real HTTP server", () => {
     expect(JSON.stringify(client)).not.toContain("k-123");
   });
 
+  it("sends a typed action as given (no second parse, the caller's object untouched) and parses the observation", async () => {
+    const { server, client } = await setup();
+    server.handler = (_req, _body, res) => json(res, 200, runObservation("done"));
+    const action = cmdRun("echo typed");
+    const before = JSON.stringify(action);
+    const obs = await client.executeAction(action);
+    // The observation is parsed where it enters the host: defaults are filled in.
+    expect(obs.observation).toBe("run");
+    expect(JSON.stringify(action)).toBe(before);
+    expect(action.timeout).toBeUndefined();
+    const sent = JSON.parse(server.requests[0]!.body).action;
+    expect(sent).toEqual({ ...JSON.parse(before), timeout: 120 });
+  });
+
+  it("leaves validation of what it sends to the server: its 400 becomes INVALID_ARGUMENT, the observation's issues are named", async () => {
+    const { server, client } = await setup();
+    server.handler = (_req, _body, res) =>
+      json(res, 400, { detail: "Invalid action", errors: ["action.args.command: expected string"] });
+    const malformed = { ...cmdRun("x"), args: { command: 5 } } as unknown as ReturnType<typeof cmdRun>;
+    const err = await expectCode(client.executeAction(malformed), "INVALID_ARGUMENT");
+    expect(err.message).toContain("action.args.command: expected string");
+    server.handler = (_req, _body, res) => json(res, 200, { observation: "run", content: 7, extras: {} });
+    const bad = await expectCode(client.executeAction(cmdRun("y")), "INVALID_ARGUMENT");
+    expect(bad.message).toMatch(/observation\.content:/);
+  });
+
   it("runs one action at a time, in call order", async () => {
     const { server, client } = await setup();
     let inFlight = 0;

@@ -11,6 +11,7 @@ import {
   parseObservation,
   serializeAction,
   serializeObservation,
+  toAction,
   truncateOutput,
 } from "../src/index.js";
 
@@ -75,6 +76,27 @@ describe("wire protocol", () => {
   it("round-trips the documented command observation exactly", () => {
     const out = serializeObservation(parseObservation(JSON.parse(JSON.stringify(exampleObservation))));
     expect(out).toEqual(exampleObservation);
+  });
+
+  it("parses once: typed actions pass through toAction as they are, plain objects are parsed there", () => {
+    const built = cmdRun("ls");
+    expect(toAction(built)).toBe(built);
+    const parsed = parseAction({ action: "run", args: { command: "pwd" } });
+    expect(toAction(parsed)).toBe(parsed);
+    const plain = { action: "run", args: { command: "pwd" } };
+    const typed = toAction(plain);
+    expect(typed).not.toBe(plain);
+    expect(typed.action === "run" && typed.args.is_input).toBe(false);
+    // A copy is not the parsed value any more: parsed again (and still checked).
+    expect(toAction(JSON.parse(JSON.stringify(built)))).not.toBe(built);
+    expect(issuesOf(() => toAction({ action: "run", args: {} }))[0]).toMatch(/^action\.args\.command:/);
+  });
+
+  it("serializers only format: no validation and no defaults", () => {
+    const partial = { action: "run", args: { command: "pwd" } } as const;
+    expect(serializeAction(partial)).toEqual({ action: "run", args: { command: "pwd" } });
+    const obs = { observation: "read", content: "x", extras: { path: "/a" } } as const;
+    expect(serializeObservation(obs)).toEqual(obs);
   });
 
   it("fills OpenHands defaults for a minimal action", () => {

@@ -32,6 +32,11 @@ export interface ActionExecutorOptions extends CommandRunnerOptions {
 /**
  * Runs actions one at a time, in arrival order (later calls wait for earlier ones), and turns each into an
  * observation. Failures of the sandbox itself (a missing file, a bad edit) are observations, not errors.
+ *
+ * This is the server's one queue, and it is needed even though each host-side client already sends one action
+ * at a time: a server has more than one client (a host that restarted and re-attached while its old client still
+ * waits, a second host, a person with the session key), and all of them share one shell (which refuses a second
+ * command while one runs), one Python kernel and one working directory. It costs one promise link per action.
  */
 export class ActionExecutor {
   readonly #options: ActionExecutorOptions;

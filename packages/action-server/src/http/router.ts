@@ -63,6 +63,7 @@ export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: Se
           ]);
         }
         if (!("action" in body)) throw invalidRequest(["action: required"]);
+        // The trust boundary: parsed once here; everything after works on the typed action.
         const action = parseAction((body as { action: unknown }).action, "action");
         const observation = await ctx.executor.execute(action);
         await sendJson(req, res, 200, observation);
