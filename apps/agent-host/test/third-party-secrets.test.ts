@@ -1,5 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -92,6 +101,10 @@ afterAll(async () => {
 
 interface Host {
   request(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }>;
+  /** The host's state directory (database, WAL, token). */
+  stateDir: string;
+  /** What an SSE route sends within `ms` (the stream stays open while the session lives). */
+  stream(path: string, ms: number): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -129,6 +142,7 @@ async function startHost(secrets: HostConfig["secrets"]): Promise<Host> {
   }
   const url = server.url;
   return {
+    stateDir: state,
     async request(method, path, body) {
       const res = await fetch(`${url}${path}`, {
         method,
@@ -140,6 +154,25 @@ async function startHost(secrets: HostConfig["secrets"]): Promise<Host> {
       });
       const text = await res.text();
       return { status: res.status, body: text ? (JSON.parse(text) as Json) : undefined };
+    },
+    async stream(path, ms) {
+      const abort = new AbortController();
+      const timer = setTimeout(() => abort.abort(), ms);
+      let text = "";
+      try {
+        const res = await fetch(`${url}${path}`, {
+          headers: { authorization: `Bearer ${TOKEN}` },
+          signal: abort.signal,
+        });
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body as AsyncIterable<Uint8Array>)
+          text += decoder.decode(chunk, { stream: true });
+      } catch (err) {
+        if (!abort.signal.aborted) throw err;
+      } finally {
+        clearTimeout(timer);
+      }
+      return text;
     },
     async stop() {
       await server?.close();
@@ -177,20 +210,30 @@ describe("a third-party secrets plugin, loaded by module path from config alone"
       expect(JSON.stringify(hashed)).toContain(expected);
 
       // Printed, it comes back redacted by the plugin's own redactor, in the task and in the session's events.
-      const printed = await run(host, id, "printenv TEAM_TOKEN; echo \"len=${#TEAM_TOKEN}\"");
+      const printed = await run(host, id, 'printenv TEAM_TOKEN; printenv TEAM_TOKEN | wc -c');
       const printedText = JSON.stringify(printed);
-      expect(printedText).toContain("<acme:redacted>");
-      expect(printedText).toContain(`len=${VALUE.length}`);
+      expect(printed.observation.content).toBe(`<acme:redacted>\n${VALUE.length + 1}`);
       expect(printedText).not.toContain(VALUE);
-      const events = await host.request("GET", `/v1/sessions/${id}/events`);
-      expect(JSON.stringify(events.body)).not.toContain(VALUE);
+      const tasks = await host.request("GET", `/v1/sessions/${id}/tasks`);
+      expect(JSON.stringify(tasks.body)).toContain("<acme:redacted>");
+      expect(JSON.stringify(tasks.body)).not.toContain(VALUE);
+      const events = await host.stream(`/v1/sessions/${id}/events?after=0`, 1500);
+      expect(events).toContain("<acme:redacted>");
+      expect(events).not.toContain(VALUE);
 
       // The sandbox got the secret from Modal by name, not as a value from the host.
-      const sandboxes = emulator.listSandboxes().filter((s) => s.running && s.appName.startsWith("third-party-"));
+      const sandboxes = emulator
+        .listSandboxes()
+        .filter((s) => s.running && s.appName.startsWith("third-party-"));
       expect(sandboxes).toHaveLength(1);
       expect(JSON.stringify(sandboxes)).not.toContain(VALUE);
 
       expect((await host.request("DELETE", `/v1/sessions/${id}`)).status).toBeLessThan(300);
+      // Nothing the host stored (database, its WAL) holds the value.
+      for (const file of readdirSync(host.stateDir, { recursive: true, withFileTypes: true })) {
+        if (!file.isFile()) continue;
+        expect(readFileSync(join(file.parentPath, file.name)).includes(VALUE), file.name).toBe(false);
+      }
     } finally {
       await host.stop();
     }
@@ -206,7 +249,9 @@ describe("a third-party secrets plugin, loaded by module path from config alone"
       expect(created.status, JSON.stringify(created.body)).toBe(201);
       const got = await host.request("GET", `/v1/sessions/${created.body.id}?waitMs=60000`);
       expect(got.body.status).toBe("error");
-      expect(JSON.stringify(got.body.error)).toContain('Looking up the Modal Secret \\"acme-missing\\" failed');
+      expect(JSON.stringify(got.body.error)).toContain(
+        'Looking up the Modal Secret \\"acme-missing\\" failed',
+      );
     } finally {
       await host.stop();
     }
@@ -216,7 +261,9 @@ describe("a third-party secrets plugin, loaded by module path from config alone"
     const renamed = await startHost({ plugin: pluginPath, options: { secretName: "acme-team" } }).catch(
       (e: unknown) => e,
     );
-    expect((renamed as Error).message).toContain('secrets.options.secretName: this option is now "modalSecret"');
+    expect((renamed as Error).message).toContain(
+      'secrets.options.secretName: this option is now "modalSecret"',
+    );
     const invalid = await startHost({ plugin: pluginPath, options: { modalSecret: "acme-team" } }).catch(
       (e: unknown) => e,
     );
