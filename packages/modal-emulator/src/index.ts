@@ -1,22 +1,21 @@
 /**
  * `@agent-runtime/modal-emulator`: Modal's gRPC API on 127.0.0.1 with sandboxes as local processes, for offline
- * development and real tests of code that uses the `modal` SDK.
+ * development and real tests of code that uses the `modal` SDK. Exports, sorted by module: the emulator, its
+ * faults and named secrets, its options, the served protos, wire constants (`GenericStatus`, the exec timeout
+ * exit code) and strict mode's lists and limits.
  */
 
 export type { GenericStatusName, ModalEmulator, SandboxSummary } from "./emulator.js";
-// Emulator
 export { startModalEmulator } from "./emulator.js";
 export type { EvictionStatus, ImageBuildFault } from "./faults.js";
-// Faults and named secrets
 export { Faults } from "./faults.js";
 export { FS_TOOLS_PATH } from "./fs-tool.js";
 export type { IsolationMode } from "./isolation.js";
 export type { ModalEmulatorOptions, ResolvedModalEmulatorOptions } from "./options.js";
 export { ModalEmulatorOptionsSchema } from "./options.js";
 export { MODAL_API_PROTO, MODAL_ROUTER_PROTO } from "./proto/modal-proto.js";
-// Wire details that tests and adapters may want
 export { EXEC_TIMEOUT_EXIT_CODE, GenericStatus } from "./sandbox.js";
-// Strict mode's lists and limits
+export { NamedSecrets } from "./secrets.js";
 export {
   MAX_OBJECT_NAME_LENGTH,
   MAX_TAG_NAME_LENGTH,
@@ -24,4 +23,3 @@ export {
   MODAL_GPU_TYPES,
   MODAL_REGIONS,
 } from "./strict.js";
-export { NamedSecrets } from "./secrets.js";
