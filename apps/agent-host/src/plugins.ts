@@ -1,3 +1,4 @@
+import { resolve } from "node:path";
 import { costGuardPlugin } from "@agent-runtime/cost-guard";
 import {
   type AnyPlugin,
@@ -25,7 +26,8 @@ const defaultImporter: Importer = (specifier) => import(specifier) as Promise<Re
 
 /**
  * Makes sure `registry` holds a `kind` plugin named `name`: built-ins are there already; `modal` loads
- * `@agent-runtime/runtime-modal`; any other name is imported as a module and the plugins it exports are
+ * `@agent-runtime/runtime-modal`; any other name is imported as a module (a package name, an absolute path, or
+ * a path starting with `./` or `../`, relative to the working directory) and the plugins it exports are
  * registered. Returns the name to look up (a module's single plugin of that kind may have another name).
  * Throws UNSUPPORTED when the module cannot be loaded or exports no plugin of that kind.
  */
@@ -36,7 +38,9 @@ export async function ensurePlugin(
   importer: Importer = defaultImporter,
 ): Promise<string> {
   if (registry.has(kind, name)) return name;
-  const specifier = LAZY_PLUGIN_MODULES[`${kind}:${name}`] ?? name;
+  // A relative file path is the user's, relative to where they run the host (not to this module).
+  const specifier =
+    LAZY_PLUGIN_MODULES[`${kind}:${name}`] ?? (/^\.\.?\//.test(name) ? resolve(process.cwd(), name) : name);
   let mod: Record<string, unknown>;
   try {
     mod = await importer(specifier);

@@ -1,5 +1,5 @@
 import { symlinkSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { isRuntimeError } from "@agent-runtime/runtime-core";
 import { afterAll, describe, expect, test } from "vitest";
 import { readySession, runCommand, startTestServer, type TestServer, tempDir } from "./helpers.js";
@@ -110,7 +110,9 @@ describe("a third-party runtime plugin through config alone", () => {
   });
 
   test("a plugin whose instance lacks attach fails at startup with INTERNAL naming the plugin", async () => {
-    const module = writeModule("half-done-runtime.mjs", NO_ATTACH_PLUGIN);
+    // Named by a path relative to the working directory this time.
+    const module = relative(process.cwd(), writeModule("half-done-runtime.mjs", NO_ATTACH_PLUGIN));
+    expect(module).toMatch(/^\.\.\//);
     const err = await startTestServer({ runtime: { plugin: module } }).catch((e: unknown) => e);
     expect(isRuntimeError(err, "INTERNAL")).toBe(true);
     expect((err as Error).message).toBe(
