@@ -18,22 +18,11 @@ import {
 } from "./http.js";
 import type { ActionExecutionClientOptions, McpStdioServer, RetryPolicy, ServerInfo } from "./options.js";
 import { SerialQueue } from "./queue.js";
+import { pollUntilAlive, sleep, type WaitUntilAliveOptions } from "./readiness.js";
 
 export { mapActionServerFailure } from "./failures.js";
 export type { ActionExecutionClientOptions, McpStdioServer, RetryPolicy, ServerInfo } from "./options.js";
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    const t = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      "abort",
-      () => {
-        clearTimeout(t);
-        reject(new RuntimeError("CANCELLED", "Cancelled while waiting"));
-      },
-      { once: true },
-    );
-  });
+export type { WaitUntilAliveOptions } from "./readiness.js";
 
 /**
  * The host-side HTTP client of the action server (OpenHands V0 protocol): every endpoint, the
@@ -221,66 +210,23 @@ export class ActionExecutionClient {
   /**
    * Polls `/alive` until it answers `{"status":"ok"}` or the deadline passes. Refused or reset connections,
    * protocol errors, 502/503/504 and `not initialized` all mean "not ready yet". Throws TIMEOUT with the
-   * last reason, CANCELLED on abort, UNAUTHORIZED at once on 401/403.
+   * last reason, CANCELLED on abort, UNAUTHORIZED at once on 401/403, DISCONNECTED once `isDead` says so.
    */
-  async waitUntilAlive(options: {
-    deadlineMs: number;
-    intervalMs?: number;
-    signal?: AbortSignal;
-    isDead?: () => string | undefined;
-  }): Promise<void> {
-    const start = Date.now();
-    let interval = options.intervalMs ?? 25;
-    let lastReason = "no answer yet";
-    for (;;) {
-      const dead = options.isDead?.();
-      if (dead)
-        throw new RuntimeError("DISCONNECTED", `The sandbox stopped before its server was ready: ${dead}`);
-      const remaining = options.deadlineMs - (Date.now() - start);
-      if (remaining <= 0) {
-        throw new RuntimeError(
-          "TIMEOUT",
-          `The action server at ${this.baseUrl.origin} was not ready within ${options.deadlineMs} ms (last: ${lastReason}). Raise startupTimeoutMs or check the sandbox's logs.`,
-        );
-      }
-      try {
-        const res = await this.#tracked(() =>
-          httpCall({
-            method: "GET",
-            url: this.#url("/alive"),
-            headers: this.#headers(),
-            timeoutMs: Math.min(5000, remaining),
-            agent: this.#agent,
-            ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
-            ...(options.signal ? { signal: options.signal } : {}),
-          }),
-        );
-        if (res.status === 200) {
-          let status = "ok";
-          try {
-            status = (JSON.parse(res.body.toString("utf8")) as { status?: string }).status ?? "ok";
-          } catch {
-            status = "unparseable body";
-          }
-          if (status === "ok") {
-            this.#ready = true;
-            return;
-          }
-          lastReason = `status ${JSON.stringify(status)}`;
-        } else if (res.status === 401 || res.status === 403) {
-          throw mapActionServerFailure(res, { endpoint: "/alive", ready: false, timeoutMs: 5000 });
-        } else {
-          lastReason = `HTTP ${res.status}`;
-        }
-      } catch (err) {
-        if (err instanceof RuntimeError) throw err;
-        if (err instanceof TransportError && err.kind === "aborted")
-          throw new RuntimeError("CANCELLED", "Cancelled while waiting for the action server");
-        lastReason = err instanceof Error ? err.message : String(err);
-      }
-      await sleep(Math.min(interval, Math.max(0, options.deadlineMs - (Date.now() - start))), options.signal);
-      interval = Math.min(100, Math.ceil(interval * 1.5));
-    }
+  async waitUntilAlive(options: WaitUntilAliveOptions): Promise<void> {
+    const probe = (timeoutMs: number) =>
+      this.#tracked(() =>
+        httpCall({
+          method: "GET",
+          url: this.#url("/alive"),
+          headers: this.#headers(),
+          timeoutMs,
+          agent: this.#agent,
+          ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        }),
+      );
+    await pollUntilAlive(probe, this.baseUrl.origin, options);
+    this.#ready = true;
   }
 
   /**
