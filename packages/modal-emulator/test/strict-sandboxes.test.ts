@@ -168,6 +168,15 @@ describe("GPU types, counts and regions from Modal's documented lists", () => {
       expect(String((err as Error).message), gpu).toMatch(pattern);
     }
     expect(emu.listSandboxes().filter((s) => s.gpu?.startsWith("Z") || s.gpu?.includes(" "))).toEqual([]);
+    // An image layer's GPU (dockerfileCommands(..., { gpu })) is checked the same way.
+    const app = await v2.apps.fromName(APP, { createIfMissing: true });
+    const layer = v2.images
+      .fromRegistry("alpine:3.21")
+      .dockerfileCommands(["RUN nvidia-smi"], { gpu: "A100 :2" });
+    await expect(layer.build(app)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      message: expect.stringMatching(/ImageGetOrCreate: unknown GPU type "A100 "/),
+    });
   });
 
   test("documented types and counts work: A10G:4, H100!, A100-80GB:8", async () => {
