@@ -115,7 +115,11 @@ export interface Runtime {
   onStatus(listener: (event: StatusEvent) => void): () => void;
   /** Starts (or attaches to) the sandbox and waits until its server is ready. */
   connect(options?: { signal?: AbortSignal }): Promise<void>;
-  /** Runs one action; actions run one at a time in call order. Observations are redacted. */
+  /**
+   * Runs one action; actions run one at a time in call order. Observations are redacted. A typed action (from a
+   * builder such as `cmdRun`, or from `parseAction`) is not parsed again; a plain object is validated once
+   * (INVALID_ARGUMENT naming each path).
+   */
   run(action: Action | ActionInput, options?: RunOptions): Promise<Observation>;
   /** Runs a shell command in the persistent shell. */
   runCommand(command: string, options?: CmdRunOptions): Promise<CmdOutputObservation | ErrorObservation>;
