@@ -1,8 +1,11 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { cmdRun, isRuntimeError, silentLogger } from "@agent-runtime/runtime-core";
+import { ActionSchema, cmdRun, isRuntimeError, silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { actionBody, createSessionBody } from "../src/api/bodies.js";
 import { openApiPath } from "../src/api/openapi.js";
+import { apiRoutes } from "../src/api/routes.js";
+import { CreateSessionBodySchema } from "../src/api/schemas.js";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import { startServer } from "../src/server.js";
@@ -420,6 +423,24 @@ describe("OpenAPI", () => {
       "id",
       "waitMs",
     ]);
+  });
+
+  test("each route parses its body with the schema the document shows", () => {
+    const byId = new Map(apiRoutes(t.host).map((r) => [r.operationId, r]));
+    expect(byId.get("createSession")?.body).toBe(CreateSessionBodySchema);
+    expect(byId.get("submitAction")?.body).toBe(ActionSchema);
+    expect(createSessionBody.schema).toBe(CreateSessionBodySchema);
+    expect(actionBody.schema).toBe(ActionSchema);
+    // What the route hands the host: defaults filled once, at the route.
+    const action = actionBody.parse({ action: "run", args: { command: "ls" } });
+    expect(action).toMatchObject({
+      action: "run",
+      args: { command: "ls", blocking: false, is_input: false },
+    });
+    expect(createSessionBody.parse(undefined)).toEqual({ labels: {} });
+    expect(() => createSessionBody.parse({ cpu: 2, memory: 512 })).toThrow(
+      'Invalid session:\n  body.cpu: this option is now "cpuCores"\n  body.memory: this option is now "memoryMiB"',
+    );
   });
 });
 
