@@ -111,29 +111,29 @@ interface Host {
 /** A host on 127.0.0.1 from `secrets` config alone, on the modal runtime against the emulator. */
 async function startHost(secrets: HostConfig["secrets"]): Promise<Host> {
   const state = mkdtempSync(join(tmpdir(), "third-party-secrets-state-"));
-  const config = parseHostConfig({
-    runtime: {
-      plugin: "modal",
-      options: {
-        serverUrl: emulator.serverUrl,
-        credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
-        caCertPem: emulator.caCertPem,
-        image: "node:24-bookworm-slim",
-        serverCommand: [process.execPath, actionServerBinPath()],
-        appName: `third-party-${process.pid}-${apps++}`,
-        cpuCores: 0.25,
-        memoryMiB: 512,
-      },
-    },
-    secrets,
-    cost: { enabled: false },
-    server: { host: "127.0.0.1", port: 0 },
-    storage: { stateDir: state },
-  });
   let host: AgentHost | undefined;
   let server: RunningServer | undefined;
   try {
-    host = await AgentHost.open(config, { logger: process.env.DEBUG_TP ? console : silentLogger, env: {} });
+    const config = parseHostConfig({
+      runtime: {
+        plugin: "modal",
+        options: {
+          serverUrl: emulator.serverUrl,
+          credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
+          caCertPem: emulator.caCertPem,
+          image: "node:24-bookworm-slim",
+          serverCommand: [process.execPath, actionServerBinPath()],
+          appName: `third-party-${process.pid}-${apps++}`,
+          cpuCores: 0.25,
+          memoryMiB: 512,
+        },
+      },
+      secrets,
+      cost: { enabled: false },
+      server: { host: "127.0.0.1", port: 0 },
+      storage: { stateDir: state },
+    });
+    host = await AgentHost.open(config, { logger: silentLogger, env: {} });
     server = await startServer(host, { token: TOKEN });
   } catch (err) {
     await host?.close({ closeSessions: true });
@@ -210,7 +210,7 @@ describe("a third-party secrets plugin, loaded by module path from config alone"
       expect(JSON.stringify(hashed)).toContain(expected);
 
       // Printed, it comes back redacted by the plugin's own redactor, in the task and in the session's events.
-      const printed = await run(host, id, 'printenv TEAM_TOKEN; printenv TEAM_TOKEN | wc -c');
+      const printed = await run(host, id, "printenv TEAM_TOKEN; printenv TEAM_TOKEN | wc -c");
       const printedText = JSON.stringify(printed);
       expect(printed.observation.content).toBe(`<acme:redacted>\n${VALUE.length + 1}`);
       expect(printedText).not.toContain(VALUE);
