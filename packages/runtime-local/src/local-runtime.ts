@@ -1,3 +1,6 @@
+// About 400 lines: one backend's provisioning (bubblewrap or plain process group, cgroups, NAT, readiness,
+// re-attach, teardown), each step a method of the same sandbox; the profile, seccomp, NAT and cgroup details
+// live in their own modules.
 import { randomBytes, randomUUID } from "node:crypto";
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -1,3 +1,6 @@
+// Longer than 400 lines on purpose: one state machine (idle, running, waiting for input, timed out, dead)
+// over one bash process; the parts that are not state (command splitting, output buffering, PS1 markers)
+// live in their own modules.
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {

@@ -6,6 +6,7 @@
  *
  * The text is embedded (not read from a file next to the bundle) so the package works from its tarball and
  * through the vitest source alias alike; the build also writes it to `dist/modal_proto/` for reading.
+ * Longer than 400 lines because it is proto text, not code.
  */
 
 /** `modal_proto/api.proto` (subset): package `modal.client`, service `ModalClient`. */
