@@ -17,6 +17,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
+import { StringDecoder } from "node:string_decoder";
 import { RuntimeError } from "@agent-runtime/runtime-core";
 import { MarkerScanner } from "./marker-scanner.js";
 import { OutputBuffer } from "./output-buffer.js";
@@ -111,6 +112,10 @@ export class BashSession {
   #cwd: string;
   #pathEnv: string;
   #readyResolve: ((m: CommandMetadata) => void) | undefined;
+  readonly #outputListeners = new Set<(text: string) => void>();
+  /** One decoder per pipe so a UTF-8 character split across reads is emitted whole. */
+  readonly #stdoutDecoder = new StringDecoder("utf8");
+  readonly #stderrDecoder = new StringDecoder("utf8");
 
   private constructor(options: BashSessionOptions) {
     this.#cwd = options.cwd;
@@ -124,7 +129,7 @@ export class BashSession {
     }
     this.#scanner = new MarkerScanner(
       this.#nonce,
-      (chunk) => this.#onOutput(chunk),
+      (chunk) => this.#onOutput(chunk, this.#stdoutDecoder),
       (fields) => this.#onMarker(fields),
     );
     this.#proc = spawn(options.shellPath, ["--norc", "--noprofile"], {
@@ -135,7 +140,7 @@ export class BashSession {
       ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {}),
     });
     this.#proc.stdout.on("data", (chunk: Buffer) => this.#scanner.push(chunk));
-    this.#proc.stderr.on("data", (chunk: Buffer) => this.#onOutput(chunk));
+    this.#proc.stderr.on("data", (chunk: Buffer) => this.#onOutput(chunk, this.#stderrDecoder));
     this.#proc.stdin.on("error", () => {
       // EPIPE after the shell died: reported through the exit event.
     });
@@ -308,6 +313,17 @@ export class BashSession {
     }
   }
 
+  /**
+   * Subscribes to the running command's new visible output as it appears (markers excluded, UTF-8
+   * characters never split). Returns the unsubscribe function. A throwing listener is ignored.
+   */
+  onOutput(listener: (text: string) => void): () => void {
+    this.#outputListeners.add(listener);
+    return () => {
+      this.#outputListeners.delete(listener);
+    };
+  }
+
   /** Resolves once bash has exited. */
   waitForExit(): Promise<void> {
     if (this.#exit) return Promise.resolve();
@@ -344,9 +360,22 @@ export class BashSession {
     ].join("\n");
   }
 
-  #onOutput(chunk: Buffer): void {
+  #onOutput(chunk: Buffer, decoder: StringDecoder): void {
     this.#buffer.append(chunk);
     if (this.#waiter) this.#armQuietTimer();
+    if (this.#outputListeners.size === 0) return;
+    const text = decoder.write(chunk);
+    if (text) this.#emitOutput(text);
+  }
+
+  #emitOutput(text: string): void {
+    for (const listener of this.#outputListeners) {
+      try {
+        listener(text);
+      } catch {
+        // a listener's failure must not break the shell
+      }
+    }
   }
 
   #onMarker(fields: string[]): void {
