@@ -68,10 +68,13 @@ export class ActionExecutor {
     return this.#runner.shellPid;
   }
 
-  /** Queues `action` behind the ones already running; resolves with its observation. */
-  execute(action: Action): Promise<WireObservation> {
+  /**
+   * Queues `action` behind the ones already running; resolves with its observation. `onOutput` receives a
+   * `run` action's output as it appears (other actions produce none).
+   */
+  execute(action: Action, options: { onOutput?: (text: string) => void } = {}): Promise<WireObservation> {
     this.#lastActionAt = Date.now();
-    const result = this.#tail.then(() => this.#dispatch(action));
+    const result = this.#tail.then(() => this.#dispatch(action, options.onOutput));
     this.#tail = result.catch(() => undefined);
     return result.finally(() => {
       this.#lastActionAt = Date.now();
@@ -84,7 +87,7 @@ export class ActionExecutor {
     this.#python.close();
   }
 
-  async #dispatch(action: Action): Promise<WireObservation> {
+  async #dispatch(action: Action, onOutput?: (text: string) => void): Promise<WireObservation> {
     const ctx = { cwd: this.#runner.cwd, owner: this.#options.owner };
     try {
       checkPaths(action);
@@ -94,7 +97,7 @@ export class ActionExecutor {
     }
     switch (action.action) {
       case "run":
-        return this.#runner.run(action);
+        return this.#runner.run(action, onOutput);
       case "read":
         return action.args.impl_source === "oh_aci" ? this.#viewForRead(action) : readFileAction(action, ctx);
       case "write":

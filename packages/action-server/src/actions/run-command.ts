@@ -44,6 +44,8 @@ export class CommandRunner {
   #pythonCache = new Map<string, { at: number; path: string }>();
   /** Set when the shell exited: the next command starts a new one and says so. */
   #restartNote: string | undefined;
+  /** Receives the live output of the action being run (the streaming form of execute_action). */
+  #outputListener: ((text: string) => void) | undefined;
 
   constructor(options: CommandRunnerOptions) {
     this.#options = options;
@@ -65,7 +67,20 @@ export class CommandRunner {
     return this.#session?.pid;
   }
 
-  async run(action: CmdRunAction): Promise<WireObservation> {
+  /**
+   * Runs one `run` action. `onOutput` receives the command's new output as it appears, while this action
+   * waits (the executor runs one action at a time, so there is one listener at most).
+   */
+  async run(action: CmdRunAction, onOutput?: (text: string) => void): Promise<WireObservation> {
+    this.#outputListener = onOutput;
+    try {
+      return await this.#run(action);
+    } finally {
+      this.#outputListener = undefined;
+    }
+  }
+
+  async #run(action: CmdRunAction): Promise<WireObservation> {
     const args = action.args;
     const timeoutSeconds = action.timeout ?? undefined;
     const wait = {
@@ -248,7 +263,9 @@ export class CommandRunner {
     return note;
   }
 
-  #newSession(cwd: string): Promise<BashSession> {
-    return BashSession.start({ ...this.#options.shell, cwd });
+  async #newSession(cwd: string): Promise<BashSession> {
+    const session = await BashSession.start({ ...this.#options.shell, cwd });
+    session.onOutput((text) => this.#outputListener?.(text));
+    return session;
   }
 }
