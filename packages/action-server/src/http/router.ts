@@ -7,6 +7,7 @@ import { drainBody, readJsonBody } from "./body.js";
 import { downloadFiles, listFiles, uploadFile } from "./file-routes.js";
 import { HttpError, invalidRequest, toHttpError } from "./http-error.js";
 import type { ServerInfoProbe } from "./server-info.js";
+import { streamAction, wantsStream } from "./stream-action.js";
 
 /** What the routes need. */
 export interface RouterContext {
@@ -65,6 +66,7 @@ export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: Se
         if (!("action" in body)) throw invalidRequest(["action: required"]);
         // The trust boundary: parsed once here; everything after works on the typed action.
         const action = parseAction((body as { action: unknown }).action, "action");
+        if (wantsStream(req)) return streamAction(req, res, ctx.executor, action, ctx.logger);
         const observation = await ctx.executor.execute(action);
         await sendJson(req, res, 200, observation);
       },
