@@ -29,7 +29,7 @@ export { dockerfileBaseForModal, scanDockerfile } from "./dockerfile-base.js";
 export type { ImageBuilderErrorOptions } from "./errors.js";
 // Errors
 export { formatIssuePath, ImageBuilderError, ImageBuilderErrorCode, isImageBuilderError } from "./errors.js";
-export { INLINE_CHUNK_BASE64_CHARS } from "./inline.js";
+export { INLINE_CHUNK_BASE64_CHARS, INLINE_PARTS_ROOT, MAX_INLINE_RUN_BYTES } from "./inline.js";
 export type { OpenHandsRuntimeOptions } from "./openhands.js";
 export { openHandsRuntimeSpec } from "./openhands.js";
 export type {

@@ -7,7 +7,7 @@ export const DEFAULT_MAX_INLINE_BYTES = 2 * 1024 * 1024;
 export const RenderOptionsSchema = z.strictObject({
   /**
    * The most bytes of inline content (copyInline files plus an inline action-server bundle) one image may
-   * carry. Inline content is written by `RUN` commands (Modal cannot `COPY` local files), about 36 KiB per
+   * carry. Inline content is written by `RUN` commands (Modal cannot `COPY` local files), 12,000 bytes per
    * command, so large files belong in a package or the base image.
    * @default 2097152 (2 MiB)
    */

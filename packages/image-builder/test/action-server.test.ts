@@ -174,7 +174,8 @@ describe("withActionServer", () => {
     expect(lines[0]).toBe(ensureRuntimeCommand(20, false));
     expect(lines.at(-1)).toBe("mkdir -p /work");
     const dir = temp();
-    const bin = new FakeBin(dir).real("mkdir", "base64", "cat", "chmod", "rm");
+    // node inflates the bundle (the line before made sure it is there); it is linked in for that only.
+    const bin = new FakeBin(dir).real("mkdir", "base64", "cat", "chmod", "rm", "wc", "node");
     for (const line of lines.slice(1, -1)) {
       const local = line
         .replaceAll("/opt/", `${dir}/opt/`)

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DockerfileParser } from "dockerfile-ast";
 import { afterEach, describe, expect, it } from "vitest";
@@ -7,7 +7,8 @@ import {
   fromRegistry,
   ImageBuilderError,
   INLINE_CHUNK_BASE64_CHARS,
-  MAX_LINE_BYTES,
+  INLINE_PARTS_ROOT,
+  MAX_INLINE_RUN_BYTES,
   renderImage,
   toDockerfile,
 } from "../src/index.js";
@@ -192,9 +193,9 @@ describe("quoting is safe for any package name or value", () => {
     expect(bin.calls()).toEqual([]);
   });
 
-  it("splits large inline files into parts under the line limit and joins them back", () => {
+  it("splits large inline files into parts under a stable path, each line under the bound, and joins them back", () => {
     const dir = temp();
-    const bin = new FakeBin(dir).real("mkdir", "base64", "cat", "chmod", "rm");
+    const bin = new FakeBin(dir).real("mkdir", "base64", "cat", "chmod", "rm", "wc");
     const bytes = Buffer.alloc(100_000);
     for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 7919) % 256;
     const path = join(dir, "big.bin");
@@ -205,14 +206,19 @@ describe("quoting is safe for any package name or value", () => {
     );
     const lines = runLines(dockerfile);
     expect(lines).toHaveLength(Math.ceil((Math.ceil(bytes.length / 3) * 4) / INLINE_CHUNK_BASE64_CHARS) + 1);
+    expect(dockerfile.includes("/tmp/agent-runtime")).toBe(false);
     for (const line of lines) {
-      expect(Buffer.byteLength(line)).toBeLessThan(MAX_LINE_BYTES);
-      const result = runShell(line, bin, { cwd: dir });
+      expect(Buffer.byteLength(`RUN ${line}`)).toBeLessThanOrEqual(MAX_INLINE_RUN_BYTES);
+      expect(line).toContain(`${INLINE_PARTS_ROOT}/`);
+      // Each line in a shell of its own, as separate build steps; the parts go under this test's directory.
+      const result = runShell(line.replaceAll(INLINE_PARTS_ROOT, join(dir, "parts")), bin, { cwd: dir });
       expect(result.stderr).toBe("");
     }
     expect(readFileSync(path).equals(bytes)).toBe(true);
     // The part files are removed once joined.
-    expect(lines.at(-1)).toMatch(/&& rm -rf \/tmp\/agent-runtime-inline-[0-9a-f]{16} &&/);
+    expect(lines.at(-1)).toMatch(/&& rm -rf \/opt\/agent-runtime\/parts\/[0-9a-f]{16} &&/);
+    expect(existsSync(join(dir, "parts"))).toBe(true);
+    expect(readdirSync(join(dir, "parts"))).toEqual([]);
   });
 });
 
