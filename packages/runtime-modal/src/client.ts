@@ -1,5 +1,5 @@
 import { actionServerBinPath } from "@agent-runtime/action-server";
-import type { Logger, Redactor } from "@agent-runtime/runtime-core";
+import { type Logger, type Redactor, RuntimeError } from "@agent-runtime/runtime-core";
 import { ModalClient, type Logger as ModalLogger } from "modal";
 import { assertModalCredentials, isLocalServerUrl, missingModalCredentialsError } from "./credentials.js";
 import { toModalRuntimeError } from "./errors.js";
@@ -60,7 +60,13 @@ export function createModalClient(
   const creds = options.credentials?.reveal();
   let client: ModalClient;
   try {
-    client = withEnv({ MODAL_SERVER_URL: options.serverUrl, MODAL_PROFILE: options.profile }, () => {
+    const env = {
+      MODAL_SERVER_URL: options.serverUrl,
+      MODAL_PROFILE: options.profile,
+      // The SDK's own V1/V2 switch (`profile.sandboxV2`), read once by the constructor: see `sandboxApi`.
+      MODAL_SANDBOX_V2: options.sandboxApi === "v2" ? "1" : "0",
+    };
+    client = withEnv(env, () => {
       if (creds) {
         assertModalCredentials({
           MODAL_TOKEN_ID: creds.tokenId,
@@ -79,6 +85,12 @@ export function createModalClient(
     throw toModalRuntimeError(err, "client", "Creating the Modal client failed");
   }
   const profile = client.profile;
+  if (profile.sandboxV2 !== (options.sandboxApi === "v2")) {
+    throw new RuntimeError(
+      "INTERNAL",
+      `The modal SDK did not take sandboxApi "${options.sandboxApi}" (its MODAL_SANDBOX_V2 switch); check the installed modal version (runtime-modal needs modal@0.11.1).`,
+    );
+  }
   if (!creds) {
     const oauth = Boolean(profile.oauthRefreshToken);
     if (!oauth && (!profile.tokenId || !profile.tokenSecret)) {

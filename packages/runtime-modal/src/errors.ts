@@ -59,6 +59,11 @@ function isGrpcClientError(err: unknown): err is GrpcClientError {
   return typeof e.code === "number" && typeof e.details === "string";
 }
 
+/** An instance of `Error` itself, not of a subclass (TypeError, the SDK's error classes, gRPC errors...). */
+function isPlainError(err: unknown): err is Error {
+  return err instanceof Error && Object.getPrototypeOf(err) === Error.prototype;
+}
+
 const NEXT_STEP: Partial<Record<ErrorCode, string>> = {
   UNAUTHORIZED: MODAL_CREDENTIALS_HELP,
   UNAVAILABLE: "Modal is unreachable or failing; retry later (retries with backoff were already made).",
@@ -87,6 +92,14 @@ function classify(err: unknown, step: ModalStep): { code: ErrorCode; text: strin
     return { code: mapped.code, text: `${mapped.name}: ${err.details || err.message}` };
   }
   const text = err instanceof Error ? err.message : String(err);
+  // The SDK checks a create's parameters before sending it (modal@0.11.1's `buildSandboxCreateRequestProto`:
+  // timeouts, workdir, cpu/memory pairs...) and throws a plain `Error` (not its InvalidError) for a bad one.
+  // Told apart by class and step, not by text: only an exact `Error` at the create step.
+  if (step === "create" && isPlainError(err))
+    return {
+      code: "INVALID_ARGUMENT",
+      text: `${text} (the Modal SDK refused a sandbox parameter before sending it)`,
+    };
   // The SDK reports a failed image build as a plain Error; only the image step can produce one.
   if (step === "image")
     return {

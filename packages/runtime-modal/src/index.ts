@@ -25,13 +25,15 @@ export { MODAL_GPU_CATALOGUE, parseModalGpu } from "./gpus.js";
 // Images
 export { DEFAULT_BASE_IMAGE } from "./image.js";
 // Orphan sweeping, tags and names
+export type { ListedSandbox } from "./inventory.js";
 export { ModalSandboxInventory } from "./inventory.js";
 export type { ModalHandleData } from "./modal-runtime.js";
 export { ModalRuntime } from "./modal-runtime.js";
-export { MANAGED_BY, sandboxNameFor, TAGS } from "./naming.js";
-export type { ModalRuntimeOptions, ResolvedModalRuntimeOptions } from "./options.js";
+export { MANAGED_BY, MAX_TAG_KEY_LENGTH, MAX_TAG_VALUE_LENGTH, sandboxNameFor, TAGS } from "./naming.js";
+export type { ModalRuntimeOptions, ResolvedModalRuntimeOptions, SandboxApi } from "./options.js";
 // Options
 export {
+  DEFAULT_IDLE_TIMEOUT_MS,
   HiddenValue,
   ImageOptionSchema,
   MODAL_RENAMED_OPTIONS,
@@ -39,6 +41,7 @@ export {
   ModalRuntimeOptionsSchema,
   OpenHandsImageSchema,
   RESERVED_TAG_PREFIX,
+  SANDBOX_APIS,
   validateModalRuntimeOptions,
 } from "./options.js";
 // Provider and plugin
@@ -48,8 +51,16 @@ export {
   modalRuntimePlugin,
   parseModalRuntimeOptions,
 } from "./provider.js";
+// Regions
+export { MODAL_REGIONS } from "./regions.js";
 // Secrets
 export { modalSecretReferences } from "./secret-references.js";
 export type { ModalSandboxShape } from "./shape.js";
 // Per-session overrides
-export { MODAL_SUPPORTED_OVERRIDES, resolveSandboxShape } from "./shape.js";
+export {
+  MODAL_SUPPORTED_OVERRIDES,
+  MODAL_V2_OVERRIDE_HINTS,
+  resolveSandboxShape,
+  sandboxApiOf,
+  supportedOverridesFor,
+} from "./shape.js";

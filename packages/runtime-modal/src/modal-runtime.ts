@@ -20,19 +20,21 @@ import {
   randomSessionKey,
   sandboxNameFor,
   TAGS,
+  tagIssues,
 } from "./naming.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
 import { SandboxOutputTail } from "./output-tail.js";
 import { modalSecretReferences } from "./secret-references.js";
 import type { ModalServices } from "./services.js";
-import type { ModalSandboxShape } from "./shape.js";
+import { type ModalSandboxShape, sandboxApiOf } from "./shape.js";
 
 /** Fields runtime-modal keeps in a handle's `data` (besides core's sandboxId, caCertPem, lease...). */
 export interface ModalHandleData {
   sandboxId: string;
   appName: string;
   environment?: string;
-  sandboxName: string;
+  /** The sandbox's name in the App (absent for V2 sandboxes, which have none). */
+  sandboxName?: string;
 }
 
 /** Fast liveness checks while the sandbox starts, so a crash fails connect() at once. */
@@ -54,7 +56,8 @@ function endReason(code: number, starting = false): string {
 /** One Modal sandbox running the action server, reached through an encrypted tunnel with a fresh session key. */
 export class ModalRuntime extends BaseRuntime {
   readonly #svc: ModalServices;
-  #poolId: string | undefined;
+  /** Set for a warm-pool sandbox until it is handed out: its pool tag's value and its name. */
+  #pool: { tag: string; name: string } | undefined;
   #sb: Sandbox | undefined;
   #gone: string | undefined;
   #watch: NodeJS.Timeout | undefined;
@@ -75,8 +78,8 @@ export class ModalRuntime extends BaseRuntime {
     capabilities: RuntimeCapabilities;
     context: PluginContext;
     attachTo?: RuntimeHandle;
-    /** Set for warm-pool sandboxes: tagged with it until handed out. */
-    poolId?: string;
+    /** Set for warm-pool sandboxes: the pool tag's value (on the sandbox until handed out) and the sandbox's name. */
+    pool?: { tag: string; name: string };
     /** The sandbox's shape when a session overrides the provider's options (see `resolveSandboxShape`). */
     shape?: Pick<ModalSandboxShape, "options" | "image">;
     /** The session's overrides as accepted (kept in the handle; `userId` scopes the cost lease). */
@@ -98,7 +101,7 @@ export class ModalRuntime extends BaseRuntime {
     this.#svc = init.services;
     this.#options = o;
     this.#image = init.shape?.image ?? init.services.image;
-    this.#poolId = init.poolId;
+    this.#pool = init.pool;
     this.onStatus((event) => {
       if (event.status !== RuntimeStatus.READY) return;
       this.#everReady = true;
@@ -124,7 +127,7 @@ export class ModalRuntime extends BaseRuntime {
    */
   override async connect(options: { signal?: AbortSignal } = {}): Promise<void> {
     await super.connect(options);
-    if (this.#poolId !== undefined && !this.#warmed) {
+    if (this.#pool !== undefined && !this.#warmed) {
       this.#warmed = true;
       await this.runCommand("true", { hidden: true });
     }
@@ -187,15 +190,23 @@ export class ModalRuntime extends BaseRuntime {
     }
 
     const img = this.#image;
-    const name = this.#poolId ?? sandboxNameFor(this.sessionId);
+    // V2 sandboxes take no name, no tags and no idle timeout (see the sandboxApi option): none are sent.
+    const v1 = sandboxApiOf(o) === "v1";
+    const name = this.#pool?.name ?? sandboxNameFor(this.sessionId);
     const tags: Record<string, string> = {
       ...o.tags,
       [TAGS.managedBy]: MANAGED_BY,
       [TAGS.session]: this.sessionId,
       [TAGS.keyNonce]: nonce,
       ...(request.leaseId ? { [TAGS.lease]: request.leaseId } : {}),
-      ...(this.#poolId ? { [TAGS.pool]: this.#poolId } : {}),
+      ...(this.#pool ? { [TAGS.pool]: this.#pool.tag } : {}),
     };
+    const tooLong = v1 ? tagIssues(tags) : [];
+    if (tooLong.length > 0)
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        `The sandbox's tags do not fit Modal's limits:\n  ${tooLong.map((t) => `${t.key}: ${t.message}`).join("\n  ")}`,
+      );
     const ports = [
       img.port,
       ...(o.vscodePort !== undefined && o.vscodePort !== img.port ? [o.vscodePort] : []),
@@ -211,15 +222,14 @@ export class ModalRuntime extends BaseRuntime {
       secrets,
       encryptedPorts: ports,
       timeoutMs: ceilSeconds(o.timeoutMs),
-      idleTimeoutMs: ceilSeconds(o.idleTimeoutMs),
+      ...(v1 && o.idleTimeoutMs !== undefined ? { idleTimeoutMs: ceilSeconds(o.idleTimeoutMs) } : {}),
       cpu: o.cpuCores,
       memoryMiB: o.memoryMiB,
       ...(o.cpuLimitCores !== undefined ? { cpuLimit: o.cpuLimitCores } : {}),
       ...(o.memoryLimitMiB !== undefined ? { memoryLimitMiB: o.memoryLimitMiB } : {}),
       ...(o.gpu !== undefined ? { gpu: o.gpu } : {}),
       ...(o.region !== undefined ? { regions: [o.region] } : {}),
-      name,
-      tags,
+      ...(v1 ? { name, tags } : {}),
     };
 
     const sb = await this.#create(app, image, params, nonce, deadline, request.signal);
@@ -244,7 +254,7 @@ export class ModalRuntime extends BaseRuntime {
       const data: ModalHandleData = {
         sandboxId: sb.sandboxId,
         appName: o.appName,
-        sandboxName: name,
+        ...(v1 ? { sandboxName: name } : {}),
         ...(o.environment ? { environment: o.environment } : {}),
       };
       return {
@@ -301,7 +311,8 @@ export class ModalRuntime extends BaseRuntime {
   /**
    * Creates the sandbox. Transient failures are retried: the sandbox's unique name makes a retry safe, since a
    * create that Modal committed before failing comes back as ALREADY_EXISTS and is adopted when its nonce tag is
-   * ours. A create still running at the deadline is terminated when it returns.
+   * ours. A V2 sandbox has no name, so its create is not retried here (only the SDK's own retries apply): a
+   * retry could start a second sandbox. A create still running at the deadline is terminated when it returns.
    */
   async #create(
     app: App,
@@ -332,6 +343,7 @@ export class ModalRuntime extends BaseRuntime {
         const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1));
         if (
           (err.code !== "UNAVAILABLE" && err.code !== "RATE_LIMITED") ||
+          params.name === undefined ||
           attempt >= retry.maxAttempts ||
           Date.now() + delay > deadline
         )
@@ -473,8 +485,8 @@ export class ModalRuntime extends BaseRuntime {
   override rebind(sessionId: string, overrides?: ResolvedSessionOverrides): void {
     super.rebind(sessionId, overrides);
     const sb = this.#sb;
-    if (this.#poolId === undefined || !sb) return;
-    this.#poolId = undefined;
+    if (this.#pool === undefined || !sb) return;
+    this.#pool = undefined;
     // The pool tag comes off (so shutdown sweeps skip it) and the session tag names the new owner.
     this.#retag = (async () => {
       try {

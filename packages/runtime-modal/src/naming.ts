@@ -18,6 +18,33 @@ export const TAGS = {
 /** Value of the `managed-by` tag. */
 export const MANAGED_BY = "runtime-modal";
 
+/**
+ * Longest tag key runtime-modal sends to Modal. Neither Modal's docs, its protos nor its SDKs state a limit;
+ * this is the cap modal-emulator's strict mode applies (`MAX_TAG_NAME_LENGTH`, a conservative guess), and the
+ * one runtime-core puts on label keys.
+ */
+export const MAX_TAG_KEY_LENGTH = 64;
+/** Longest tag value runtime-modal sends to Modal (see {@link MAX_TAG_KEY_LENGTH}: the strict emulator's cap). */
+export const MAX_TAG_VALUE_LENGTH = 256;
+
+/** Each tag whose key or value is over Modal's caps, with what is wrong (empty when all fit). */
+export function tagIssues(tags: Readonly<Record<string, string>>): { key: string; message: string }[] {
+  const issues: { key: string; message: string }[] = [];
+  for (const [key, value] of Object.entries(tags)) {
+    if (key.length > MAX_TAG_KEY_LENGTH)
+      issues.push({
+        key,
+        message: `the tag key is ${key.length} characters; Modal tag keys hold at most ${MAX_TAG_KEY_LENGTH}`,
+      });
+    if (value.length > MAX_TAG_VALUE_LENGTH)
+      issues.push({
+        key,
+        message: `the tag value is ${value.length} characters; Modal tag values hold at most ${MAX_TAG_VALUE_LENGTH}`,
+      });
+  }
+  return issues;
+}
+
 const NAME_CHARS = /[^A-Za-z0-9._-]/g;
 
 /**

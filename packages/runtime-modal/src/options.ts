@@ -2,6 +2,8 @@ import { inspect } from "node:util";
 import type { ImageSpecInput } from "@agent-runtime/image-builder";
 import { z } from "zod";
 import { parseModalGpu } from "./gpus.js";
+import { tagIssues } from "./naming.js";
+import { regionIssue } from "./regions.js";
 
 /** A secret option value: readable with `reveal()`, shown as `[redacted]` by `JSON.stringify` and `util.inspect`. */
 export class HiddenValue<T> {
@@ -57,7 +59,7 @@ export const ImageOptionSchema = z.union([
   ),
 ]);
 
-const TagsSchema = z.record(z.string().min(1).max(63), z.string().max(255)).superRefine((tags, ctx) => {
+const TagsSchema = z.record(z.string().min(1), z.string()).superRefine((tags, ctx) => {
   for (const key of Object.keys(tags)) {
     if (key.startsWith(RESERVED_TAG_PREFIX)) {
       ctx.addIssue({
@@ -67,7 +69,16 @@ const TagsSchema = z.record(z.string().min(1).max(63), z.string().max(255)).supe
       });
     }
   }
+  for (const { key, message } of tagIssues(tags)) ctx.addIssue({ code: "custom", path: [key], message });
 });
+
+/** Modal's sandbox APIs (see the `sandboxApi` option). */
+export const SANDBOX_APIS = ["v1", "v2"] as const;
+/** One of Modal's sandbox APIs. */
+export type SandboxApi = (typeof SANDBOX_APIS)[number];
+
+/** The idle timeout a V1 sandbox gets when none is set, in ms (15 min). */
+export const DEFAULT_IDLE_TIMEOUT_MS = 900_000;
 
 /** A GPU request, parsed against Modal's GPU catalogue and normalised (see `parseModalGpu`). */
 export const ModalGpuSchema = z
@@ -84,8 +95,7 @@ export const ModalGpuSchema = z
 
 const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "not a valid variable name");
 
-/** Options of {@link modalRuntime}: what users write ({@link ModalRuntimeOptions}) and the parsed form. */
-export const ModalRuntimeOptionsSchema = z
+const ModalRuntimeOptionsObject = z
   .object({
     /**
      * A Modal token. Without it the SDK's own lookup applies: `MODAL_TOKEN_ID` / `MODAL_TOKEN_SECRET`, then the
@@ -141,16 +151,45 @@ export const ModalRuntimeOptionsSchema = z
      * @default none
      */
     gpu: ModalGpuSchema.optional(),
-    /** Region pin, e.g. `"us"` or `"us-east"` (multiplies the bill: broad x1.5, narrow x1.75). @default none */
-    region: z.string().min(1).optional(),
+    /**
+     * Region pin, one of Modal's documented regions (`MODAL_REGIONS`: broad such as `"us"`, `"eu"`, narrow such as
+     * `"us-east"`, or specific such as `"us-east-1"`); an unknown name is refused with the known ones. It multiplies
+     * the bill (Modal's region page: broad x1.5, narrow x1.75).
+     * @default none
+     */
+    region: z
+      .string()
+      .min(1)
+      .superRefine((region, ctx) => {
+        const issue = regionIssue(region);
+        if (issue) ctx.addIssue({ code: "custom", message: issue });
+      })
+      .optional(),
     /** Maximum lifetime of a sandbox in ms (rounded up to whole seconds; at most 24 h). @default 3600000 (1 h) */
     timeoutMs: z.number().int().min(1000).max(MAX_LIFETIME_MS).default(3_600_000),
     /**
      * Modal ends a sandbox idle this long (no exec, no stdin, no open tunnel connection), in ms, rounded up to
-     * whole seconds. Always set, so a sandbox orphaned by a crashed host stops billing.
-     * @default 900000 (15 min)
+     * whole seconds. Always set on V1 sandboxes, so a sandbox orphaned by a crashed host stops billing. Modal's V2
+     * sandbox API has no idle timeout: with `sandboxApi: "v2"` setting it is an error (a V2 sandbox runs until
+     * `timeoutMs` or `close()`).
+     * @default 900000 (15 min) with `sandboxApi: "v1"`; none with `"v2"`
      */
-    idleTimeoutMs: z.number().int().min(1000).max(MAX_LIFETIME_MS).default(900_000),
+    idleTimeoutMs: z.number().int().min(1000).max(MAX_LIFETIME_MS).optional(),
+    /**
+     * Which of Modal's sandbox APIs creates CPU sandboxes, applied through the SDK's own switch (its
+     * `MODAL_SANDBOX_V2` setting, set for this provider's client only). `"v1"` is the default because it supports
+     * every feature runtime-modal relies on: the idle timeout, sandbox names (one sandbox per session, attach by
+     * session id, safe create retries), tags (cost leases, warm pools, orphan sweeps) and listing. modal@0.11.1
+     * itself defaults to V2, whose documented features include none of those four (its `experimentalCreate`
+     * doc; V2 sandboxes "are not currently returned by list()"), as Modal's Python client keeps V2 opt-in.
+     * With `"v2"`, options that need them are refused up front (`idleTimeoutMs`, `tags`, `pool`,
+     * `sessionKeySecret`, a cost plugin; per session `idleTimeoutMs` and `labels`), sandboxes are created without
+     * a name (a second sandbox for the same session is not refused, and a create is not retried after a transient
+     * failure) and `inventory` refuses to list. A GPU sandbox always uses V1 (the SDK sends GPU creates to V1), so
+     * a provider-level `gpu` with `"v2"` is refused as contradictory.
+     * @default "v1"
+     */
+    sandboxApi: z.enum(SANDBOX_APIS).default("v1"),
     /** Deadline for the sandbox's create, tunnel and server readiness, in ms (image builds excluded). @default 120000 */
     startupTimeoutMs: z.number().int().min(1000).default(120_000),
     /** Keep the sandbox running after `close()`; re-attach with its handle or session id. @default false */
@@ -204,6 +243,17 @@ export const ModalRuntimeOptionsSchema = z
   })
   .strict();
 
+/**
+ * Options of {@link modalRuntime}: what users write ({@link ModalRuntimeOptions}) and the parsed form. The idle
+ * timeout's default depends on `sandboxApi`, so it is filled in after the fields are parsed.
+ */
+export const ModalRuntimeOptionsSchema = ModalRuntimeOptionsObject.transform(
+  (o): z.output<typeof ModalRuntimeOptionsObject> =>
+    o.idleTimeoutMs === undefined && o.sandboxApi === "v1"
+      ? { ...o, idleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS }
+      : o,
+);
+
 /** What users write. */
 export type ModalRuntimeOptions = z.input<typeof ModalRuntimeOptionsSchema>;
 /** Options after parsing, defaults filled. */
@@ -214,13 +264,38 @@ export type ResolvedModalRuntimeOptions = z.output<typeof ModalRuntimeOptionsSch
  */
 export function validateModalRuntimeOptions(o: ResolvedModalRuntimeOptions): string[] {
   const issues: string[] = [];
-  if (o.idleTimeoutMs > o.timeoutMs) issues.push(`idleTimeoutMs: must not exceed timeoutMs (${o.timeoutMs})`);
+  if (o.idleTimeoutMs !== undefined && o.idleTimeoutMs > o.timeoutMs)
+    issues.push(`idleTimeoutMs: must not exceed timeoutMs (${o.timeoutMs})`);
   if (o.cpuLimitCores !== undefined && o.cpuLimitCores < o.cpuCores)
     issues.push(`cpuLimitCores: must be at least cpuCores (${o.cpuCores})`);
   if (o.memoryLimitMiB !== undefined && o.memoryLimitMiB < o.memoryMiB)
     issues.push(`memoryLimitMiB: must be at least memoryMiB (${o.memoryMiB})`);
   if (o.credentials !== undefined && o.profile !== undefined)
     issues.push("profile: give either credentials or a profile, not both");
+  if (o.sandboxApi === "v2") issues.push(...sandboxApiV2Issues(o));
+  return issues;
+}
+
+/** What a `sandboxApi: "v2"` provider cannot do, each as `path: message` naming the fix. */
+function sandboxApiV2Issues(o: ResolvedModalRuntimeOptions): string[] {
+  const issues: string[] = [];
+  const v1 = 'or use sandboxApi "v1" (the default)';
+  if (o.gpu !== undefined)
+    issues.push(
+      `sandboxApi: a GPU sandbox always uses Modal's V1 sandbox API (modal@0.11.1 sends GPU creates to V1), so "v2" has no effect with gpu "${o.gpu}"; remove sandboxApi or gpu`,
+    );
+  if (o.idleTimeoutMs !== undefined)
+    issues.push(`idleTimeoutMs: Modal's V2 sandbox API has no idle timeout; remove idleTimeoutMs ${v1}`);
+  if (Object.keys(o.tags).length > 0)
+    issues.push(`tags: Modal's V2 sandbox API keeps no tags; remove tags ${v1}`);
+  if (o.pool.size > 0)
+    issues.push(
+      `pool.size: a warm pool needs tags (to hand sandboxes out and sweep leftovers on close), which Modal's V2 sandbox API does not keep; set pool.size to 0 ${v1}`,
+    );
+  if (o.sessionKeySecret !== undefined)
+    issues.push(
+      `sessionKeySecret: attachSession finds a sandbox by its name or tags, which Modal's V2 sandbox API does not keep; re-attach with stored handles instead ${v1}`,
+    );
   return issues;
 }
 

@@ -24,7 +24,7 @@ import { toModalRuntimeError, withRetry } from "./errors.js";
 import { resolveImage } from "./image.js";
 import { ModalSandboxInventory } from "./inventory.js";
 import { type ModalHandleData, ModalRuntime } from "./modal-runtime.js";
-import { derivedSessionKey, sandboxNameFor, TAGS } from "./naming.js";
+import { derivedSessionKey, MAX_TAG_VALUE_LENGTH, sandboxNameFor, TAGS } from "./naming.js";
 import {
   MODAL_RENAMED_OPTIONS,
   type ModalRuntimeOptions,
@@ -33,7 +33,12 @@ import {
   validateModalRuntimeOptions,
 } from "./options.js";
 import { ModalServices } from "./services.js";
-import { MODAL_SUPPORTED_OVERRIDES, type ModalSandboxShape, resolveSandboxShape } from "./shape.js";
+import {
+  MODAL_V2_OVERRIDE_HINTS,
+  type ModalSandboxShape,
+  resolveSandboxShape,
+  supportedOverridesFor,
+} from "./shape.js";
 
 /**
  * Creates Modal runtimes for one configuration (credentials, App, image and resources), with its warm pool.
@@ -50,12 +55,22 @@ export class ModalRuntimeProvider implements RuntimeProvider {
   readonly #context: PluginContext;
   readonly #pool: WarmPool<ModalRuntime> | undefined;
   readonly #retags = new Set<Promise<void>>();
-  /** Per-session override fields this provider honours (all of them; `labels` and `userId` too). */
-  readonly supportedOverrides: readonly SessionOverrideField[] = MODAL_SUPPORTED_OVERRIDES;
+  /**
+   * Per-session override fields this provider honours (all of them, `labels` and `userId` too; with
+   * `sandboxApi: "v2"` not `idleTimeoutMs`, and `labels` only with a GPU).
+   */
+  readonly supportedOverrides: readonly SessionOverrideField[];
   #closed: Promise<void> | undefined;
 
   constructor(options: ResolvedModalRuntimeOptions, context: PluginContext) {
+    if (options.sandboxApi === "v2" && context.cost) {
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        "sandboxApi: a cost plugin puts its lease id in the sandbox's tags so an orphan sweep can find the sandbox, and Modal's V2 sandbox API keeps no tags; use sandboxApi \"v1\" (the default) with a cost plugin, or run without one.",
+      );
+    }
     this.#context = context;
+    this.supportedOverrides = supportedOverridesFor(options);
     const client = createModalClient(options, context.logger, context.redactor);
     const emulated = emulatorServerCommand(options, serverUrlOf(client));
     const image = resolveImage(emulated.options);
@@ -86,7 +101,8 @@ export class ModalRuntimeProvider implements RuntimeProvider {
       this.#pool = new WarmPool({
         size: options.pool.size,
         logger: context.logger,
-        create: (poolSessionId) => this.#newRuntime(poolSessionId, { poolId: `${this.poolId}-${n++}` }),
+        create: (poolSessionId) =>
+          this.#newRuntime(poolSessionId, { pool: { tag: this.poolId, name: `${this.poolId}-${n++}` } }),
       });
       this.#pool.fill();
     }
@@ -111,7 +127,7 @@ export class ModalRuntimeProvider implements RuntimeProvider {
     sessionId: string,
     extra: {
       attachTo?: RuntimeHandle;
-      poolId?: string;
+      pool?: { tag: string; name: string };
       shape?: ModalSandboxShape;
       overrides?: ResolvedSessionOverrides;
     } = {},
@@ -143,7 +159,18 @@ export class ModalRuntimeProvider implements RuntimeProvider {
    */
   async create(input: CreateRuntimeInput): Promise<ModalRuntime> {
     this.#assertOpen();
-    const parsed = parseCreateRuntimeInput(input, { backend: "modal", supported: MODAL_SUPPORTED_OVERRIDES });
+    const o = this.#svc.options;
+    const parsed = parseCreateRuntimeInput(input, {
+      backend: "modal",
+      supported: this.supportedOverrides,
+      ...(o.sandboxApi === "v2" ? { hints: MODAL_V2_OVERRIDE_HINTS } : {}),
+    });
+    if (o.sandboxApi === "v1" && parsed.sessionId.length > MAX_TAG_VALUE_LENGTH) {
+      throw new RuntimeError(
+        "INVALID_ARGUMENT",
+        `sessionId: ${parsed.sessionId.length} characters; the session id is the value of the sandbox's tag "${TAGS.session}", and Modal tag values hold at most ${MAX_TAG_VALUE_LENGTH}. Use a shorter session id.`,
+      );
+    }
     const overrides = overridesOf(parsed);
     const shape = resolveSandboxShape(this.#svc, overrides);
     const pooled = shape.poolCompatible ? this.#pool?.acquire(parsed.sessionId, overrides) : undefined;
@@ -178,6 +205,12 @@ export class ModalRuntimeProvider implements RuntimeProvider {
   async attachSession(sessionId: string): Promise<ModalRuntime> {
     this.#assertOpen();
     const o = this.#svc.options;
+    if (o.sandboxApi === "v2") {
+      throw new RuntimeError(
+        "UNSUPPORTED",
+        'attachSession finds a sandbox by its name or tags, which Modal\'s V2 sandbox API does not keep (the modal runtime option sandboxApi is "v2"); re-attach with a stored handle (provider.attach), or use sandboxApi "v1" (the default).',
+      );
+    }
     if (!o.sessionKeySecret) {
       throw new RuntimeError(
         "FAILED_PRECONDITION",
@@ -256,8 +289,8 @@ export class ModalRuntimeProvider implements RuntimeProvider {
     } catch (err) {
       if (toModalRuntimeError(err, "lookup", "lookup").code !== "NOT_FOUND") throw err;
     }
-    // Pooled sandboxes keep their pool name: find them by the session tag.
-    const listed = (await svc.listSandboxes({ [TAGS.session]: sessionId }))[0];
+    // Pooled sandboxes keep their pool name: find them by the session tag (tags read per sandbox).
+    const listed = (await this.inventory.list({ [TAGS.session]: sessionId }))[0];
     if (!listed) return undefined;
     return { sb: await svc.client.sandboxes.fromId(listed.sandboxId), tags: listed.tags, name: listed.name };
   }
@@ -272,9 +305,8 @@ export class ModalRuntimeProvider implements RuntimeProvider {
       await Promise.allSettled([...this.#retags]);
       if (!this.#pool) return;
       try {
-        const leftovers = (await this.#svc.listSandboxes()).filter((sb) =>
-          sb.tags[TAGS.pool]?.startsWith(this.poolId),
-        );
+        // Still tagged with this provider's pool: never handed out (a hand-out removes the tag).
+        const leftovers = await this.inventory.list({ [TAGS.pool]: this.poolId });
         const log = this.#context.logger;
         for (const sb of leftovers) {
           log.warn("terminating a leftover warm-pool sandbox", { sandboxId: sb.sandboxId });

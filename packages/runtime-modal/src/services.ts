@@ -5,15 +5,6 @@ import { withRetry } from "./errors.js";
 import type { ResolvedImage } from "./image.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
 
-/** A sandbox as Modal's list call reports it (tags included). */
-export interface ListedSandbox {
-  sandboxId: string;
-  name: string;
-  tags: Record<string, string>;
-  /** Epoch ms. */
-  createdAtMs: number;
-}
-
 /**
  * What every runtime of one provider shares: the Modal client, options, the resolved image, and the App and
  * built Image (each looked up or built once, then cached; a failure is not cached).
@@ -94,42 +85,5 @@ export class ModalServices {
       this.#built.set(key, built);
     }
     return built;
-  }
-
-  /**
-   * Running sandboxes of the App whose tags include `tags` (every one when empty), newest first. Uses the SDK's
-   * typed control-plane client, because `sandboxes.list()` drops the tags and creation times Modal returns.
-   */
-  async listSandboxes(tags: Record<string, string> = {}): Promise<ListedSandbox[]> {
-    const app = await this.app();
-    const out: ListedSandbox[] = [];
-    let beforeTimestamp: number | undefined;
-    for (;;) {
-      const resp = await withRetry(
-        () =>
-          this.client.cpClient.sandboxListV2({
-            appId: app.appId,
-            includeFinished: false,
-            tags: Object.entries(tags).map(([tagName, tagValue]) => ({ tagName, tagValue })),
-            ...(beforeTimestamp !== undefined ? { beforeTimestamp } : {}),
-          }),
-        {
-          step: "list",
-          what: `Listing the sandboxes of the Modal App "${this.options.appName}" failed`,
-          retry: this.options.retry,
-        },
-      );
-      const page = resp.sandboxes;
-      if (page.length === 0) return out;
-      for (const info of page) {
-        out.push({
-          sandboxId: info.id,
-          name: info.name,
-          tags: Object.fromEntries(info.tags.map((t) => [t.tagName, t.tagValue])),
-          createdAtMs: Math.round(info.createdAt * 1000),
-        });
-      }
-      beforeTimestamp = page[page.length - 1]?.createdAt;
-    }
   }
 }

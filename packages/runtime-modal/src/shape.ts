@@ -2,11 +2,19 @@ import {
   InvalidArgumentError,
   invalidOverrides,
   type ResolvedSessionOverrides,
+  RuntimeError,
   type SessionOverrideField,
 } from "@agent-runtime/runtime-core";
 import { parseModalGpu } from "./gpus.js";
 import { type ResolvedImage, resolveImage } from "./image.js";
-import { ImageOptionSchema, RESERVED_TAG_PREFIX, type ResolvedModalRuntimeOptions } from "./options.js";
+import { tagIssues } from "./naming.js";
+import {
+  DEFAULT_IDLE_TIMEOUT_MS,
+  ImageOptionSchema,
+  RESERVED_TAG_PREFIX,
+  type ResolvedModalRuntimeOptions,
+  type SandboxApi,
+} from "./options.js";
 
 /** Every override field runtime-modal honours per sandbox (all of them). */
 export const MODAL_SUPPORTED_OVERRIDES = [
@@ -19,6 +27,31 @@ export const MODAL_SUPPORTED_OVERRIDES = [
   "env",
 ] as const satisfies readonly SessionOverrideField[];
 
+/** Why a `sandboxApi: "v2"` provider refuses an override field, and the fix (core's UNSUPPORTED names the field). */
+export const MODAL_V2_OVERRIDE_HINTS: Readonly<Partial<Record<SessionOverrideField, string>>> = {
+  idleTimeoutMs:
+    'Modal\'s V2 sandbox API (the modal runtime option sandboxApi is "v2") has no idle timeout; use sandboxApi "v1" (the default)',
+  labels:
+    'labels become the sandbox\'s tags, which Modal\'s V2 sandbox API (the modal runtime option sandboxApi is "v2") does not keep; use sandboxApi "v1" (the default), or a gpu (GPU sandboxes use V1)',
+};
+
+/** The override fields a provider with `options` honours: all of them on V1; on V2 not `idleTimeoutMs`. */
+export function supportedOverridesFor(
+  options: Pick<ResolvedModalRuntimeOptions, "sandboxApi">,
+): readonly SessionOverrideField[] {
+  return options.sandboxApi === "v2"
+    ? MODAL_SUPPORTED_OVERRIDES.filter((f) => f !== "idleTimeoutMs")
+    : MODAL_SUPPORTED_OVERRIDES;
+}
+
+/**
+ * The sandbox API a sandbox with `options` is created through: a GPU always goes to V1 (modal@0.11.1's
+ * `sandboxes.create` sends GPU creates to `SandboxCreate`), anything else to the provider's `sandboxApi`.
+ */
+export function sandboxApiOf(options: Pick<ResolvedModalRuntimeOptions, "sandboxApi" | "gpu">): SandboxApi {
+  return options.gpu !== undefined ? "v1" : options.sandboxApi;
+}
+
 /** What one sandbox is made of: the provider's options with a session's overrides applied, and its image. */
 export interface ModalSandboxShape {
   /** The provider's options with the overrides applied (`image`, `gpu`, `cpuCores`... `env`, `tags`). */
@@ -28,9 +61,6 @@ export interface ModalSandboxShape {
   /** True when a warm-pool sandbox (the provider's shape, no cost scope) can serve these overrides. */
   poolCompatible: boolean;
 }
-
-const MAX_TAG_KEY = 63;
-const MAX_TAG_VALUE = 255;
 
 /**
  * Applies a session's overrides to the provider's options, validated as the provider's options are: the GPU
@@ -71,22 +101,28 @@ export function resolveSandboxShape(
       `memoryMiB: must not exceed the provider's memoryLimitMiB (${base.memoryLimitMiB}); ask for less or raise memoryLimitMiB`,
     );
   }
+  const api = sandboxApiOf({ sandboxApi: base.sandboxApi, gpu: gpu ?? base.gpu });
+  if (api === "v2" && overrides.labels !== undefined && Object.keys(overrides.labels).length > 0) {
+    const issue = `labels: the modal backend cannot set this per session; ${MODAL_V2_OVERRIDE_HINTS.labels}`;
+    throw new RuntimeError("UNSUPPORTED", `Unsupported create input for the modal runtime:\n  ${issue}`, {
+      details: { fields: ["labels"], issues: [issue] },
+    });
+  }
   const timeoutMs = overrides.timeoutMs ?? base.timeoutMs;
-  let idleTimeoutMs = overrides.idleTimeoutMs ?? base.idleTimeoutMs;
-  if (idleTimeoutMs > timeoutMs) {
+  // A V1 sandbox always gets an idle timeout, also a GPU one on a V2 provider (which has none of its own).
+  let idleTimeoutMs =
+    overrides.idleTimeoutMs ?? base.idleTimeoutMs ?? (api === "v1" ? DEFAULT_IDLE_TIMEOUT_MS : undefined);
+  if (idleTimeoutMs !== undefined && idleTimeoutMs > timeoutMs) {
     if (overrides.idleTimeoutMs === undefined) idleTimeoutMs = timeoutMs;
     else issues.push(`idleTimeoutMs: must not exceed timeoutMs (${timeoutMs})`);
   }
-  for (const [key, value] of Object.entries(overrides.labels ?? {})) {
+  for (const key of Object.keys(overrides.labels ?? {})) {
     if (key.startsWith(RESERVED_TAG_PREFIX))
       issues.push(
         `labels.${key}: the "${RESERVED_TAG_PREFIX}" prefix is reserved for runtime-modal's own tags`,
       );
-    if (key.length > MAX_TAG_KEY)
-      issues.push(`labels.${key}: Modal tag keys hold at most ${MAX_TAG_KEY} characters`);
-    if (value.length > MAX_TAG_VALUE)
-      issues.push(`labels.${key}: Modal tag values hold at most ${MAX_TAG_VALUE} characters`);
   }
+  for (const { key, message } of tagIssues(overrides.labels ?? {})) issues.push(`labels.${key}: ${message}`);
   if (issues.length > 0) throw invalidOverrides("modal", issues);
 
   const options: ResolvedModalRuntimeOptions = {
