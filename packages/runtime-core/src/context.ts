@@ -11,6 +11,19 @@ export interface Redactor {
   redactDeep<T>(value: T): T;
   /** True when no secret is registered (redaction is then the identity). */
   readonly isEmpty: boolean;
+  /**
+   * Starts redacting a text that arrives in chunks (live command output), so that a secret split across
+   * chunks is still caught. Optional: without it, runtime-core's `redactionStream` redacts whole lines.
+   */
+  createStream?(): RedactionStream;
+}
+
+/** Redaction of a chunked text: see {@link Redactor.createStream}. */
+export interface RedactionStream {
+  /** Adds a chunk; returns the redacted text that can no longer be part of a secret (may be ""). */
+  write(chunk: string): string;
+  /** Ends the stream; returns the redacted remainder. */
+  flush(): string;
 }
 
 /** The identity redactor, used when no secrets provider is configured. */

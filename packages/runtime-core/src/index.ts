@@ -10,6 +10,7 @@ export type {
   ServerInfo,
 } from "./client/action-execution-client.js";
 export { ActionExecutionClient, mapActionServerFailure } from "./client/action-execution-client.js";
+export { NDJSON_MEDIA_TYPE } from "./client/ndjson.js";
 export { SerialQueue } from "./client/queue.js";
 export type {
   BudgetStatus,
@@ -20,6 +21,7 @@ export type {
   LeaseInfo,
   LeaseRecord,
   PluginContext,
+  RedactionStream,
   Redactor,
   ResolvedSecrets,
   SandboxCostSpec,
@@ -181,6 +183,8 @@ export {
   SESSION_OVERRIDE_FIELDS,
   SessionOverridesSchema,
 } from "./runtime/overrides.js";
+// Redaction of live output (a secret split across chunks is still caught)
+export { redactionStream } from "./runtime/redaction.js";
 export { provisionSecretFiles } from "./runtime/secret-files.js";
 export type {
   DownloadToOptions,

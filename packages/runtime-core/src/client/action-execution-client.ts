@@ -16,6 +16,7 @@ import {
   multipartFile,
   TransportError,
 } from "./http.js";
+import { type HttpLinesResponse, httpCallLines, NDJSON_MEDIA_TYPE, StreamedAnswer } from "./ndjson.js";
 import type { ActionExecutionClientOptions, McpStdioServer, RetryPolicy, ServerInfo } from "./options.js";
 import { SerialQueue } from "./queue.js";
 import { pollUntilAlive, sleep, type WaitUntilAliveOptions } from "./readiness.js";
@@ -129,24 +130,30 @@ export class ActionExecutionClient {
       timeoutMs: number;
       signal?: AbortSignal;
       retryProtocol?: boolean;
+      /** Asks for the streaming form (Accept: application/x-ndjson) and receives its lines. */
+      onLine?: (value: unknown) => void;
     },
-  ): Promise<HttpResponse> {
+  ): Promise<HttpResponse & Partial<Pick<HttpLinesResponse, "streamed">>> {
     const ctx = { endpoint, ready: this.#ready, timeoutMs: init.timeoutMs };
     for (let attempt = 1; ; attempt++) {
-      let res: HttpResponse;
+      let res: HttpResponse & Partial<Pick<HttpLinesResponse, "streamed">>;
       try {
-        res = await this.#tracked(() =>
-          httpCall({
-            method: init.method,
-            url: this.#url(endpoint, init.query),
-            headers: this.#headers(init.contentType ? { "content-type": init.contentType } : undefined),
-            ...(init.body !== undefined ? { body: init.body } : {}),
-            timeoutMs: init.timeoutMs,
-            agent: this.#agent,
-            ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
-            ...(init.signal ? { signal: init.signal } : {}),
+        const call = {
+          method: init.method,
+          url: this.#url(endpoint, init.query),
+          headers: this.#headers({
+            ...(init.contentType ? { "content-type": init.contentType } : {}),
+            // A server without the streaming form (OpenHands' own) ignores this and answers plain JSON.
+            ...(init.onLine ? { accept: `${NDJSON_MEDIA_TYPE}, application/json` } : {}),
           }),
-        );
+          ...(init.body !== undefined ? { body: init.body } : {}),
+          timeoutMs: init.timeoutMs,
+          agent: this.#agent,
+          ...(this.#socketPath ? { socketPath: this.#socketPath } : {}),
+          ...(init.signal ? { signal: init.signal } : {}),
+        };
+        const onLine = init.onLine;
+        res = await this.#tracked(() => (onLine ? httpCallLines({ ...call, onLine }) : httpCall(call)));
       } catch (err) {
         if (!(err instanceof TransportError)) throw err;
         const retryable = err.kind === "protocol" && init.retryProtocol !== false;
@@ -235,24 +242,38 @@ export class ActionExecutionClient {
    * deadline is timeout + 5 s. `action` is sent as given, without a second parse: pass a typed action (from a
    * builder or `parseAction`); the server validates what it receives (400, INVALID_ARGUMENT here). The
    * observation is parsed once, here, where it enters the host.
+   *
+   * With `onOutput`, the streaming form is asked for (`Accept: application/x-ndjson`): `onOutput` gets each
+   * piece of a `run` action's output as the server sends it (raw: not redacted here; `Runtime.run` redacts),
+   * and the promise resolves with the final observation as without it. A server that has no streaming form
+   * answers plain JSON: then `onOutput` is never called. An exception thrown by `onOutput` is logged and
+   * ignored.
    */
-  executeAction(action: Action, options: { signal?: AbortSignal } = {}): Promise<Observation> {
+  executeAction(
+    action: Action,
+    options: { signal?: AbortSignal; onOutput?: (text: string) => void } = {},
+  ): Promise<Observation> {
     const timeoutSeconds = action.timeout ?? this.#defaultActionTimeoutMs / 1000;
     const wire = serializeAction(action);
     wire.timeout = timeoutSeconds;
     const body = JSON.stringify({ action: wire });
     const timeoutMs = timeoutSeconds * 1000 + this.#graceMs;
+    const endpoint = "/execute_action";
+    const { onOutput } = options;
+    const stream = onOutput ? new StreamedAnswer(onOutput, this.#logger) : undefined;
     return this.#queue.run(async () => {
       // Actions are not idempotent: never resend after a protocol error.
-      const res = await this.#send("/execute_action", {
+      const res = await this.#send(endpoint, {
         method: "POST",
         body,
         contentType: "application/json",
         timeoutMs,
         retryProtocol: false,
         ...(options.signal ? { signal: options.signal } : {}),
+        ...(stream ? { onLine: (line: unknown) => stream.take(line) } : {}),
       });
-      return parseObservation(this.#json(res, "/execute_action"));
+      if (!stream || !res.streamed) return parseObservation(this.#json(res, endpoint));
+      return parseObservation(stream.result({ endpoint, ready: this.#ready, timeoutMs }));
     });
   }
 

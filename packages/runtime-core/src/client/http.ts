@@ -39,7 +39,8 @@ export class TransportError extends Error {
   }
 }
 
-function classify(err: NodeJS.ErrnoException): TransportError["kind"] {
+/** The {@link TransportError} kind of a Node network error. */
+export function classifyTransportError(err: NodeJS.ErrnoException): TransportError["kind"] {
   const code = err.code ?? "";
   if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "EHOSTUNREACH") return "refused";
   if (code === "ECONNRESET" || code === "EPIPE" || err.message === "socket hang up") return "reset";
@@ -93,7 +94,7 @@ export function httpCall(opts: HttpCallOptions): Promise<HttpResponse> {
           finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
         );
         res.on("error", (err: NodeJS.ErrnoException) =>
-          finish(new TransportError(classify(err), err.message, { cause: err })),
+          finish(new TransportError(classifyTransportError(err), err.message, { cause: err })),
         );
         res.on("aborted", () =>
           finish(new TransportError("reset", "The server closed the connection mid-response")),
@@ -112,7 +113,11 @@ export function httpCall(opts: HttpCallOptions): Promise<HttpResponse> {
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     req.on("error", (err: NodeJS.ErrnoException) =>
-      finish(new TransportError(classify(err), `${err.code ?? "error"}: ${err.message}`, { cause: err })),
+      finish(
+        new TransportError(classifyTransportError(err), `${err.code ?? "error"}: ${err.message}`, {
+          cause: err,
+        }),
+      ),
     );
     if (opts.body !== undefined) req.end(opts.body);
     else req.end();
@@ -202,7 +207,7 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
             finish(null, { ok: false, status, headers: res.headers, body: Buffer.concat(chunks) }),
           );
           res.on("error", (err: NodeJS.ErrnoException) =>
-            finish(new TransportError(classify(err), err.message, { cause: err })),
+            finish(new TransportError(classifyTransportError(err), err.message, { cause: err })),
           );
           return;
         }
@@ -215,7 +220,7 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
         // Registered before pipeline's own listeners: tells a broken connection from a failing sink.
         res.on("error", (err: NodeJS.ErrnoException) => {
           responseFailed = true;
-          transportError ??= new TransportError(classify(err), err.message, { cause: err });
+          transportError ??= new TransportError(classifyTransportError(err), err.message, { cause: err });
         });
         res.on("aborted", () => {
           responseFailed = true;
@@ -243,7 +248,11 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
     req.on("error", (err: NodeJS.ErrnoException) =>
-      fail(new TransportError(classify(err), `${err.code ?? "error"}: ${err.message}`, { cause: err })),
+      fail(
+        new TransportError(classifyTransportError(err), `${err.code ?? "error"}: ${err.message}`, {
+          cause: err,
+        }),
+      ),
     );
     req.end();
   });

@@ -19,6 +19,7 @@ import type {
 import { checkActionCapabilities, requireCapability } from "./capabilities.js";
 import { downloadToFile } from "./download-file.js";
 import { editRefusal, fileActionError } from "./file-errors.js";
+import { redactionStream } from "./redaction.js";
 import { RuntimeLifecycle } from "./runtime-lifecycle.js";
 import type { DownloadToOptions, RunOptions, Runtime } from "./types.js";
 import { assertSandboxDir, readUploadPayload } from "./upload.js";
@@ -49,9 +50,30 @@ export abstract class BaseRuntime extends RuntimeLifecycle implements Runtime {
   async run(action: Action | ActionInput, options: RunOptions = {}): Promise<Observation> {
     const typed = toAction(action);
     checkActionCapabilities(typed, this.capabilities, this.backend);
+    const { onOutput } = options;
+    if (!onOutput) {
+      const obs = await this.callServer((c) =>
+        c.executeAction(typed, options.signal ? { signal: options.signal } : {}),
+      );
+      return this.redactor.redactDeep(obs);
+    }
+    // Pieces pass the same redactor as observations, as a stream: a secret split across pieces is caught.
+    const stream = redactionStream(this.redactor);
+    const emit = (text: string) => {
+      if (!text) return;
+      try {
+        onOutput(text);
+      } catch {
+        // The caller's listener failing must not fail the action (the client logs the first such error).
+      }
+    };
     const obs = await this.callServer((c) =>
-      c.executeAction(typed, options.signal ? { signal: options.signal } : {}),
+      c.executeAction(typed, {
+        ...(options.signal ? { signal: options.signal } : {}),
+        onOutput: (text) => emit(stream.write(text)),
+      }),
     );
+    emit(stream.flush());
     return this.redactor.redactDeep(obs);
   }
 

@@ -89,6 +89,15 @@ export interface DownloadToOptions {
 export interface RunOptions {
   /** Abort waiting for the observation (the action itself may still finish in the sandbox). */
   signal?: AbortSignal;
+  /**
+   * Follow a `run` action live: called with each new piece of the command's output as the sandbox prints it,
+   * redacted like observations (a secret split across pieces is still caught, see `redactionStream`), before
+   * the promise resolves with the observation. The pieces are a live view: the observation's `content` stays
+   * the authoritative output (cut to 30,000 characters as documented; the pieces are not cut, and output
+   * printed before the action began is only in the observation). Other actions, and servers without the
+   * streaming form (OpenHands' own), produce no pieces.
+   */
+  onOutput?: (text: string) => void;
 }
 
 /**
