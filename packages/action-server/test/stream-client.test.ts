@@ -1,0 +1,143 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  ActionExecutionClient,
+  BaseRuntime,
+  type CmdOutputObservation,
+  cmdRun,
+  type ProvisionedSandbox,
+  quietLogger,
+  type Redactor,
+} from "@agent-runtime/runtime-core";
+import { afterAll, describe, expect, it } from "vitest";
+import { type ActionServerHandle, startActionServer } from "../src/index.js";
+
+// runtime-core's client and Runtime.run against the real server: the caller's side of the streaming form, over
+// TCP and over a unix socket (how runtime-local reaches a server under bubblewrap).
+
+const roots: string[] = [];
+afterAll(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
+async function server(transport: "tcp" | "unix"): Promise<{ handle: ActionServerHandle; key: string }> {
+  const root = mkdtempSync(join(tmpdir(), "ar-as-stream-"));
+  roots.push(root);
+  mkdirSync(join(root, "home"));
+  const key = `key-${transport}-0123456789`;
+  const handle = await startActionServer({
+    workingDir: join(root, "work"),
+    host: "127.0.0.1",
+    port: 0,
+    sessionApiKey: key,
+    noChangeTimeoutMs: 2000,
+    shellEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: join(root, "home"), LANG: "C.UTF-8" },
+    ...(transport === "unix" ? { socketPath: join(root, "server.sock") } : {}),
+  });
+  return { handle, key };
+}
+
+const SECRET = "ghp_live0123456789abcdefSECRET";
+const redactor: Redactor = {
+  isEmpty: false,
+  redact: (t) => t.split(SECRET).join("[redacted]"),
+  redactDeep: <T>(v: T): T => JSON.parse(JSON.stringify(v).split(SECRET).join("[redacted]")) as T,
+};
+
+class InProcessRuntime extends BaseRuntime {
+  constructor(readonly target: { handle: ActionServerHandle; key: string }) {
+    super({
+      backend: "in-process",
+      sessionId: "s-live",
+      capabilities: {
+        persistentShell: true,
+        stdin: true,
+        ipython: false,
+        gpu: false,
+        pause: false,
+        attach: false,
+        tunnels: false,
+        vscode: false,
+        fileTransfer: true,
+        networkIsolation: false,
+      },
+      context: { logger: quietLogger, redactor },
+      startupTimeoutMs: 5000,
+    });
+  }
+  protected async provision(): Promise<ProvisionedSandbox> {
+    const { handle, key } = this.target;
+    return {
+      sandboxId: "in-process",
+      url: handle.url,
+      sessionApiKey: key,
+      ...(handle.socketPath ? { socketPath: handle.socketPath } : {}),
+    };
+  }
+  protected async destroy(): Promise<void> {
+    await this.target.handle.close();
+  }
+}
+
+const FIVE_LINES = "for i in 1 2 3 4 5; do echo line$i; sleep 0.1; done";
+
+describe.each(["tcp", "unix"] as const)("a runtime-core caller follows a command live (%s)", (transport) => {
+  it("Runtime.run({ onOutput }) sees each line before the command ends, then the observation", async () => {
+    const runtime = new InProcessRuntime(await server(transport));
+    try {
+      await runtime.connect();
+      const chunks: { text: string; at: number }[] = [];
+      const obs = (await runtime.run(cmdRun(FIVE_LINES, { blocking: true, timeoutMs: 30_000 }), {
+        onOutput: (text) => chunks.push({ text, at: performance.now() }),
+      })) as CmdOutputObservation;
+      const doneAt = performance.now();
+      expect(chunks.map((c) => c.text).join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
+      expect(chunks.length).toBeGreaterThanOrEqual(5);
+      expect(chunks[0]!.at).toBeLessThan(doneAt - 300);
+      expect(obs.content).toBe("line1\nline2\nline3\nline4\nline5");
+      expect(obs.extras.metadata.exit_code).toBe(0);
+    } finally {
+      await runtime.close();
+    }
+  });
+
+  it("redacts a secret the program prints in two pieces 200 ms apart", async () => {
+    const runtime = new InProcessRuntime(await server(transport));
+    try {
+      await runtime.connect();
+      const chunks: string[] = [];
+      const half = SECRET.length / 2;
+      const command = `printf 'token=${SECRET.slice(0, half)}'; sleep 0.2; printf '${SECRET.slice(half)} end\\n'`;
+      const obs = await runtime.run(cmdRun(command, { blocking: true, timeoutMs: 30_000 }), {
+        onOutput: (text) => chunks.push(text),
+      });
+      expect(chunks.join("")).toBe("token=[redacted] end\n");
+      for (const c of chunks) {
+        expect(c).not.toContain(SECRET.slice(0, half));
+        expect(c).not.toContain(SECRET.slice(half));
+      }
+      expect(obs.content).toBe("token=[redacted] end");
+    } finally {
+      await runtime.close();
+    }
+  });
+});
+
+it("ActionExecutionClient.executeAction({ onOutput }) gets raw chunks; without it, the plain form", async () => {
+  const target = await server("tcp");
+  const client = new ActionExecutionClient({ baseUrl: target.handle.url, sessionApiKey: target.key });
+  try {
+    const chunks: string[] = [];
+    const streamed = await client.executeAction(cmdRun(FIVE_LINES, { blocking: true, timeoutMs: 30_000 }), {
+      onOutput: (t) => chunks.push(t),
+    });
+    expect(chunks.length).toBeGreaterThanOrEqual(5);
+    const plain = await client.executeAction(cmdRun(FIVE_LINES, { blocking: true, timeoutMs: 30_000 }));
+    expect(streamed.content).toBe(plain.content);
+    expect(streamed.observation).toBe(plain.observation);
+  } finally {
+    client.close();
+    await target.handle.close();
+  }
+});
