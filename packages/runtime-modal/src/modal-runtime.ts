@@ -291,13 +291,21 @@ export class ModalRuntime extends BaseRuntime {
   protected override async explainStartFailure(error: RuntimeError): Promise<RuntimeError> {
     const tail = this.#output;
     const sandboxId = this.#sb?.sandboxId;
-    if (!tail) return error;
+    const hint = this.#svc.emulatorHint;
+    // No sandbox to read: on V1 a start command that exits before Modal schedules the sandbox fails the create
+    // itself (the SDK's ConflictError, "has already finished"). The emulator hint still applies.
+    if (!tail) {
+      if (!hint) return error;
+      return new RuntimeError(error.code, `${error.message} ${hint}`, {
+        cause: error,
+        details: error.details,
+      });
+    }
     // A sandbox that ended has (nearly) all its output in flight; a running one had time to write.
     await tail.settled(this.#gone ? OUTPUT_DRAIN_MS : 250);
     tail.stop();
     this.#output = undefined;
     const output = tail.lines(this.redactor);
-    const hint = this.#svc.emulatorHint;
     if (output.length === 0 && !hint) return error;
     const shown = output.length
       ? `\nLast output of sandbox ${sandboxId} (stdout and stderr, last ${output.length} lines):\n${output.map((l) => `  | ${l}`).join("\n")}`

@@ -78,7 +78,7 @@ describe("the GPU string Modal receives (modal-emulator records what the SDK sen
   };
 
   beforeAll(async () => {
-    emulator = await startModalEmulator({});
+    emulator = await startModalEmulator({ strict: true });
   });
   afterEach(async () => {
     for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);

@@ -32,7 +32,10 @@ const opened: { close(): Promise<void> }[] = [];
 const guards: CostGuard[] = [];
 
 beforeAll(async () => {
-  emulator = await startModalEmulator({ secrets: { "team-secret": { TEAM_TOKEN: "team-token-value-123" } } });
+  emulator = await startModalEmulator({
+    strict: true,
+    secrets: { "team-secret": { TEAM_TOKEN: "team-token-value-123" } },
+  });
   tmp = mkdtempSync(join(tmpdir(), "rm-test-"));
 });
 afterEach(async () => {
@@ -223,7 +226,7 @@ describe("connect", () => {
   it("a failed create leaves nothing running and settles the lease", async () => {
     const { cost, leases, guard } = guarded();
     const p = provider({}, { cost });
-    emulator.faults.failNext("SandboxCreateV2", "INVALID_ARGUMENT", 1, "bad definition");
+    emulator.faults.failCreates(1, "INVALID_ARGUMENT", "bad definition");
     const runtime = await p.create({ sessionId: "fail-create" });
     opened.push(runtime);
     const err = await errorOf(runtime.connect());
@@ -310,7 +313,7 @@ describe("connect", () => {
 describe("faults", () => {
   it("UNAVAILABLE once on create: the SDK's retry succeeds, one sandbox", async () => {
     const p = provider();
-    emulator.faults.failNext("SandboxCreateV2", "UNAVAILABLE", 1);
+    emulator.faults.failNext("SandboxCreate", "UNAVAILABLE", 1);
     const runtime = await connected(p, "unavailable-once");
     expect((await runtime.runCommand("echo ok")).content.trim()).toBe("ok");
     expect(runningIn(p.options.appName)).toHaveLength(1);
@@ -318,7 +321,7 @@ describe("faults", () => {
 
   it("an outage longer than the SDK's retries: our backoff tier succeeds, still one sandbox", async () => {
     const p = provider({ retry: { maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 200 } });
-    emulator.faults.failNext("SandboxCreateV2", "UNAVAILABLE", 6);
+    emulator.faults.failNext("SandboxCreate", "UNAVAILABLE", 6);
     const runtime = await connected(p, "unavailable-long");
     expect((await runtime.runCommand("echo ok")).content.trim()).toBe("ok");
     expect(runningIn(p.options.appName)).toHaveLength(1);

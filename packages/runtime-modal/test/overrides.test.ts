@@ -10,7 +10,7 @@ const opened: { close(): Promise<void> }[] = [];
 const guards: CostGuard[] = [];
 
 beforeAll(async () => {
-  emulator = await startModalEmulator({});
+  emulator = await startModalEmulator({ strict: true });
 });
 afterEach(async () => {
   for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
@@ -66,9 +66,9 @@ describe("runtime-modal: per-session overrides", () => {
     const cpuSb = sandboxes.find((s) => s.sandboxId === cpu.sandboxId)!;
     const gpuSb = sandboxes.find((s) => s.sandboxId === gpu.sandboxId)!;
     expect(cpuSb.gpu).toBeUndefined();
-    expect(cpuSb.v2).toBe(true);
+    // sandboxApi "v1" (the default) sends CPU sandboxes through Modal's V1 API, as modal@0.11.1 does GPU ones.
+    expect(cpuSb.v2).toBe(false);
     expect(gpuSb.gpu).toBe("T4");
-    // modal@0.11.1 sends GPU sandboxes through the V1 API.
     expect(gpuSb.v2).toBe(false);
     expect(gpuSb.tags.team).toBe("vision");
     expect(gpuSb.tags[TAGS.session]).toBe("ov-gpu");

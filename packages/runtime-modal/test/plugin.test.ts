@@ -34,7 +34,7 @@ function issuesOf(fn: () => unknown): string[] {
 describe("one pipeline for the factory and the registry", () => {
   let emulator: ModalEmulator;
   beforeAll(async () => {
-    emulator = await startModalEmulator({});
+    emulator = await startModalEmulator({ strict: true });
   });
   afterAll(async () => {
     await emulator?.close();

@@ -99,7 +99,7 @@ describe("runtime-modal, packed and installed alone with npm", () => {
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), "runtime-modal-standalone-"));
-    emulator = await startModalEmulator({});
+    emulator = await startModalEmulator({ strict: true });
   });
   afterAll(async () => {
     await emulator?.close();

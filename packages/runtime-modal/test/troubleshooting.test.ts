@@ -12,7 +12,7 @@ const opened: { close(): Promise<void> }[] = [];
 const NO_RETRY = { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 10 };
 
 beforeAll(async () => {
-  emulator = await startModalEmulator();
+  emulator = await startModalEmulator({ strict: true });
 });
 afterEach(async () => {
   emulator.faults.reset();
