@@ -26,7 +26,7 @@ const USAGE = `agent-host ${VERSION}: run agent actions in sandboxes
 
 Usage:
   agent-host demo  [--runtime local|modal] [--emulator] [--isolation auto|none|bubblewrap] [--config file]
-  agent-host run   <script.yaml> [--runtime name] [--emulator] [--config file] [--verbose]
+  agent-host run   <script.yaml> [--runtime name] [--emulator] [--config file] [--verbose] [--follow]
   agent-host serve [--config file] [--runtime name] [--emulator] [--host 127.0.0.1] [--port 8787]
                    [--state-dir dir] [--db file] [--no-auth]
   agent-host --help | --version
@@ -51,6 +51,7 @@ Options:
                      (startMs), failed (reason), closed; debug adds every runtime status change.
   --isolation <mode> Local sandboxes: auto (bubblewrap when it works here), none, bubblewrap.
   --verbose          run: print whole observations.
+  --follow           run: print each command's output live, as the sandbox prints it (secrets redacted).
   --state-dir <dir>  serve: private state directory (mode 0700): database, cost ledger, token.
                      Default: $XDG_STATE_HOME/agent-host, else ~/.local/state/agent-host.
   --db <file>        serve: SQLite database. Default: <state dir>/agent-host.db.
@@ -109,6 +110,7 @@ interface Flags {
   emulator?: boolean;
   isolation?: string;
   verbose?: boolean;
+  follow?: boolean;
   host?: string;
   port?: string;
   db?: string;
@@ -135,6 +137,7 @@ function parse(argv: readonly string[]): {
         emulator: { type: "boolean" },
         isolation: { type: "string" },
         verbose: { type: "boolean", short: "v" },
+        follow: { type: "boolean", short: "f" },
         host: { type: "string" },
         port: { type: "string", short: "p" },
         db: { type: "string" },
@@ -224,7 +227,13 @@ async function run(positionals: string[], flags: Flags, io: CliIo): Promise<numb
   const config = emulator?.config ?? fileConfig;
   try {
     const report = await withPlugins(config, io, level, (plugins, signal) =>
-      runScript(plugins, script, { out: io.stdout, verbose: flags.verbose ?? false, source: file, signal }),
+      runScript(plugins, script, {
+        out: io.stdout,
+        verbose: flags.verbose ?? false,
+        follow: flags.follow ?? false,
+        source: file,
+        signal,
+      }),
     );
     return report.failed === 0 ? 0 : 1;
   } finally {
@@ -321,6 +330,7 @@ export async function main(
     ) {
       throw new UsageError("--host, --port, --db, --state-dir and --no-auth apply to serve only");
     }
+    if (flags.follow && command !== "run") throw new UsageError("--follow applies to run only");
     if (flags.emulator) {
       if (flags.runtime === "local")
         throw new UsageError("--emulator emulates Modal: use it with --runtime modal (or without --runtime)");

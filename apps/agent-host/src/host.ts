@@ -11,7 +11,7 @@ import type { CostGroup, CostsView, CreateSessionInput, SessionView, TaskView } 
 import { costsView, taskView } from "./api/views.js";
 import { type ComposedPlugins, type ComposeOptions, composePlugins } from "./compose.js";
 import { HostCore } from "./host/core.js";
-import type { EventListener, HostEvent } from "./host/events.js";
+import type { EventListener, HostEvent, OutputEvent, OutputListener } from "./host/events.js";
 import { recover, resolveRecoveryRedactors } from "./host/recovery.js";
 import { SessionLifecycle } from "./host/sessions.js";
 import { TaskQueue } from "./host/tasks.js";
@@ -21,7 +21,8 @@ import { defaultStateDir, ensurePrivateFile, ensureStateDir, tightenDatabaseFile
 import { HostStore } from "./store.js";
 
 export { errorInfo } from "./host/error-info.js";
-export type { HostEvent } from "./host/events.js";
+export type { HostEvent, OutputEvent, OutputListener } from "./host/events.js";
+export { OUTPUT_TAIL_CHARS } from "./host/events.js";
 export { INTERRUPTED_QUEUED, INTERRUPTED_RUNNING } from "./host/recovery.js";
 
 /** What {@link AgentHost.open} needs besides the configuration. */
@@ -250,16 +251,71 @@ export class AgentHost {
   /**
    * Subscribes to a session's events. With `afterId`, stored events after it are returned as `backlog` first
    * (no gap, no duplicate). The listener gets `null` when the session closes or the host shuts down.
+   * `onOutput` also receives the live output of the session's running tasks (not stored, never replayed).
    */
   subscribe(
     sessionId: string,
     afterId: number | undefined,
     listener: EventListener,
+    options: { onOutput?: OutputListener } = {},
   ): { backlog: HostEvent[]; unsubscribe: () => void } {
     this.#core.requireSession(sessionId);
-    const unsubscribe = this.#core.events.subscribe(sessionId, listener);
+    const events = this.#core.events;
+    const unsubscribeEvents = events.subscribe(sessionId, listener);
+    const unsubscribeOutput = options.onOutput
+      ? events.subscribeOutput(sessionId, options.onOutput)
+      : () => {};
     const backlog = afterId === undefined ? [] : this.store.eventsAfter(sessionId, afterId);
-    return { backlog, unsubscribe };
+    return {
+      backlog,
+      unsubscribe: () => {
+        unsubscribeEvents();
+        unsubscribeOutput();
+      },
+    };
+  }
+
+  /**
+   * Follows one task: returns its current view and, while it runs, its latest output kept in memory (at most
+   * {@link OUTPUT_TAIL_CHARS} characters), then calls `listener` with each change of the task and each new piece
+   * of its output, and with `null` once it finished (after its final `task`), its session closed or the host
+   * shut down. A task that finished already gets no calls. NOT_FOUND for an unknown id.
+   */
+  followTask(
+    taskId: string,
+    listener: (
+      event: { type: "task"; task: TaskView } | { type: "output"; output: OutputEvent } | null,
+    ) => void,
+  ): { task: TaskView; output: OutputEvent[]; unsubscribe: () => void } {
+    const task = this.getTask(taskId);
+    if (task.status !== "queued" && task.status !== "running")
+      return { task, output: [], unsubscribe: () => {} };
+    const events = this.#core.events;
+    let open = true;
+    const stop = () => {
+      if (!open) return;
+      open = false;
+      unsubscribeEvents();
+      unsubscribeOutput();
+    };
+    const unsubscribeEvents = events.subscribe(task.sessionId, (event) => {
+      if (event === null) {
+        stop();
+        listener(null);
+        return;
+      }
+      const changed = event.type === "task" ? (event.data.task as TaskView | undefined) : undefined;
+      if (changed?.id !== taskId) return;
+      listener({ type: "task", task: changed });
+      if (changed.status !== "queued" && changed.status !== "running") {
+        stop();
+        listener(null);
+      }
+    });
+    const unsubscribeOutput = events.subscribeOutput(task.sessionId, (output) => {
+      if (output.taskId === taskId) listener({ type: "output", output });
+    });
+    return { task, output: events.outputTail(taskId), unsubscribe: stop };
   }
 
   /** Settled spend grouped by `by`, and every budget, from the cost plugin. */

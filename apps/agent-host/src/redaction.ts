@@ -1,9 +1,11 @@
 import {
   type Logger,
   noopRedactor,
+  type RedactionStream,
   type Redactor,
   type Runtime,
   redactingLogger,
+  redactionStream,
 } from "@agent-runtime/runtime-core";
 
 /** Applies each redactor in turn; empty ones are skipped. */
@@ -17,6 +19,16 @@ export function combineRedactors(...redactors: (Redactor | undefined)[]): Redact
     },
     redact: (text) => active.reduce((t, r) => (r.isEmpty ? t : r.redact(t)), text),
     redactDeep: <T>(value: T): T => active.reduce((v, r) => (r.isEmpty ? v : r.redactDeep(v)), value),
+    createStream: () => chainStreams(active.map(redactionStream)),
+  };
+}
+
+/** Each stream's output fed to the next. */
+function chainStreams(streams: RedactionStream[]): RedactionStream {
+  return {
+    write: (chunk) => streams.reduce((text, s) => s.write(text), chunk),
+    // Each stream gets what the ones before it released, then releases the rest.
+    flush: () => streams.reduce((carry, s) => s.write(carry) + s.flush(), ""),
   };
 }
 
@@ -43,6 +55,7 @@ export function runtimeRedactor(runtime: Runtime): Redactor | undefined {
     },
     redact: (text) => get().redact(text),
     redactDeep: (value) => get().redactDeep(value),
+    createStream: () => redactionStream(get()),
   };
 }
 
@@ -68,6 +81,11 @@ export class DelegatingRedactor implements Redactor {
 
   redactDeep<T>(value: T): T {
     return this.#target.redactDeep(value);
+  }
+
+  /** The target's stream (live output), so a split secret is caught as the target would catch it. */
+  createStream(): RedactionStream {
+    return redactionStream(this.#target);
   }
 }
 

@@ -22,7 +22,7 @@ import {
   TaskSchema,
   WaitQuerySchema,
 } from "./schemas.js";
-import { eventStream, lastEventId } from "./sse.js";
+import { eventStream, lastEventId, taskEventStream } from "./sse.js";
 
 /** One documented response of a route. */
 export interface ResponseSpec {
@@ -219,9 +219,9 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       path: "/v1/sessions/:id/events",
       operationId: "sessionEvents",
       summary:
-        "Server-sent events of a session: `session` (state), `status` (runtime status), `task` (queued, running, finished with the observation).",
+        "Server-sent events of a session: `session` (state), `status` (runtime status), `task` (queued, running, finished with the observation), `output` (a running command's output, live).",
       description:
-        "Without `after` or `Last-Event-ID`, the stream starts with a `session` snapshot and then live events; with one, stored events after that id are replayed first. Each stored event has an `id`. The stream ends when the session is closed.",
+        "Without `after` or `Last-Event-ID`, the stream starts with a `session` snapshot and then live events; with one, stored events after that id are replayed first. Each stored event has an `id`. `output` events (`{taskId, seq, content, at, skipped?}`, secrets redacted) carry no `id`: they are not stored and never replayed (the task's observation holds the output); `seq` counts per task, and `skipped` says how many were left out for a client reading too slowly. The stream ends when the session is closed.",
       tags: ["sessions"],
       auth: true,
       query: EventsQuerySchema,
@@ -254,6 +254,27 @@ export function apiRoutes(host: AgentHost): RouteSpec[] {
       },
       handler: async (c, { query }) =>
         c.json(await host.waitTask(c.req.param("id")!, query.waitMs, c.req.raw.signal)),
+    }),
+    route({
+      method: "get",
+      path: "/v1/tasks/:id/events",
+      operationId: "taskEvents",
+      summary:
+        "Server-sent events of one task: `task` (its state), `output` (its command's output, live), then the end.",
+      description:
+        "Starts with a `task` snapshot; while the task runs, its latest output kept in memory (up to 64 KiB) comes next, then each new `output` event (`{taskId, seq, content, at, skipped?}`, secrets redacted, not stored) and each `task` change. The stream ends after the `task` event that finishes it (holding the observation); a finished task's stream is its snapshot only.",
+      tags: ["tasks"],
+      auth: true,
+      responses: {
+        200: { description: "An event stream.", contentType: "text/event-stream", schema: z.string() },
+        401: common[401],
+        404: notFound,
+      },
+      handler: (c) => {
+        const id = c.req.param("id")!;
+        host.getTask(id);
+        return taskEventStream(c, host, id);
+      },
     }),
     route({
       method: "get",

@@ -17,6 +17,7 @@ import { z } from "zod";
 import type { ComposedPlugins } from "../compose.js";
 import { parseStructuredText } from "../config.js";
 import { costSummaryLines } from "./cost.js";
+import { FollowPrinter } from "./follow.js";
 import { formatDuration, Progress, type ProgressStream } from "./progress.js";
 import { startSandboxStep } from "./start-sandbox.js";
 
@@ -234,6 +235,12 @@ export interface RunScriptOptions {
   source?: string;
   /** Aborting stops the sandbox; the run then fails with CANCELLED. */
   signal?: AbortSignal;
+  /**
+   * Print each command's output as it comes (live, secrets redacted) instead of once it ended; progress is then
+   * plain lines (no spinner). A sandbox server without the streaming form prints at the end as before.
+   * @default false
+   */
+  follow?: boolean;
 }
 
 function indent(text: string, maxLines: number | undefined): string[] {
@@ -254,7 +261,9 @@ export async function runScript(
   script: Script,
   options: RunScriptOptions,
 ): Promise<ScriptReport> {
-  const progress = new Progress(options.out, options.tty === undefined ? {} : { tty: options.tty });
+  // A spinner redraws its line: live output below it would be torn, so following uses plain lines.
+  const tty = options.follow ? false : options.tty;
+  const progress = new Progress(options.out, tty === undefined ? {} : { tty });
   const name = script.name ?? options.source ?? "script";
   const sessionId = `run-${randomBytes(4).toString("hex")}`;
   const t0 = performance.now();
@@ -285,9 +294,14 @@ export async function runScript(
       let obs: Observation | undefined;
       let failures: string[] = [];
       let durationMs = 0;
+      const follow = options.follow ? new FollowPrinter(options.out) : undefined;
       try {
         const r = await progress.step(label, async () => {
-          const o = await rt.run(stepAction(step, workspace));
+          const o = await rt.run(
+            stepAction(step, workspace),
+            follow ? { onOutput: (text) => follow.write(text) } : {},
+          );
+          follow?.end();
           const f = checkExpectations(step, o);
           if (f.length > 0) {
             obs = o;
@@ -299,9 +313,11 @@ export async function runScript(
         obs = r.value;
         durationMs = r.durationMs;
       } catch (err) {
+        follow?.end();
         if (failures.length === 0) failures = [(err as Error).message];
       }
-      if (obs && obs.content.trim() !== "") {
+      // Followed output was shown as it came; the observation would show it again.
+      if (obs && obs.content.trim() !== "" && !follow?.printed) {
         for (const line of indent(obs.content, options.verbose || failures.length > 0 ? undefined : 20))
           progress.line(line);
       }

@@ -2,11 +2,13 @@ import {
   type Action,
   type Runtime,
   RuntimeError,
+  redactionStream,
   serializeAction,
   serializeObservation,
 } from "@agent-runtime/runtime-core";
 import type { TaskView } from "../api/schemas.js";
 import { taskView } from "../api/views.js";
+import { runtimeRedactor } from "../redaction.js";
 import type { ErrorInfo } from "../store.js";
 import type { HostCore, LiveSession } from "./core.js";
 import { errorInfo } from "./error-info.js";
@@ -79,8 +81,10 @@ export class TaskQueue {
     if (core.closed || live.closing || !core.store.startTask(taskId, core.now())) return;
     core.taskChanged(taskId);
     let result: { state: "completed" | "failed"; observation?: Record<string, unknown>; error?: ErrorInfo };
+    const output = this.#outputRelay(live, taskId, runtime);
     try {
-      const observation = await runtime.run(action, { signal: live.abort.signal });
+      const observation = await runtime.run(action, { signal: live.abort.signal, onOutput: output.write });
+      output.end();
       // The runtime redacted it already; again here, so that nothing a runtime missed is stored.
       result = {
         state: "completed",
@@ -97,5 +101,30 @@ export class TaskQueue {
     }
     if (core.closed) return;
     if (core.store.finishTask(taskId, result.state, core.now(), result)) core.taskChanged(taskId);
+    core.events.endOutput(taskId);
+  }
+
+  /**
+   * Where a running task's output goes: `output` events of its session (live, not stored). A runtime that shows
+   * its redactor (runtime-core's BaseRuntime) redacted the pieces as a stream already (a split secret caught);
+   * each piece is redacted again with the session's redactor, as observations are, without holding anything
+   * back. For any other runtime the host redacts them as a stream itself.
+   */
+  #outputRelay(
+    live: LiveSession,
+    taskId: string,
+    runtime: Runtime,
+  ): { write: (text: string) => void; end: () => void } {
+    const core = this.#core;
+    let seq = 0;
+    const emit = (content: string) => {
+      if (!content || core.closed) return;
+      core.events.deliverOutput({ sessionId: live.id, taskId, seq: ++seq, content, atMs: core.now() });
+    };
+    if (runtimeRedactor(runtime)) {
+      return { write: (text) => emit(live.redactor.redact(text)), end: () => {} };
+    }
+    const stream = redactionStream(live.redactor);
+    return { write: (text) => emit(stream.write(text)), end: () => emit(stream.flush()) };
   }
 }
