@@ -115,6 +115,39 @@ describe("agent-host CLI (built, as a process)", () => {
     expect(r.stdout).toContain("FAILED: 0 of 2 steps passed, 1 failed, 1 skipped");
   });
 
+  test("run --follow: prints each line of a command as it is printed, before the step ends", async () => {
+    const script = join(dir.path, "follow.yaml");
+    writeFileSync(
+      script,
+      [
+        "steps:",
+        "  - run: for i in 1 2 3 4 5; do echo line$i; sleep 0.1; done",
+        "    expect: { contains: line5 }",
+      ].join("\n"),
+    );
+    const seen: { text: string; at: number }[] = [];
+    const r = await runCli(
+      [
+        "run",
+        script,
+        "--follow",
+        "--config",
+        writeConfig({ runtime: { options: { isolation: scriptIsolation } } }),
+      ],
+      { onStdout: (text) => seen.push({ text, at: performance.now() }) },
+    );
+    expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+    const when = (needle: string) => seen.find((s) => s.text.includes(needle))?.at ?? Number.NaN;
+    expect(when("    | line1")).toBeLessThan(when("ok  [1/1]") - 300);
+    expect(when("    | line1")).toBeLessThan(when("    | line5"));
+    // Shown once, live: the observation is not printed again after the step.
+    expect(r.stdout.split("| line3").length).toBe(2);
+    expect(r.stdout).toContain("PASSED: 1 of 1 steps passed");
+    const misplaced = await runCli(["serve", "--follow"]);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toContain("--follow applies to run only");
+  });
+
   test("run: an invalid script exits 2 with every problem's path", async () => {
     const script = join(dir.path, "invalid.yaml");
     writeFileSync(
