@@ -1,7 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { actionServerBinPath } from "@agent-runtime/action-server";
+import { startModalEmulator } from "@agent-runtime/modal-emulator";
+import { silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, describe, expect, test } from "vitest";
+import { parseHostConfig } from "../src/config.js";
+import { AgentHost } from "../src/host.js";
+import { startServer } from "../src/server.js";
 import { type Json, readySession, startTestServer, type TestServer, tempDir } from "./helpers.js";
 
 // Live output end to end: a real host and its HTTP API on 127.0.0.1 (token auth), a real local sandbox (the
@@ -226,4 +232,67 @@ describe("output events and secrets", () => {
     for (const file of [t.host.store.path, `${t.host.store.path}-wal`])
       expect(readFileSync(file).includes(Buffer.from(secret.slice(0, half)))).toBe(false);
   });
+});
+
+describe("output events on the modal runtime", () => {
+  test("through the real modal SDK and modal-emulator's TLS tunnel, lines arrive one by one", async () => {
+    const emulator = await startModalEmulator({});
+    const host = await AgentHost.open(
+      parseHostConfig({
+        runtime: {
+          plugin: "modal",
+          options: {
+            serverUrl: emulator.serverUrl,
+            credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
+            caCertPem: emulator.caCertPem,
+            // The emulator runs sandboxes as local processes that see the host: run the host's bundle.
+            image: "node:20-bookworm-slim",
+            serverCommand: [process.execPath, actionServerBinPath()],
+            appName: `live-output-${process.pid}`,
+          },
+        },
+        server: { host: "127.0.0.1", port: 0 },
+        secrets: { enabled: false },
+        storage: { path: join(dir.path, "modal.db"), stateDir: dir.path },
+      }),
+      { logger: silentLogger, env: {} },
+    );
+    const server = await startServer(host, { env: {} });
+    const token = readFileSync(server.tokenFile!, "utf8").trim();
+    const t = {
+      url: server.url,
+      token,
+      async request(method: string, path: string, options: { body?: unknown } = {}) {
+        const res = await fetch(`${server.url}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+          ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+        });
+        return { status: res.status, body: (await res.json()) as Json, headers: res.headers };
+      },
+    } as unknown as TestServer;
+    try {
+      const sessionId = await readySession(t, { id: "modal-live" });
+      let taskId: string | undefined;
+      const stream = follow(
+        t,
+        `/v1/sessions/${sessionId}/events`,
+        finished(() => taskId),
+      );
+      await stream.opened;
+      taskId = await submit(t, sessionId, FIVE_LINES);
+      const events = await stream.events;
+      const outputs = events.filter((e) => e.event === "output");
+      const done = events.find(
+        (e) => e.event === "task" && e.data.task.id === taskId && e.data.task.status === "completed",
+      )!;
+      expect(outputs.map((e) => e.data.content).join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
+      expect(outputs.length).toBeGreaterThanOrEqual(5);
+      expect(outputs[0]!.at).toBeLessThan(done.at - 300);
+    } finally {
+      await server.close();
+      await host.close({ closeSessions: true });
+      await emulator.close();
+    }
+  }, 120_000);
 });
