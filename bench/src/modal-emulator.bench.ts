@@ -34,7 +34,8 @@ function localEcho(): Promise<void> {
 }
 
 async function measure(isolation: "auto" | "none" | "bwrap"): Promise<Record<string, unknown>[]> {
-  const emu: ModalEmulator = await startModalEmulator({ isolation });
+  // Strict, as every emulator the tests start; the bare SDK's default V2 sandboxes ask for nothing it refuses.
+  const emu: ModalEmulator = await startModalEmulator({ isolation, strict: true });
   try {
     process.env.MODAL_SERVER_URL = emu.serverUrl;
     const client = new ModalClient({ tokenId: emu.tokenId, tokenSecret: emu.tokenSecret });

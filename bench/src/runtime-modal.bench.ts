@@ -20,7 +20,8 @@ process.env.MODAL_CONFIG_PATH = join(tmpdir(), "runtime-modal-bench-no-such-conf
 process.env.MODAL_LOGLEVEL = "error";
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 8);
-const emulator = await startModalEmulator();
+// Strict: the emulator refuses what Modal is documented to refuse (e.g. an idle timeout on a V2 sandbox).
+const emulator = await startModalEmulator({ strict: true });
 const serverCommand = [process.execPath, actionServerBinPath()];
 const common = {
   serverUrl: emulator.serverUrl,
@@ -89,10 +90,13 @@ for (let i = -1; i < ITERATIONS; i++) {
 }
 await warmProvider.close();
 
-// Bare SDK baseline: the same steps without the adapter.
+// Bare SDK baseline: the same steps without the adapter, on the V1 sandbox API as the adapter's default
+// sandboxApi "v1" (the SDK's own default, V2, has no idle timeout).
 process.env.MODAL_SERVER_URL = emulator.serverUrl;
+process.env.MODAL_SANDBOX_V2 = "0";
 const client = new ModalClient({ tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret });
 delete process.env.MODAL_SERVER_URL;
+delete process.env.MODAL_SANDBOX_V2;
 const app = await client.apps.fromName("bench-bare", { createIfMissing: true });
 const image = client.images.fromRegistry("node:20-bookworm-slim");
 await image.build(app);

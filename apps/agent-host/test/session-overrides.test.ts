@@ -15,7 +15,7 @@ const dir = tempDir("agent-host-overrides-");
 const stops: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  emulator = await startModalEmulator({});
+  emulator = await startModalEmulator({ strict: true });
 });
 afterAll(async () => {
   for (const stop of stops.splice(0).reverse()) await stop().catch(() => undefined);

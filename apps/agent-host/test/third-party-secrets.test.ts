@@ -83,7 +83,7 @@ function linkPackage(name: string): void {
 }
 
 beforeAll(async () => {
-  emulator = await startModalEmulator({});
+  emulator = await startModalEmulator({ strict: true });
   // The named secret exists in "Modal" before any sandbox asks for it.
   emulator.namedSecrets.set("acme-team", { TEAM_TOKEN: VALUE });
   dir = mkdtempSync(join(tmpdir(), "third-party-secrets-"));

@@ -14,8 +14,8 @@ export interface EmulatedModal {
 }
 
 /**
- * Starts modal-emulator in-process (loaded on demand) and returns `config` with the modal runtime pointed at
- * it: its URL, token and CA, and the host's action-server bundle as the sandbox's server (the emulator runs
+ * Starts modal-emulator in-process (loaded on demand, in strict mode) and returns `config` with the modal runtime
+ * pointed at it: its URL, token and CA, and the host's action-server bundle as the sandbox's server (the emulator runs
  * sandboxes as local processes that see the host read-only, so image build steps do not apply). Options in the
  * config file win, except the connection. The runtime plugin is resolved first: a missing plugin fails before
  * anything starts.
@@ -41,7 +41,9 @@ export async function startEmulatedModal(
       `--emulator: @agent-runtime/modal-emulator cannot be loaded (${(cause as Error).message}).`,
     );
   }
-  const emulator = await start({});
+  // Strict: the emulator fails where Modal is documented to (V2 limits, untagged list results, GPU types,
+  // regions, name and tag caps), so a demo that passes here does not rely on a kinder Modal.
+  const emulator = await start({ strict: true });
   try {
     const options = {
       image: "node:24-bookworm-slim",
