@@ -131,6 +131,10 @@ export const DEFAULT_PRICE_TABLE: PriceTable = deepFreeze({
       },
       // "A100-40GB", "H100!" pin hardware and "B200+" may run on B300: all billed as the base type.
       gpuAliases: { A10G: "A10", "A100-40GB": "A100", "H100!": "H100", "B200+": "B200" },
+      // Modal's region-selection guide (modal.com/docs/guide/region-selection, the version that covers Sandboxes):
+      // "Broad (e.g. `us`) 1.5x, Narrow (e.g. `us-west`) 1.75x"; the same in shared/notes/modal-pricing.md. An
+      // older version of that page (Functions only) had "US/EU/UK/AP 1.25x, CA/SA/ME/MX/AF 2.5x"; override with
+      // `regionMultipliers` if your bill still shows those.
       broadRegionMultiplier: 1.5,
       narrowRegionMultiplier: 1.75,
       regionMultipliers: {},
