@@ -2,6 +2,7 @@ import { actionServerBinPath } from "@agent-runtime/action-server";
 import { type Logger, type Redactor, RuntimeError } from "@agent-runtime/runtime-core";
 import { ModalClient, type Logger as ModalLogger } from "modal";
 import { assertModalCredentials, isLocalServerUrl, missingModalCredentialsError } from "./credentials.js";
+import { maxThrottleWaitSecs } from "./deadline.js";
 import { toModalRuntimeError } from "./errors.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
 
@@ -79,6 +80,8 @@ export function createModalClient(
         ...(options.environment ? { environment: options.environment } : {}),
         logger: sdkLogger(logger, redactor),
         logLevel: options.sdkLogLevel,
+        // Unset, the SDK obeys Modal's requests to slow down without bound: bounded by the start deadline instead.
+        maxThrottleWaitSecs: maxThrottleWaitSecs(options),
       });
     });
   } catch (err) {

@@ -1,3 +1,7 @@
+// Long (about 540 lines) for one reason: it is one sandbox's lifecycle (provision, reattach, rebind, watch,
+// terminate, explain a failed start), whose steps share the runtime's private state. What stands alone lives
+// beside it: the start's deadlines (deadline.ts), create and tunnels (startup.ts), the image build
+// (image-build.ts), the shared liveness poll (liveness.ts) and the output tail (output-tail.ts).
 import {
   BaseRuntime,
   type PluginContext,
@@ -10,8 +14,9 @@ import {
   RuntimeStatus,
   type SandboxCostSpec,
 } from "@agent-runtime/runtime-core";
-import type { App, Image, Sandbox, SandboxCreateParams, Secret } from "modal";
-import { sleep, toModalRuntimeError, withRetry } from "./errors.js";
+import type { Sandbox, SandboxCreateParams, Secret } from "modal";
+import { Deadline, startupTimeouts } from "./deadline.js";
+import { toModalRuntimeError, withRetry } from "./errors.js";
 import type { ResolvedImage } from "./image.js";
 import {
   derivedSessionKey,
@@ -27,6 +32,7 @@ import { SandboxOutputTail } from "./output-tail.js";
 import { modalSecretReferences } from "./secret-references.js";
 import type { ModalServices } from "./services.js";
 import { type ModalSandboxShape, sandboxApiOf } from "./shape.js";
+import { createSandbox, waitForTunnels } from "./startup.js";
 
 /** Fields runtime-modal keeps in a handle's `data` (besides core's sandboxId, caCertPem, lease...). */
 export interface ModalHandleData {
@@ -37,8 +43,9 @@ export interface ModalHandleData {
   sandboxName?: string;
 }
 
-/** Fast liveness checks while the sandbox starts, so a crash fails connect() at once. */
+/** Fast liveness checks while the sandbox starts, so a crash fails connect() at once: 250 ms, growing to 2 s. */
 const STARTUP_POLL_MS = 250;
+const STARTUP_POLL_MAX_MS = 2000;
 
 const ceilSeconds = (ms: number): number => Math.ceil(ms / 1000) * 1000;
 
@@ -61,6 +68,8 @@ export class ModalRuntime extends BaseRuntime {
   #sb: Sandbox | undefined;
   #gone: string | undefined;
   #watch: NodeJS.Timeout | undefined;
+  /** Stops the provider's shared liveness poll from watching this sandbox. */
+  #unwatch: (() => void) | undefined;
   #destroying = false;
   #retag: Promise<void> | undefined;
   #everReady = false;
@@ -91,7 +100,8 @@ export class ModalRuntime extends BaseRuntime {
       sessionId: init.sessionId,
       capabilities: init.capabilities,
       context: init.context,
-      startupTimeoutMs: o.startupTimeoutMs,
+      // The readiness deadline; provisioning has its own (see provision() and startupTimeouts).
+      startupTimeoutMs: startupTimeouts(o).readinessMs,
       keepAlive: o.keepAlive,
       lifetimeMs: ceilSeconds(o.timeoutMs),
       defaultActionTimeoutMs: o.defaultActionTimeoutMs,
@@ -154,11 +164,20 @@ export class ModalRuntime extends BaseRuntime {
     const svc = this.#svc;
     const o = this.#options;
     const client = svc.client;
-    const app = await svc.app();
+    // Every step runs within the start deadline, except the image build, which has its own (imageBuildTimeoutMs).
+    const deadline = new Deadline(startupTimeouts(o).provisionMs, "startupTimeoutMs", request.signal);
+    const app = await deadline
+      .race(svc.app(), "app", `Modal did not answer the lookup of the App "${o.appName}"`)
+      .catch((err: unknown) => {
+        // A lookup stuck past the deadline is not shared with the next start.
+        if (err instanceof RuntimeError && err.code === "TIMEOUT") svc.forgetApp();
+        throw err;
+      });
     if (!svc.imageReady(this.#image))
       this.emitStatus(RuntimeStatus.BUILDING_RUNTIME, "building the Modal image");
+    const buildStarted = Date.now();
     const image = await svc.builtImage(app, this.#image);
-    const deadline = Date.now() + o.startupTimeoutMs;
+    deadline.extend(Date.now() - buildStarted);
     this.emitStatus(RuntimeStatus.STARTING_RUNTIME, "creating the Modal sandbox");
 
     const nonce = newKeyNonce();
@@ -169,22 +188,28 @@ export class ModalRuntime extends BaseRuntime {
     // The key and resolved secret values travel as an ephemeral Secret, not as plain sandbox env.
     const secretEnv = { ...(request.secrets?.env ?? {}), SESSION_API_KEY: sessionApiKey };
     secrets.push(
-      await withRetry(() => client.secrets.fromObject(secretEnv), {
+      await deadline.run(() => client.secrets.fromObject(secretEnv), {
         step: "secret",
         what: "Creating the sandbox's ephemeral Secret failed",
+        late: "Modal did not create the sandbox's ephemeral Secret",
         retry: o.retry,
       }),
     );
     // Modal named secrets come as runtime-core secret references (from any secrets plugin); Modal injects them.
     for (const ref of modalSecretReferences(request.secrets)) {
       secrets.push(
-        await withRetry(
+        await deadline.run(
           () =>
             client.secrets.fromName(ref.name, {
               requiredKeys: [...(ref.requiredKeys ?? [])],
               ...(ref.environment ? { environment: ref.environment } : {}),
             }),
-          { step: "secret", what: `Looking up the Modal Secret "${ref.name}" failed`, retry: o.retry },
+          {
+            step: "secret",
+            what: `Looking up the Modal Secret "${ref.name}" failed`,
+            late: `Modal did not answer the lookup of the Secret "${ref.name}"`,
+            retry: o.retry,
+          },
         ),
       );
     }
@@ -232,17 +257,32 @@ export class ModalRuntime extends BaseRuntime {
       ...(v1 ? { name, tags } : {}),
     };
 
-    const sb = await this.#create(app, image, params, nonce, deadline, request.signal);
+    const sb = await createSandbox(
+      {
+        client,
+        appName: o.appName,
+        environment: o.environment,
+        retry: o.retry,
+        logger: this.logger,
+        sessionId: this.sessionId,
+        terminate: (late, reason) =>
+          this.#terminate(late, reason).catch((err: unknown) =>
+            this.logger.warn("terminating a Modal sandbox failed", {
+              sandboxId: late.sandboxId,
+              error: String(err),
+            }),
+          ),
+      },
+      app,
+      image,
+      params,
+      nonce,
+      deadline,
+    );
     this.#sb = sb;
     this.#followOutput(sb);
     try {
-      const remaining = Math.max(1000, deadline - Date.now());
-      const tunnels = await withRetry(() => sb.tunnels(remaining), {
-        step: "tunnels",
-        what: `Getting the tunnels of sandbox ${sb.sandboxId} failed`,
-        retry: o.retry,
-        deadline,
-      });
+      const tunnels = await waitForTunnels(sb, deadline, o.retry);
       const server = tunnels[img.port];
       if (!server)
         throw new RuntimeError(
@@ -313,115 +353,6 @@ export class ModalRuntime extends BaseRuntime {
     return new RuntimeError(error.code, `${error.message}${hint ? ` ${hint}` : ""}${shown}`, {
       cause: error,
       details: { ...error.details, ...(sandboxId ? { sandboxId } : {}), output },
-    });
-  }
-
-  /**
-   * Creates the sandbox. Transient failures are retried: the sandbox's unique name makes a retry safe, since a
-   * create that Modal committed before failing comes back as ALREADY_EXISTS and is adopted when its nonce tag is
-   * ours. A V2 sandbox has no name, so its create is not retried here (only the SDK's own retries apply): a
-   * retry could start a second sandbox. A create still running at the deadline is terminated when it returns.
-   */
-  async #create(
-    app: App,
-    image: Image,
-    params: SandboxCreateParams,
-    nonce: string,
-    deadline: number,
-    signal?: AbortSignal,
-  ): Promise<Sandbox> {
-    const svc = this.#svc;
-    const retry = svc.options.retry;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.#withinDeadline(svc.client.sandboxes.create(app, image, params), deadline, signal);
-      } catch (raw) {
-        const err = toModalRuntimeError(raw, "create", "Creating the Modal sandbox failed");
-        if (err.code === "ALREADY_EXISTS" && attempt > 1) {
-          const adopted = await this.#adopt(params.name ?? "", nonce);
-          if (adopted) return adopted;
-        }
-        if (err.code === "ALREADY_EXISTS") {
-          throw new RuntimeError(
-            "ALREADY_EXISTS",
-            `A sandbox for session "${this.sessionId}" is already running in the Modal App "${svc.options.appName}" (name ${params.name}); attach to it (provider.attachSession) or close it first.`,
-            { cause: err },
-          );
-        }
-        const delay = Math.min(retry.maxDelayMs, retry.initialDelayMs * 2 ** (attempt - 1));
-        if (
-          (err.code !== "UNAVAILABLE" && err.code !== "RATE_LIMITED") ||
-          params.name === undefined ||
-          attempt >= retry.maxAttempts ||
-          Date.now() + delay > deadline
-        )
-          throw err;
-        this.logger.warn("creating the Modal sandbox failed; retrying", {
-          sessionId: this.sessionId,
-          attempt,
-          code: err.code,
-        });
-        await sleep(delay, signal);
-      }
-    }
-  }
-
-  async #adopt(name: string, nonce: string): Promise<Sandbox | undefined> {
-    const svc = this.#svc;
-    try {
-      const sb = await svc.client.sandboxes.fromName(
-        svc.options.appName,
-        name,
-        svc.options.environment ? { environment: svc.options.environment } : {},
-      );
-      const tags = await sb.getTags();
-      return tags[TAGS.keyNonce] === nonce ? sb : undefined;
-    } catch {
-      return undefined;
-    }
-  }
-
-  #withinDeadline(pending: Promise<Sandbox>, deadline: number, signal?: AbortSignal): Promise<Sandbox> {
-    return new Promise<Sandbox>((resolve, reject) => {
-      let late = false;
-      const giveUp = (err: RuntimeError) => {
-        late = true;
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        reject(err);
-      };
-      const timer = setTimeout(
-        () =>
-          giveUp(
-            new RuntimeError(
-              "TIMEOUT",
-              `Modal did not create the sandbox within startupTimeoutMs (${this.#svc.options.startupTimeoutMs} ms); raise startupTimeoutMs or retry.`,
-            ),
-          ),
-        Math.max(0, deadline - Date.now()),
-      );
-      const onAbort = () =>
-        giveUp(new RuntimeError("CANCELLED", "connect() was aborted while the sandbox was being created"));
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener("abort", onAbort, { once: true });
-      pending.then(
-        (sb) => {
-          if (!late) {
-            clearTimeout(timer);
-            signal?.removeEventListener("abort", onAbort);
-            resolve(sb);
-          } else {
-            // Modal committed the sandbox after we gave up on it: stop it so nothing is left running.
-            void this.#terminate(sb, "created after the deadline");
-          }
-        },
-        (err: unknown) => {
-          if (late) return;
-          clearTimeout(timer);
-          signal?.removeEventListener("abort", onAbort);
-          reject(err);
-        },
-      );
     });
   }
 
@@ -532,26 +463,54 @@ export class ModalRuntime extends BaseRuntime {
     this.#output?.stop();
   }
 
+  /**
+   * Watches the sandbox: while it starts, alone (every 250 ms, growing 1.5x to 2 s, so a start command that exits
+   * fails connect() at once); once ready, through the provider's one shared poll ({@link LivenessMonitor}), so the
+   * calls to Modal do not grow with the number of sandboxes.
+   */
   #startWatching(): void {
     this.#stopWatching();
-    const interval = () =>
-      this.status === RuntimeStatus.READY
-        ? this.#svc.options.livenessIntervalMs
-        : Math.min(STARTUP_POLL_MS, this.#svc.options.livenessIntervalMs);
+    const svc = this.#svc;
+    let delay = Math.min(STARTUP_POLL_MS, svc.options.livenessIntervalMs);
     const tick = async () => {
+      this.#watch = undefined;
+      const sb = this.#sb;
+      if (this.#gone || this.#destroying || !sb) return;
+      if (this.status === RuntimeStatus.READY) {
+        this.#unwatch = svc.liveness.watch({
+          sandboxId: sb.sandboxId,
+          poll: () => this.#pollOnce(sb),
+          onGone: (code) => void this.#declareGone(code),
+        });
+        return;
+      }
       await this.#check();
-      if (!this.#gone && !this.#destroying && this.#sb) {
-        this.#watch = setTimeout(tick, interval());
+      delay = Math.min(STARTUP_POLL_MAX_MS, delay * 1.5);
+      if (!this.#gone && !this.#destroying && this.#sb && !this.#unwatch) {
+        this.#watch = setTimeout(tick, delay);
         this.#watch.unref();
       }
     };
-    this.#watch = setTimeout(tick, interval());
+    this.#watch = setTimeout(tick, delay);
     this.#watch.unref();
   }
 
   #stopWatching(): void {
     if (this.#watch) clearTimeout(this.#watch);
     this.#watch = undefined;
+    this.#unwatch?.();
+    this.#unwatch = undefined;
+  }
+
+  /** Modal's word on the sandbox: `null` while it runs, else its exit code (`-1`: Modal does not know it). */
+  async #pollOnce(sb: Sandbox): Promise<number | null> {
+    try {
+      return await sb.poll();
+    } catch (err) {
+      const e = toModalRuntimeError(err, "poll", `Checking sandbox ${sb.sandboxId} failed`);
+      if (e.code === "NOT_FOUND") return -1;
+      throw e;
+    }
   }
 
   async #check(): Promise<void> {
@@ -559,19 +518,20 @@ export class ModalRuntime extends BaseRuntime {
     if (!sb || this.#gone || this.#destroying) return;
     let code: number | null;
     try {
-      code = await sb.poll();
+      code = await this.#pollOnce(sb);
     } catch (err) {
-      const e = toModalRuntimeError(err, "poll", `Checking sandbox ${sb.sandboxId} failed`);
-      if (e.code !== "NOT_FOUND") {
-        this.logger.debug("modal liveness check failed; will retry", {
-          sandboxId: sb.sandboxId,
-          code: e.code,
-        });
-        return;
-      }
-      code = -1;
+      this.logger.debug("modal liveness check failed; will retry", {
+        sandboxId: sb.sandboxId,
+        code: err instanceof RuntimeError ? err.code : "INTERNAL",
+      });
+      return;
     }
-    if (code === null || this.#destroying || this.#gone) return;
+    if (code !== null) await this.#declareGone(code);
+  }
+
+  /** The sandbox ended with `code` (`-1`: unknown to Modal): the runtime turns disconnected, once. */
+  async #declareGone(code: number): Promise<void> {
+    if (this.#destroying || this.#gone) return;
     // Before it was ready, the reason is read with the sandbox's last output: let it arrive first.
     if (!this.#everReady) await this.#output?.settled(OUTPUT_DRAIN_MS);
     if (this.#destroying || this.#gone) return;

@@ -190,8 +190,22 @@ const ModalRuntimeOptionsObject = z
      * @default "v1"
      */
     sandboxApi: z.enum(SANDBOX_APIS).default("v1"),
-    /** Deadline for the sandbox's create, tunnel and server readiness, in ms (image builds excluded). @default 120000 */
-    startupTimeoutMs: z.number().int().min(1000).default(120_000),
+    /**
+     * Deadline of a sandbox's start, in ms, twice: for the App lookup, secrets, create and tunnels (image builds
+     * excluded: see `imageBuildTimeoutMs`), then for the server's readiness. Modal's requests to slow down and
+     * RESOURCE_EXHAUSTED (no capacity) are retried with backoff until it passes. Unset, it is 120 s, and with a GPU
+     * 20 minutes for the create and tunnels (Modal may queue a GPU sandbox for capacity; the SDK itself waits up to
+     * 21 minutes for one to be scheduled) and 120 s for readiness.
+     * @default 120000, or 1200000 (create and tunnels) with a GPU
+     */
+    startupTimeoutMs: z.number().int().min(1000).optional(),
+    /**
+     * Deadline of an image build, in ms: past it `connect()` fails with TIMEOUT (`details.reason`
+     * `IMAGE_BUILD_TIMEOUT`) and the build log's last lines. A build runs once per provider and image (Modal reuses
+     * built layers), so a later start after a build that finished on Modal is quick.
+     * @default 1200000 (20 min)
+     */
+    imageBuildTimeoutMs: z.number().int().min(1000).default(1_200_000),
     /** Keep the sandbox running after `close()`; re-attach with its handle or session id. @default false */
     keepAlive: z.boolean().default(false),
     /** Extra tags on every sandbox (keys may not start with `agent-runtime.`). @default {} */
@@ -223,7 +237,11 @@ const ModalRuntimeOptionsObject = z
     defaultActionTimeoutMs: z.number().int().positive().default(120_000),
     /** The server's no-change timeout (`NO_CHANGE_TIMEOUT_SECONDS`). @default 10 */
     noChangeTimeoutSeconds: z.number().positive().default(10),
-    /** How often a connected runtime asks Modal whether its sandbox still runs, in ms. @default 5000 */
+    /**
+     * How often the provider asks Modal which of its connected sandboxes still run, in ms: one listing of the App
+     * for all of them (not one call per sandbox), see `LivenessMonitor`.
+     * @default 5000
+     */
     livenessIntervalMs: z.number().int().min(100).default(5000),
     /**
      * Retries of transient Modal failures (UNAVAILABLE, RESOURCE_EXHAUSTED) on top of the SDK's own quick

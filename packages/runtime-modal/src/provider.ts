@@ -80,6 +80,7 @@ export class ModalRuntimeProvider implements RuntimeProvider {
       options: emulated.options,
       image,
       logger: context.logger,
+      redactor: context.redactor,
       ...(emulated.hint && image.server === "agent-runtime" ? { emulatorHint: emulated.hint } : {}),
     });
     this.inventory = new ModalSandboxInventory(this.#svc);

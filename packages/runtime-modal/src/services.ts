@@ -1,8 +1,10 @@
-import { toModalImage } from "@agent-runtime/image-builder/modal";
-import type { Logger } from "@agent-runtime/runtime-core";
+import { type Logger, noopRedactor, type Redactor } from "@agent-runtime/runtime-core";
 import type { App, Image, ModalClient } from "modal";
+import { DEFAULT_IMAGE_BUILD_TIMEOUT_MS } from "./deadline.js";
 import { withRetry } from "./errors.js";
 import type { ResolvedImage } from "./image.js";
+import { buildModalImage } from "./image-build.js";
+import { LivenessMonitor, liveSandboxIds } from "./liveness.js";
 import type { ResolvedModalRuntimeOptions } from "./options.js";
 
 /**
@@ -14,6 +16,10 @@ export class ModalServices {
   readonly options: ResolvedModalRuntimeOptions;
   readonly image: ResolvedImage;
   readonly logger: Logger;
+  /** The provider's redactor (build log lines pass through it). */
+  readonly redactor: Redactor;
+  /** One liveness poll for every running sandbox of the provider (see {@link LivenessMonitor}). */
+  readonly liveness: LivenessMonitor;
   /**
    * Set against modal-emulator when the image's server may not exist on this machine (the emulator runs the
    * start command locally and skips build steps): what to set, added to failed starts.
@@ -28,13 +34,20 @@ export class ModalServices {
     options: ResolvedModalRuntimeOptions;
     image: ResolvedImage;
     logger: Logger;
+    redactor?: Redactor;
     emulatorHint?: string;
   }) {
     this.client = init.client;
     this.options = init.options;
     this.image = init.image;
     this.logger = init.logger;
+    this.redactor = init.redactor ?? noopRedactor;
     this.emulatorHint = init.emulatorHint;
+    this.liveness = new LivenessMonitor({
+      intervalMs: init.options.livenessIntervalMs,
+      listLive: async () => liveSandboxIds(this.client, await this.app()),
+      logger: init.logger,
+    });
   }
 
   /** The provider's App (created if missing). */
@@ -57,6 +70,11 @@ export class ModalServices {
     return this.#app;
   }
 
+  /** Drops a pending App lookup that outlived a start's deadline, so the next start asks Modal again. */
+  forgetApp(): void {
+    this.#app = undefined;
+  }
+
   /** True once `image` (default: the provider's) was built (or found built) in this process. */
   imageReady(image: ResolvedImage = this.image): boolean {
     return this.#built.has(JSON.stringify(image.spec));
@@ -64,21 +82,21 @@ export class ModalServices {
 
   /**
    * An image built in `app` once per spec (default: the provider's; a session's `image` override brings its
-   * own). Modal reuses a build with the same layers.
+   * own), within `imageBuildTimeoutMs` (see {@link buildModalImage}: a failed or stuck build names itself and
+   * shows the build log's tail). Modal reuses a build with the same layers.
    */
   builtImage(app: App, resolved: ResolvedImage = this.image): Promise<Image> {
     const key = JSON.stringify(resolved.spec);
     let built = this.#built.get(key);
     if (!built) {
-      built = (async () => {
-        const image = toModalImage(resolved.spec, this.client);
-        await withRetry(() => image.build(app), {
-          step: "image",
-          what: "Building the Modal image failed",
-          retry: this.options.retry,
-        });
-        return image;
-      })().catch((err: unknown) => {
+      built = buildModalImage({
+        client: this.client,
+        app,
+        spec: resolved.spec,
+        timeoutMs: this.options.imageBuildTimeoutMs ?? DEFAULT_IMAGE_BUILD_TIMEOUT_MS,
+        logger: this.logger,
+        redactor: this.redactor,
+      }).catch((err: unknown) => {
         this.#built.delete(key);
         throw err;
       });

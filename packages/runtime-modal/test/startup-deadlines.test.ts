@@ -1,0 +1,243 @@
+import { join } from "node:path";
+import { actionServerBinPath } from "@agent-runtime/action-server";
+import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
+import { RuntimeStatus, silentLogger } from "@agent-runtime/runtime-core";
+import { SandboxTimeoutError, type Tunnel } from "modal";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import {
+  DEFAULT_GPU_STARTUP_TIMEOUT_MS,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  Deadline,
+  maxThrottleWaitSecs,
+  startupTimeouts,
+  TUNNEL_POLL_MS,
+} from "../src/deadline.js";
+import {
+  type ModalRuntime,
+  type ModalRuntimeOptions,
+  type ModalRuntimeProvider,
+  modalRuntime,
+} from "../src/index.js";
+import { waitForTunnels } from "../src/startup.js";
+import { CallCounter } from "./call-counter.js";
+import { emulatorOptions, errorOf, eventually } from "./helpers.js";
+
+// A start that fits Modal, through the real modal@0.11.1 SDK against the strict modal-emulator: deadlines,
+// throttling, capacity errors, tunnels before the server listens, and one liveness poll per provider.
+
+let emulator: ModalEmulator;
+const opened: { close(): Promise<void> }[] = [];
+
+beforeAll(async () => {
+  emulator = await startModalEmulator({ strict: true });
+});
+afterEach(async () => {
+  emulator.faults.reset();
+  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
+});
+afterAll(async () => {
+  await emulator?.close();
+});
+
+function provider(extra: ModalRuntimeOptions = {}, calls?: CallCounter): ModalRuntimeProvider {
+  const p = modalRuntime(
+    emulatorOptions(emulator, { ...(calls ? { sdkLogLevel: "debug" } : {}), ...extra }),
+    {
+      logger: calls?.logger ?? silentLogger,
+    },
+  );
+  opened.push(p);
+  return p;
+}
+
+async function runtimeOf(p: ModalRuntimeProvider, sessionId: string): Promise<ModalRuntime> {
+  const runtime = await p.create({ sessionId });
+  opened.push(runtime);
+  return runtime;
+}
+
+const running = (appName: string) =>
+  emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
+
+describe("deadlines", () => {
+  it("default to 120 s, and 20 minutes for create and tunnels with a GPU; a set startupTimeoutMs applies to both", () => {
+    expect(startupTimeouts({})).toEqual({ provisionMs: 120_000, readinessMs: 120_000 });
+    expect(startupTimeouts({ gpu: "A100:2" })).toEqual({ provisionMs: 1_200_000, readinessMs: 120_000 });
+    expect(startupTimeouts({ gpu: "T4", startupTimeoutMs: 300_000 })).toEqual({
+      provisionMs: 300_000,
+      readinessMs: 300_000,
+    });
+    expect([DEFAULT_STARTUP_TIMEOUT_MS, DEFAULT_GPU_STARTUP_TIMEOUT_MS]).toEqual([120_000, 1_200_000]);
+  });
+
+  it("bound the SDK's maxThrottleWaitSecs (unset, it obeys slow-down requests forever)", () => {
+    expect(maxThrottleWaitSecs({})).toBe(60);
+    expect(maxThrottleWaitSecs({ startupTimeoutMs: 10_000 })).toBe(5);
+    expect(maxThrottleWaitSecs({ startupTimeoutMs: 1000 })).toBe(1);
+    expect(maxThrottleWaitSecs({ startupTimeoutMs: 3_600_000 })).toBe(60);
+    // The provider's client carries it (the SDK's own profile field).
+    expect(provider().client.profile.maxThrottleWaitSecs).toBe(60);
+    expect(provider({ startupTimeoutMs: 8000 }).client.profile.maxThrottleWaitSecs).toBe(4);
+  });
+
+  it("a GPU sandbox (Modal's V1 API) starts with the GPU default deadline", async () => {
+    const p = provider({ gpu: "t4" });
+    expect(p.options.startupTimeoutMs).toBeUndefined();
+    const runtime = await runtimeOf(p, "gpu-start");
+    await runtime.connect();
+    const sb = emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId);
+    expect(sb?.gpu).toBe("T4");
+    expect(sb?.sandboxId).not.toMatch(/-v2$/);
+  });
+});
+
+describe("tunnels", () => {
+  /** A sandbox whose tunnels are not there for the first `misses` requests (Modal answers those with TIMEOUT). */
+  function slowTunnels(misses: number) {
+    const asked: number[] = [];
+    return {
+      asked,
+      sb: {
+        sandboxId: "sb-test",
+        tunnels: async (timeoutMs?: number) => {
+          asked.push(timeoutMs ?? -1);
+          if (asked.length <= misses) throw new SandboxTimeoutError();
+          return { 60000: { host: "127.0.0.1", port: 443, url: "https://127.0.0.1" } as Tunnel };
+        },
+      },
+    };
+  }
+  const retry = { maxAttempts: 3, initialDelayMs: 10, maxDelayMs: 20 };
+
+  it("are asked for in pieces of at most 50 s, again after each piece that timed out, until the deadline", async () => {
+    const { sb, asked } = slowTunnels(3);
+    const tunnels = await waitForTunnels(sb, new Deadline(1_200_000, "startupTimeoutMs"), retry);
+    expect(tunnels[60000]?.url).toBe("https://127.0.0.1");
+    expect(asked).toHaveLength(4);
+    for (const ms of asked) expect(ms).toBeLessThanOrEqual(TUNNEL_POLL_MS);
+    expect(TUNNEL_POLL_MS).toBe(50_000);
+  });
+
+  it("past the deadline: TIMEOUT naming the step and the option", async () => {
+    const { sb, asked } = slowTunnels(1_000_000);
+    const err = await errorOf(waitForTunnels(sb, new Deadline(1500, "startupTimeoutMs"), retry));
+    expect(err.code).toBe("TIMEOUT");
+    expect(err.message).toBe(
+      "Modal did not open the tunnels of sandbox sb-test within startupTimeoutMs (1500 ms); raise startupTimeoutMs or retry.",
+    );
+    expect(asked.length).toBeGreaterThan(1);
+    for (const ms of asked) expect(ms).toBeGreaterThanOrEqual(1000);
+  });
+
+  it("that reset connections until the server listens (strict emulator): readiness waits for the server", async () => {
+    const p = provider({
+      serverCommand: [process.execPath, join(import.meta.dirname, "fixtures", "delayed-server.cjs")],
+      env: { ACTION_SERVER_BIN: actionServerBinPath(), DELAY_MS: "2500" },
+    });
+    const runtime = await runtimeOf(p, "late-listener");
+    const t0 = Date.now();
+    await runtime.connect();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(2400);
+    expect(runtime.status).toBe(RuntimeStatus.READY);
+    expect((await runtime.runCommand("echo up")).content.trim()).toBe("up");
+  });
+});
+
+describe("throttling and capacity", () => {
+  it("Modal's slow-down requests on create are obeyed by the SDK within the bound, and the start succeeds", async () => {
+    const calls = new CallCounter();
+    const p = provider({}, calls);
+    emulator.faults.throttle("SandboxCreate", 2, 1);
+    const runtime = await runtimeOf(p, "throttled-create");
+    const t0 = Date.now();
+    await runtime.connect();
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(1900);
+    // One SDK call; its retry middleware re-sent it twice after the waits Modal asked for.
+    expect(calls.count("SandboxCreate")).toBe(1);
+  });
+
+  it("a slow-down longer than maxThrottleWaitSecs surfaces, is retried with backoff, and the start ends at its deadline", async () => {
+    const p = provider({
+      startupTimeoutMs: 4000,
+      retry: { maxAttempts: 2, initialDelayMs: 100, maxDelayMs: 400 },
+    });
+    // Modal asks for 5 minutes: past the SDK's bound (2 s for this deadline), so it does not wait them out.
+    emulator.faults.throttle("SandboxCreate", 1000, 300);
+    const runtime = await runtimeOf(p, "throttled-forever");
+    const t0 = Date.now();
+    const err = await errorOf(runtime.connect());
+    const took = Date.now() - t0;
+    expect(err.code).toBe("RATE_LIMITED");
+    expect(err.message).toMatch(/^Creating the Modal sandbox failed: RESOURCE_EXHAUSTED: injected throttle/);
+    expect(took).toBeGreaterThan(3000);
+    expect(took).toBeLessThan(8000);
+    expect(running(p.options.appName)).toEqual([]);
+  });
+
+  it("RESOURCE_EXHAUSTED on create (no capacity) is retried with backoff past retry.maxAttempts, until it works", async () => {
+    const calls = new CallCounter();
+    const p = provider({ retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 300 } }, calls);
+    emulator.faults.failCreates(4, "RESOURCE_EXHAUSTED");
+    const runtime = await runtimeOf(p, "no-capacity-then-some");
+    await runtime.connect();
+    expect(calls.count("SandboxCreate")).toBe(5);
+    expect(
+      calls.warnings.filter((w) => w.message === "creating the Modal sandbox failed; retrying"),
+    ).toHaveLength(4);
+    expect(running(p.options.appName)).toHaveLength(1);
+  });
+
+  it("... and gives up at the deadline with RATE_LIMITED, leaving nothing running", async () => {
+    const p = provider({
+      startupTimeoutMs: 3000,
+      retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 300 },
+    });
+    emulator.faults.failCreates(10_000, "RESOURCE_EXHAUSTED");
+    const runtime = await runtimeOf(p, "no-capacity");
+    const t0 = Date.now();
+    const err = await errorOf(runtime.connect());
+    expect(err.code).toBe("RATE_LIMITED");
+    expect(err.message).toContain("no capacity for this sandbox");
+    expect(Date.now() - t0).toBeLessThan(6000);
+    expect(running(p.options.appName)).toEqual([]);
+  });
+
+  it("the App lookup is inside the deadline too: a slow-down past the bound ends the start in time", async () => {
+    const p = provider({ startupTimeoutMs: 3000 });
+    emulator.faults.throttle("AppGetOrCreate", 10_000, 300);
+    const runtime = await runtimeOf(p, "throttled-app");
+    const t0 = Date.now();
+    const err = await errorOf(runtime.connect());
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(["RATE_LIMITED", "TIMEOUT"]).toContain(err.code);
+    expect(err.message).toMatch(/App "rm-test-\S+"/);
+  });
+});
+
+describe("liveness", () => {
+  it("N connected sandboxes cost one listing per interval, not N polls; a sandbox that ends is still noticed", async () => {
+    const calls = new CallCounter();
+    const intervalMs = 300;
+    const p = provider({ livenessIntervalMs: intervalMs }, calls);
+    const runtimes = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => runtimeOf(p, `live-${i}`)));
+    await Promise.all(runtimes.map((r) => r.connect()));
+    // Past the start's own fast checks (they end at READY, at the latest 2 s later).
+    await new Promise((r) => setTimeout(r, 2500));
+    calls.reset();
+    const windowMs = 3000;
+    await new Promise((r) => setTimeout(r, windowMs));
+    const polls = calls.count("SandboxWait", "SandboxWaitV2");
+    const lists = calls.count("SandboxListV2");
+    const ticks = windowMs / intervalMs;
+    expect(polls).toBe(0);
+    // One listing per interval: one page, plus the empty page that ends it.
+    expect(lists).toBeGreaterThanOrEqual(ticks - 3);
+    expect(lists).toBeLessThanOrEqual(2 * (ticks + 1));
+
+    const [victim, ...others] = runtimes;
+    emulator.faults.evict(victim!.sandboxId!, "MEMORY_MANAGER_EVICTION");
+    await eventually(() => victim!.status === RuntimeStatus.ERROR_RUNTIME_DISCONNECTED, 5000);
+    for (const r of others) expect(r.status).toBe(RuntimeStatus.READY);
+    expect((await others[0]!.runCommand("echo still")).content.trim()).toBe("still");
+  });
+});
