@@ -147,6 +147,26 @@ describe("output events", () => {
     expect(replayed.some((e) => e.event === "output")).toBe(false);
   });
 
+  test("a printed line reaches the SSE client within 50 ms (median of six, printed with its clock time)", async () => {
+    let taskId: string | undefined;
+    const stream = follow(
+      t,
+      `/v1/sessions/${sessionId}/events`,
+      finished(() => taskId),
+    );
+    await stream.opened;
+    taskId = await submit(t, sessionId, "for i in 1 2 3 4 5 6; do date +%s%N; sleep 0.15; done");
+    const latencies: number[] = [];
+    for (const e of (await stream.events).filter((x) => x.event === "output")) {
+      for (const text of (e.data.content as string).split("\n").filter(Boolean))
+        latencies.push(performance.timeOrigin + e.at - Number(BigInt(text) / 1_000_000n));
+    }
+    latencies.sort((a, b) => a - b);
+    console.log(`host SSE latency ms: ${latencies.map((l) => l.toFixed(1)).join(", ")}`);
+    expect(latencies).toHaveLength(6);
+    expect(latencies[3]!).toBeLessThan(50);
+  });
+
   test("a task's SSE stream: snapshot, its output live, the final task, then the end", async () => {
     const taskId = await submit(t, sessionId, `sleep 0.3; ${FIVE_LINES}`);
     const stream = follow(t, `/v1/tasks/${taskId}/events`, () => false);
