@@ -17,6 +17,13 @@ export {
   MODAL_CREDENTIALS_HELP,
   missingModalCredentialsError,
 } from "./credentials.js";
+// Deadlines
+export {
+  DEFAULT_GPU_STARTUP_TIMEOUT_MS,
+  DEFAULT_IMAGE_BUILD_TIMEOUT_MS,
+  DEFAULT_STARTUP_TIMEOUT_MS,
+  TUNNEL_POLL_MS,
+} from "./deadline.js";
 export type { ModalStep } from "./errors.js";
 // Errors
 export { toModalRuntimeError } from "./errors.js";
@@ -24,6 +31,8 @@ export { toModalRuntimeError } from "./errors.js";
 export { MODAL_GPU_CATALOGUE, parseModalGpu } from "./gpus.js";
 // Images
 export { DEFAULT_BASE_IMAGE } from "./image.js";
+export type { ImageBuildFailure } from "./image-build.js";
+export { BUILD_LOG_TAIL_LINES, isModalImageBuildError } from "./image-build.js";
 // Orphan sweeping, tags and names
 export type { ListedSandbox } from "./inventory.js";
 export { ModalSandboxInventory } from "./inventory.js";

@@ -327,6 +327,8 @@ export const MODAL_RENAMED_OPTIONS: Readonly<Record<string, string>> = {
   timeout: "timeoutMs",
   idleTimeout: "idleTimeoutMs",
   startupTimeout: "startupTimeoutMs",
+  imageBuildTimeout: "imageBuildTimeoutMs",
+  buildTimeoutMs: "imageBuildTimeoutMs",
   regions: "region",
   app: "appName",
   tokenId: "credentials.tokenId",
