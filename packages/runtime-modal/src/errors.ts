@@ -74,7 +74,15 @@ const NEXT_STEP: Partial<Record<ErrorCode, string>> = {
 function classify(err: unknown, step: ModalStep): { code: ErrorCode; text: string } {
   if (err instanceof NotFoundError) return { code: "NOT_FOUND", text: err.message };
   if (err instanceof AlreadyExistsError) return { code: "ALREADY_EXISTS", text: err.message };
-  if (err instanceof ConflictError) return { code: "FAILED_PRECONDITION", text: err.message };
+  if (err instanceof ConflictError) {
+    // At create, modal@0.11.1 raises it only while waiting for a V1 sandbox to be scheduled (`_waitForScheduling`).
+    if (step === "create")
+      return {
+        code: "FAILED_PRECONDITION",
+        text: `${err.message} (the sandbox ended before Modal scheduled it: its start command exited at once, or Modal stopped it)`,
+      };
+    return { code: "FAILED_PRECONDITION", text: err.message };
+  }
   if (err instanceof InvalidError) {
     // The SDK raises InvalidError for missing or conflicting credentials before any call.
     return { code: step === "client" ? "UNAUTHORIZED" : "INVALID_ARGUMENT", text: err.message };

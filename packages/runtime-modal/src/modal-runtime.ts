@@ -284,11 +284,18 @@ export class ModalRuntime extends BaseRuntime {
     try {
       const tunnels = await waitForTunnels(sb, deadline, o.retry);
       const server = tunnels[img.port];
-      if (!server)
+      if (!server) {
+        // Modal's V1 SandboxGetTunnels answers a finished sandbox with no tunnels: say that it ended, and why.
+        const code = await sb.poll().catch(() => null);
+        if (code !== null) {
+          this.#gone = endReason(code, true);
+          throw new RuntimeError("DISCONNECTED", `The sandbox stopped before its server was ready: ${this.#gone}`);
+        }
         throw new RuntimeError(
           "INTERNAL",
           `Modal returned no tunnel for port ${img.port} of sandbox ${sb.sandboxId}`,
         );
+      }
       const vscode = o.vscodePort !== undefined ? tunnels[o.vscodePort] : undefined;
       this.#startWatching();
       const data: ModalHandleData = {
