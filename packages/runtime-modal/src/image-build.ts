@@ -2,7 +2,7 @@ import type { ImageSpec } from "@agent-runtime/image-builder";
 import { modalImagePlan, toModalImage } from "@agent-runtime/image-builder/modal";
 import { type Logger, type Redactor, RuntimeError } from "@agent-runtime/runtime-core";
 import type { App, Image, ModalClient } from "modal";
-import { toModalRuntimeError } from "./errors.js";
+import { isTransient, sleep, toModalRuntimeError } from "./errors.js";
 
 /** How many of the build log's last lines a failed or timed-out build reports. */
 export const BUILD_LOG_TAIL_LINES = 30;
@@ -10,6 +10,8 @@ export const BUILD_LOG_TAIL_LINES = 30;
 const MAX_LINE_CHARS = 500;
 /** One `ImageJoinStreaming` window, in seconds (what modal@0.11.1's own build loop asks for). */
 const JOIN_WINDOW_SECS = 55;
+/** The pause before joining a build again after its log stream dropped. */
+const STREAM_RETRY_MS = 1000;
 /** How long the last look at a failed or stuck build's log may take. */
 const LOG_FETCH_MS = 5000;
 
@@ -116,17 +118,24 @@ export async function buildModalImage(o: BuildModalImageOptions): Promise<Image>
       let lastEntryId = "";
       while (!status) {
         const window = Math.min(JOIN_WINDOW_SECS, Math.max(1, (started + o.timeoutMs - Date.now()) / 1000));
-        for await (const item of client.cpClient.imageJoinStreaming(
-          { imageId, timeout: window, lastEntryId },
-          { signal: abort.signal },
-        )) {
-          if (item.entryId) lastEntryId = item.entryId;
-          for (const log of item.taskLogs) if (log.data) tail.push(log.data);
-          if (item.result?.status) {
-            status = item.result.status;
-            exception = item.result.exception;
-            break;
+        try {
+          for await (const item of client.cpClient.imageJoinStreaming(
+            { imageId, timeout: window, lastEntryId },
+            { signal: abort.signal },
+          )) {
+            if (item.entryId) lastEntryId = item.entryId;
+            for (const log of item.taskLogs) if (log.data) tail.push(log.data);
+            if (item.result?.status) {
+              status = item.result.status;
+              exception = item.result.exception;
+              break;
+            }
           }
+        } catch (err) {
+          // A dropped stream (the SDK does not retry streams) is joined again from the last entry it sent.
+          if (abort.signal.aborted || !isTransient(toModalRuntimeError(err, "image", "join"))) throw err;
+          o.logger.debug("following the Modal image build failed; joining it again", { imageId });
+          await sleep(STREAM_RETRY_MS, abort.signal);
         }
       }
       if (status !== STATUS.success) {

@@ -35,7 +35,8 @@ export class LivenessMonitor {
   readonly #intervalMs: number;
   readonly #listLive: () => Promise<ReadonlySet<string>>;
   readonly #logger: Logger;
-  readonly #entries = new Map<string, Entry>();
+  /** By watcher: two runtimes may watch the same sandbox (attached twice). */
+  readonly #entries = new Map<WatchedSandbox, Entry>();
   #timer: NodeJS.Timeout | undefined;
   #running = false;
 
@@ -53,10 +54,10 @@ export class LivenessMonitor {
   /** Watches a sandbox until it is found finished or the returned function is called. */
   watch(watched: WatchedSandbox): () => void {
     const entry: Entry = { watched, nextCheckAt: 0, backoffMs: this.#intervalMs };
-    this.#entries.set(watched.sandboxId, entry);
+    this.#entries.set(watched, entry);
     this.#schedule();
     return () => {
-      if (this.#entries.get(watched.sandboxId) === entry) this.#entries.delete(watched.sandboxId);
+      this.#entries.delete(watched);
     };
   }
 
@@ -119,8 +120,8 @@ export class LivenessMonitor {
       entry.backoffMs = Math.min(MAX_BACKOFF_MS, entry.backoffMs * 2);
       return;
     }
-    if (this.#entries.get(watched.sandboxId) !== entry) return;
-    this.#entries.delete(watched.sandboxId);
+    if (this.#entries.get(watched) !== entry) return;
+    this.#entries.delete(watched);
     watched.onGone(code);
   }
 }

@@ -49,7 +49,9 @@ export async function createSandbox(
       });
     } catch (raw) {
       const err = toModalRuntimeError(raw, "create", "Creating the Modal sandbox failed");
-      if (err.code === "TIMEOUT" && err.details?.step === "create" && params.name !== undefined) {
+      const leftBehind =
+        (err.code === "TIMEOUT" && err.details?.step === "create") || err.code === "CANCELLED";
+      if (leftBehind && params.name !== undefined) {
         void stopNamed(ctx, params.name, nonce);
       }
       if (err.code === "ALREADY_EXISTS" && attempt > 1 && params.name !== undefined) {

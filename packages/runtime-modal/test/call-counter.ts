@@ -8,11 +8,15 @@ import type { Logger } from "@agent-runtime/runtime-core";
 export class CallCounter {
   readonly #calls: string[] = [];
   readonly warnings: { message: string; fields?: Record<string, unknown> }[] = [];
+  /** runtime-modal's own debug lines (not the SDK's). */
+  readonly debugs: string[] = [];
 
   readonly logger: Logger = {
     debug: (message, fields) => {
       if (message === "modal: Sending gRPC request" && typeof fields?.method === "string") {
         this.#calls.push(fields.method.split("/").pop() ?? fields.method);
+      } else if (!message.startsWith("modal: ")) {
+        this.debugs.push(message);
       }
     },
     info: () => {},
@@ -30,5 +34,6 @@ export class CallCounter {
   reset(): void {
     this.#calls.length = 0;
     this.warnings.length = 0;
+    this.debugs.length = 0;
   }
 }

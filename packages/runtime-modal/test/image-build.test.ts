@@ -127,6 +127,16 @@ describe("an image build", () => {
     expect((await again.runCommand("echo ok")).content.trim()).toBe("ok");
   });
 
+  it("whose log stream drops (UNAVAILABLE, which the SDK does not retry on streams) is joined again and goes on", async () => {
+    emulator.faults.failNext("ImageJoinStreaming", "UNAVAILABLE", 1);
+    const log = new CallCounter();
+    const { runtime, events } = await start({ image: uniqueImage() }, log.logger);
+    await runtime.connect();
+    expect(log.debugs).toContain("following the Modal image build failed; joining it again");
+    expect(events.map((e) => e.status)).toContain(RuntimeStatus.BUILDING_RUNTIME);
+    expect((await runtime.runCommand("echo built")).content.trim()).toBe("built");
+  });
+
   it("of the default image (the inline bundle) goes through in RUN lines of at most 16 KiB", async () => {
     const spec = resolveImage(ModalRuntimeOptionsSchema.parse({})).spec;
     const commands = modalImagePlan(spec).layers.flat();

@@ -242,4 +242,23 @@ describe("liveness", () => {
     for (const r of others) expect(r.status).toBe(RuntimeStatus.READY);
     expect((await others[0]!.runCommand("echo still")).content.trim()).toBe("still");
   });
+  it("while listing fails, each sandbox is checked alone with backoff, not every interval", async () => {
+    const calls = new CallCounter();
+    const intervalMs = 200;
+    const p = provider({ livenessIntervalMs: intervalMs }, calls);
+    const runtimes = await Promise.all([0, 1, 2].map((i) => runtimeOf(p, `unlisted-${i}`)));
+    await Promise.all(runtimes.map((r) => r.connect()));
+    emulator.faults.failNext("SandboxListV2", "PERMISSION_DENIED", 100_000);
+    await new Promise((r) => setTimeout(r, 2500));
+    calls.reset();
+    const windowMs = 4000;
+    await new Promise((r) => setTimeout(r, windowMs));
+    const polls = calls.count("SandboxWait", "SandboxWaitV2");
+    // Every interval would be 3 x 20 = 60 polls; doubling from 200 ms, each sandbox is checked a few times.
+    expect(polls).toBeGreaterThan(0);
+    expect(polls).toBeLessThanOrEqual(3 * 4);
+    emulator.faults.evict(runtimes[1]!.sandboxId!, "TERMINATED");
+    await eventually(() => runtimes[1]!.status === RuntimeStatus.ERROR_RUNTIME_DISCONNECTED, 15_000);
+    expect(runtimes[0]!.status).toBe(RuntimeStatus.READY);
+  }, 40_000);
 });
