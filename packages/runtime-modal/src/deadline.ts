@@ -117,6 +117,19 @@ export class Deadline {
   }
 
   /**
+   * What to throw when the deadline passed while a failed step was being retried: the last failure (RATE_LIMITED,
+   * UNAVAILABLE), which says why, noting that it was retried until the deadline; else `timeout` itself.
+   */
+  gaveUp(timeout: RuntimeError, last: RuntimeError | undefined): RuntimeError {
+    if (!last || timeout.code !== "TIMEOUT") return timeout;
+    return new RuntimeError(
+      last.code,
+      `${last.message} (retried with backoff until ${this.#option}, ${this.#budgetMs} ms, passed)`,
+      { cause: last, ...(last.details ? { details: last.details } : {}) },
+    );
+  }
+
+  /**
    * `pending` within the deadline: TIMEOUT (`late` names what did not finish) when it passes first, CANCELLED when
    * the signal aborts. A value that arrives after that goes to `onLate`; a late failure is dropped.
    */
@@ -168,13 +181,15 @@ export class Deadline {
       onRetry?: (err: RuntimeError) => void;
     },
   ): Promise<T> {
+    let last: RuntimeError | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.race(fn(), o.step, o.late);
       } catch (raw) {
         const err = toModalRuntimeError(raw, o.step, o.what);
         const delay = retryDelayMs(err, attempt, o.retry, this.remainingMs());
-        if (delay === undefined || this.#signal?.aborted) throw err;
+        if (delay === undefined || this.#signal?.aborted) throw this.gaveUp(err, last);
+        last = err;
         o.onRetry?.(err);
         await sleep(delay, this.#signal);
       }

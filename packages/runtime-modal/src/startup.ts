@@ -41,6 +41,7 @@ export async function createSandbox(
   deadline: Deadline,
 ): Promise<Sandbox> {
   const late = "Modal did not create the sandbox";
+  let last: RuntimeError | undefined;
   for (let attempt = 1; ; attempt++) {
     try {
       return await deadline.race(ctx.client.sandboxes.create(app, image, params), "create", late, (sb) => {
@@ -67,7 +68,8 @@ export async function createSandbox(
       }
       const delay =
         params.name === undefined ? undefined : retryDelayMs(err, attempt, ctx.retry, deadline.remainingMs());
-      if (delay === undefined) throw err;
+      if (delay === undefined) throw deadline.gaveUp(err, last);
+      last = err;
       ctx.logger.warn("creating the Modal sandbox failed; retrying", {
         sessionId: ctx.sessionId,
         attempt,
@@ -112,6 +114,7 @@ export async function waitForTunnels(
 ): Promise<Record<number, Tunnel>> {
   const what = `Getting the tunnels of sandbox ${sb.sandboxId} failed`;
   const late = `Modal did not open the tunnels of sandbox ${sb.sandboxId}`;
+  let last: RuntimeError | undefined;
   for (let attempt = 1; ; attempt++) {
     const pieceMs = Math.max(1000, Math.min(TUNNEL_POLL_MS, deadline.remainingMs()));
     try {
@@ -123,7 +126,8 @@ export async function waitForTunnels(
       }
       const err = toModalRuntimeError(raw, "tunnels", what);
       const delay = retryDelayMs(err, attempt, retry, deadline.remainingMs());
-      if (delay === undefined) throw err;
+      if (delay === undefined) throw deadline.gaveUp(err, last);
+      last = err;
       await sleep(delay);
     }
   }
