@@ -25,7 +25,7 @@ export type ImageBuildFailure = "IMAGE_BUILD_FAILED" | "IMAGE_BUILD_TIMEOUT";
  * True when `err` is a failed (`IMAGE_BUILD_FAILED`, code FAILED_PRECONDITION) or timed-out (`IMAGE_BUILD_TIMEOUT`,
  * code TIMEOUT) Modal image build; its `details.buildLog` holds the build log's last lines.
  */
-export function isModalImageBuildError(err: unknown, reason?: ImageBuildFailure): err is RuntimeError {
+export function isModalImageBuildError(err: unknown, reason?: ImageBuildFailure): boolean {
   if (!(err instanceof RuntimeError)) return false;
   const r = err.details?.reason;
   return reason === undefined ? r === "IMAGE_BUILD_FAILED" || r === "IMAGE_BUILD_TIMEOUT" : r === reason;

@@ -18,6 +18,7 @@ import type { Sandbox, SandboxCreateParams, Secret } from "modal";
 import { Deadline, startupTimeouts } from "./deadline.js";
 import { toModalRuntimeError, withRetry } from "./errors.js";
 import type { ResolvedImage } from "./image.js";
+import { isModalImageBuildError } from "./image-build.js";
 import {
   derivedSessionKey,
   MANAGED_BY,
@@ -289,7 +290,10 @@ export class ModalRuntime extends BaseRuntime {
         const code = await sb.poll().catch(() => null);
         if (code !== null) {
           this.#gone = endReason(code, true);
-          throw new RuntimeError("DISCONNECTED", `The sandbox stopped before its server was ready: ${this.#gone}`);
+          throw new RuntimeError(
+            "DISCONNECTED",
+            `The sandbox stopped before its server was ready: ${this.#gone}`,
+          );
         }
         throw new RuntimeError(
           "INTERNAL",
@@ -342,7 +346,8 @@ export class ModalRuntime extends BaseRuntime {
     // No sandbox to read: on V1 a start command that exits before Modal schedules the sandbox fails the create
     // itself (the SDK's ConflictError, "has already finished"). The emulator hint still applies.
     if (!tail) {
-      if (!hint) return error;
+      // A failed image build is not about the server command: the hint would mislead.
+      if (!hint || isModalImageBuildError(error)) return error;
       return new RuntimeError(error.code, `${error.message} ${hint}`, {
         cause: error,
         details: error.details,

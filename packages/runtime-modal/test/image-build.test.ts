@@ -127,6 +127,14 @@ describe("an image build", () => {
     expect((await again.runCommand("echo ok")).content.trim()).toBe("ok");
   });
 
+  it("that fails against modal-emulator is not blamed on the server command (no emulator hint)", async () => {
+    emulator.faults.failImageBuilds(1, "exit code 2");
+    const { runtime } = await start({ image: uniqueImage(), serverCommand: undefined });
+    const err = await errorOf(runtime.connect());
+    expect(isModalImageBuildError(err, "IMAGE_BUILD_FAILED")).toBe(true);
+    expect(err.message).not.toContain("loopback address (modal-emulator)");
+  });
+
   it("whose log stream drops (UNAVAILABLE, which the SDK does not retry on streams) is joined again and goes on", async () => {
     emulator.faults.failNext("ImageJoinStreaming", "UNAVAILABLE", 1);
     const log = new CallCounter();
