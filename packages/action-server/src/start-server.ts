@@ -73,7 +73,7 @@ export async function startActionServer(options: ActionServerOptions): Promise<A
     logger,
   });
   await executor.start();
-  const probe = new ServerInfoProbe(Date.now(), workingDir);
+  const probe = new ServerInfoProbe(Date.now(), workingDir, () => executor.terminal);
   const server = createServer(
     { requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 },
     createRouter({

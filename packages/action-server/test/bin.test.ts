@@ -130,7 +130,8 @@ describe("the bundled bin (dist/bin.cjs)", () => {
     const bg = await post(s.url, "/execute_action", {
       action: { action: "run", args: { command: "sleep 300 & echo $!" } },
     });
-    const bgPid = Number((bg.json as { content: string }).content);
+    // The content is the pid, then the job notice a terminal shows (`[1] <pid>`).
+    const bgPid = Number((bg.json as { content: string }).content.split("\n")[0]);
     expect(readProc(bgPid)).toBeDefined();
     const fg = await post(s.url, "/execute_action", {
       action: { action: "run", args: { command: "sleep 301", blocking: true }, timeout: 0.3 },

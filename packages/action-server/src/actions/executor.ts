@@ -54,13 +54,23 @@ export class ActionExecutor {
   }
 
   /** Starts the main shell. */
-  start(): Promise<void> {
-    return this.#runner.start();
+  async start(): Promise<void> {
+    await this.#runner.start();
+    if (this.#runner.terminal === "pipe") {
+      this.#options.logger.warn("shells run on pipes, not on a pseudo-terminal: programs see no terminal", {
+        reason: this.#runner.pipeReason,
+      });
+    }
   }
 
   /** When the last action arrived (ms since epoch); `/server_info` reports idle time from it. */
   get lastActionAt(): number {
     return this.#lastActionAt;
+  }
+
+  /** How shells are attached: `pty` or `pipe` (no pseudo-terminal could be opened). */
+  get terminal(): "pty" | "pipe" {
+    return this.#runner.terminal;
   }
 
   /** The main shell's pid. */

@@ -13,14 +13,10 @@ import {
   notExecutedSuffix,
   PREVIOUS_OUTPUT_PREFIX,
 } from "@agent-runtime/runtime-core";
-import {
-  BashSession,
-  type BashSessionOptions,
-  KEY_PATTERN,
-  type WaitResult,
-  which,
-} from "../shell/bash-session.js";
+import { BashSession, type BashSessionOptions, KEY_PATTERN, type WaitResult } from "../shell/bash-session.js";
 import { splitBashCommands } from "../shell/split-commands.js";
+import { probeTerminal, type TerminalKind } from "../shell/terminal.js";
+import { which } from "../shell/which.js";
 import { cmdOutput, emptyMetadata, errorObservation, type WireObservation } from "./observations.js";
 
 /** What the runner needs to start shells and fill metadata. */
@@ -46,14 +42,33 @@ export class CommandRunner {
   #restartNote: string | undefined;
   /** Receives the live output of the action being run (the streaming form of execute_action). */
   #outputListener: ((text: string) => void) | undefined;
+  /** Ends the current session's live-output subscription (subscribed only while a listener waits). */
+  #unsubscribe: (() => void) | undefined;
+  /** `script` when shells get a pseudo-terminal (probed once at start), undefined for pipes. */
+  #scriptPath: string | undefined;
+  #terminalNote = "";
 
   constructor(options: CommandRunnerOptions) {
     this.#options = options;
   }
 
-  /** Starts the main shell (called once at server start so readiness includes it). */
+  /** Finds out whether shells get a pty, then starts the main shell (once, at server start). */
   async start(): Promise<void> {
+    const { env } = this.#options.shell;
+    const support = probeTerminal(env.PATH ?? "", this.#options.workingDir, env);
+    if (support.kind === "pty") this.#scriptPath = support.scriptPath;
+    else this.#terminalNote = support.reason;
     this.#session = await this.#newSession(this.#options.workingDir);
+  }
+
+  /** `pty` when shells run on a pseudo-terminal, `pipe` when none could be opened (see {@link pipeReason}). */
+  get terminal(): TerminalKind {
+    return this.#scriptPath ? "pty" : "pipe";
+  }
+
+  /** Why shells run on pipes ("" on a pty). */
+  get pipeReason(): string {
+    return this.#terminalNote;
   }
 
   /** The main shell's working directory (the initial one while no live shell exists). */
@@ -77,6 +92,8 @@ export class CommandRunner {
       return await this.#run(action);
     } finally {
       this.#outputListener = undefined;
+      this.#unsubscribe?.();
+      this.#unsubscribe = undefined;
     }
   }
 
@@ -99,13 +116,15 @@ export class CommandRunner {
     if (args.is_static) return this.#runStatic(action, wait);
 
     const session = await this.#liveSession();
+    this.#watch(session);
     const note = this.#takeRestartNote();
     if (args.is_input) {
       if (!session.running) return this.#errorOutput(NO_PREVIOUS_COMMAND_INPUT, note);
       if (KEY_PATTERN.test(command)) session.sendKey(command);
-      else if (!session.sendInput(`${command}\n`)) {
+      else if (!session.sendLine(command)) {
         return this.#observe(command, await session.wait(wait), {
-          prefix: note + PREVIOUS_OUTPUT_PREFIX,
+          prefix: note,
+          continuation: true,
           hidden: args.hidden,
           timeoutSeconds,
           inputNote: session.hasInput
@@ -115,7 +134,8 @@ export class CommandRunner {
       }
       const key = KEY_PATTERN.test(command) ? command : undefined;
       return this.#observe(command, await session.wait(wait), {
-        prefix: note + PREVIOUS_OUTPUT_PREFIX,
+        prefix: note,
+        continuation: true,
         hidden: args.hidden,
         timeoutSeconds,
         ...(key ? { key } : {}),
@@ -124,13 +144,14 @@ export class CommandRunner {
     if (command.trim() === "") {
       if (!session.hasPendingCommand) return this.#errorOutput(NO_PREVIOUS_COMMAND_LOGS, note);
       return this.#observe(command, await session.wait(wait), {
-        prefix: note + PREVIOUS_OUTPUT_PREFIX,
+        prefix: note,
+        continuation: true,
         hidden: args.hidden,
         timeoutSeconds,
       });
     }
     if (session.running) {
-      const output = session.takeOutput(args.hidden).trimEnd();
+      const output = (await session.takeOutput(args.hidden)).trimEnd();
       return cmdOutput(
         command,
         output,
@@ -141,6 +162,7 @@ export class CommandRunner {
     session.startCommand(command);
     return this.#observe(command, await session.wait(wait), {
       prefix: note,
+      continuation: false,
       hidden: args.hidden,
       timeoutSeconds,
     });
@@ -164,12 +186,13 @@ export class CommandRunner {
       );
     }
     const session = await this.#newSession(cwd);
+    this.#watch(session);
     try {
       session.startCommand(args.command);
       return this.#observe(
         args.command,
         await session.wait(wait),
-        { prefix: "", hidden: args.hidden, timeoutSeconds: action.timeout ?? undefined },
+        { prefix: "", continuation: false, hidden: args.hidden, timeoutSeconds: action.timeout ?? undefined },
         session,
       );
     } finally {
@@ -181,7 +204,10 @@ export class CommandRunner {
     command: string,
     result: WaitResult,
     ctx: {
+      /** A note that goes first (the shell was restarted). */
       prefix: string;
+      /** The command was started by an earlier action (the prefix rule below). */
+      continuation: boolean;
       hidden: boolean;
       timeoutSeconds: number | undefined;
       key?: string;
@@ -190,6 +216,10 @@ export class CommandRunner {
     session: BashSession | undefined = this.#session,
   ): WireObservation {
     const content = result.output.trimEnd();
+    // OpenHands says "[Below is the output of the previous command.]" only while the command an earlier action
+    // started is still running when the observation returns; once it completes here, the prefix is empty.
+    const stillRunning = result.status === "no_change_timeout" || result.status === "hard_timeout";
+    const prefix = ctx.prefix + (ctx.continuation && stillRunning ? PREVIOUS_OUTPUT_PREFIX : "");
     let metadata: CmdOutputMetadata;
     switch (result.status) {
       case "completed": {
@@ -203,22 +233,22 @@ export class CommandRunner {
           hostname: this.#options.hostname,
           working_dir: cwd,
           py_interpreter_path: this.#python(m?.pathEnv ?? session?.pathEnv ?? "", cwd),
-          prefix: ctx.prefix,
+          prefix,
           suffix: ctx.key ? completedAfterKeySuffix(exitCode, ctx.key) : completedSuffix(exitCode),
         };
         break;
       }
       case "no_change_timeout":
-        metadata = emptyMetadata(ctx.prefix, noChangeTimeoutSuffix(this.#options.noChangeTimeoutMs / 1000));
+        metadata = emptyMetadata(prefix, noChangeTimeoutSuffix(this.#options.noChangeTimeoutMs / 1000));
         break;
       case "hard_timeout":
-        metadata = emptyMetadata(ctx.prefix, hardTimeoutSuffix(ctx.timeoutSeconds ?? 0));
+        metadata = emptyMetadata(prefix, hardTimeoutSuffix(ctx.timeoutSeconds ?? 0));
         break;
       case "exited": {
         const code = result.shellExitCode ?? -1;
         this.#restartNote = `[The previous shell exited with code ${code}; this command runs in a new shell started in ${this.#options.workingDir}: variables, functions, aliases and the working directory were reset.]\n`;
         metadata = {
-          ...emptyMetadata(ctx.prefix),
+          ...emptyMetadata(prefix),
           exit_code: code,
           username: this.#options.username,
           hostname: this.#options.hostname,
@@ -263,9 +293,19 @@ export class CommandRunner {
     return note;
   }
 
-  async #newSession(cwd: string): Promise<BashSession> {
-    const session = await BashSession.start({ ...this.#options.shell, cwd });
-    session.onOutput((text) => this.#outputListener?.(text));
-    return session;
+  #newSession(cwd: string): Promise<BashSession> {
+    return BashSession.start({
+      ...this.#options.shell,
+      cwd,
+      ...(this.#scriptPath ? { scriptPath: this.#scriptPath } : {}),
+    });
+  }
+
+  /** Passes `session`'s live output to the waiting listener, if any, until this action returns. */
+  #watch(session: BashSession): void {
+    const listener = this.#outputListener;
+    if (!listener) return;
+    this.#unsubscribe?.();
+    this.#unsubscribe = session.onOutput(listener);
   }
 }

@@ -15,6 +15,11 @@ export interface ServerInfo {
     disk: { total: number; used: number; free: number; percent: number };
     io: { read_bytes: number; write_bytes: number };
   };
+  /**
+   * Not in OpenHands' shape: how shells are attached, `pty` (a pseudo-terminal through util-linux `script`,
+   * output rendered as a screen) or `pipe` (no pty could be opened: no `script` or no /dev/pts).
+   */
+  terminal?: "pty" | "pipe";
 }
 
 /** Measures CPU use between calls (like psutil's `cpu_percent()` without an interval). */
@@ -25,6 +30,7 @@ export class ServerInfoProbe {
   constructor(
     private readonly startedAt: number,
     private readonly workingDir: string,
+    private readonly terminal?: () => "pty" | "pipe",
   ) {}
 
   read(lastActionAt: number): ServerInfo {
@@ -44,6 +50,7 @@ export class ServerInfoProbe {
         disk: diskUsage(this.workingDir),
         io: procIo(),
       },
+      ...(this.terminal ? { terminal: this.terminal() } : {}),
     };
   }
 }

@@ -1,27 +1,30 @@
 // Longer than 400 lines on purpose: one state machine (idle, running, waiting for input, timed out, dead)
-// over one bash process; the parts that are not state (command splitting, output buffering, PS1 markers)
-// live in their own modules.
+// over one bash process, on a pty or on pipes; the parts that are not state (command splitting, output
+// sinks and screen rendering, PS1 markers, job notices, the pty probe) live in their own modules.
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
-  accessSync,
   chownSync,
   closeSync,
   constants,
+  createWriteStream,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
-  statSync,
+  type WriteStream,
   writeSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
-import { StringDecoder } from "node:string_decoder";
-import { RuntimeError } from "@agent-runtime/runtime-core";
+import { join } from "node:path";
+import { RuntimeError, truncateOutput } from "@agent-runtime/runtime-core";
+import { readJobNotices } from "./job-notices.js";
 import { MarkerScanner } from "./marker-scanner.js";
-import { OutputBuffer } from "./output-buffer.js";
+import { type OutputSink, PipeSink, ScreenSink } from "./output-sink.js";
 import { childrenOf, killGroup, killSession } from "./process-tree.js";
+import { TERMINAL_SIZE } from "./screen.js";
+import type { TerminalKind } from "./terminal.js";
+
+export { which } from "./which.js";
 
 /** How to start a {@link BashSession}. */
 export interface BashSessionOptions {
@@ -29,13 +32,17 @@ export interface BashSessionOptions {
   shellPath: string;
   /** Directory the shell starts in (must exist). */
   cwd: string;
-  /** Environment of the shell (used as is). */
+  /** Environment of the shell (used as is, except `TERM` on a pty). */
   env: Record<string, string>;
   /** Run the shell as this uid/gid (only when the server is root). */
   uid?: number;
   gid?: number;
   /** Give up when the shell is not ready within this many ms. @default 10000 */
   startTimeoutMs?: number;
+  /**
+   * util-linux `script`, to run bash on a pseudo-terminal (see `probeTerminal`); without it bash runs on pipes.
+   */
+  scriptPath?: string;
 }
 
 /** State reported by the marker printed after every command. */
@@ -54,7 +61,7 @@ export type WaitStatus = "completed" | "no_change_timeout" | "hard_timeout" | "e
 /** The outcome of {@link BashSession.wait}. */
 export interface WaitResult {
   status: WaitStatus;
-  /** Output since the previous observation (trailing whitespace not yet stripped). */
+  /** Output since the previous observation (trailing whitespace stripped, cut unless `untruncated`). */
   output: string;
   /** Set when `status` is `completed`. */
   metadata?: CommandMetadata;
@@ -75,6 +82,9 @@ export interface WaitOptions {
 /** Keys sent with `is_input`: `C-` plus one character. */
 export const KEY_PATTERN = /^C-[a-zA-Z@[\\\]^_]$/;
 
+/** The terminal type programs see on the pty (what the renderer emulates). */
+export const PTY_TERM = "xterm-256color";
+
 interface Waiter {
   resolve: (result: WaitResult) => void;
   options: WaitOptions;
@@ -83,64 +93,96 @@ interface Waiter {
 }
 
 /**
- * One persistent bash process driven without a terminal: commands are sent on bash's stdin as
- * `eval $'<command>' <stdin-fifo` followed by a marker function that prints the exit code, `$!`, `$PWD` and
- * `$PATH` behind a random nonce. The observation returns the moment the marker arrives (no polling).
- * Job control (`set -m`) gives every job its own process group so C-c / C-z reach only the foreground job.
- * Each command reads a FIFO as its stdin: `is_input` writes to it and C-d closes it (EOF).
+ * One persistent bash process. Commands are sent as `eval $'<command>'` followed by a marker function that
+ * prints the exit code, `$!`, `$PWD`, `$PATH` and `$$` behind a random nonce; the observation returns the
+ * moment the marker arrives (no polling). Job control (`set -m`) gives every job its own process group.
+ *
+ * On a pty (`scriptPath` set): util-linux `script` gives bash a pseudo-terminal; bash reads its commands from
+ * a FIFO (so the command line is never echoed and has no 4 KiB line limit) and runs each with the terminal as
+ * stdin. Input and keys are typed into the terminal (C-c, C-z, C-\ are signals from its line discipline, C-d
+ * its end of file), and the output is rendered like a screen ({@link ScreenSink}).
+ *
+ * On pipes (no `script`): stdout and stderr are one pipe, each command reads a FIFO as stdin (`is_input`
+ * writes to it, C-d closes it) and keys are signals sent to the foreground job's process groups.
  */
 export class BashSession {
   readonly #proc: ChildProcessWithoutNullStreams;
+  readonly #kind: TerminalKind;
   readonly #nonce = randomBytes(12).toString("hex");
   readonly #scanner: MarkerScanner;
-  readonly #buffer = new OutputBuffer();
+  readonly #sink: OutputSink;
   readonly #dir: string;
+  /** Pipes: the commands' stdin FIFO. */
   readonly #fifo: string | undefined;
-  /** Where the marker function leaves `jobs -n` (job state changes) for us to filter. */
+  /** Pty: where bash reads its commands. */
+  readonly #commands: WriteStream | undefined;
+  /** Where the marker function leaves `jobs -n` (job state changes) and, after a new `$!`, `jobs -l`. */
   readonly #jobsFile: string;
   #stdinFd = -1;
   #seq = 0;
   #running = false;
-  #completion: CommandMetadata | undefined;
+  #completion: { metadata: CommandMetadata; output: Promise<string> } | undefined;
   #waiter: Waiter | undefined;
   #exit: { code: number } | undefined;
   #exitWaiters: (() => void)[] = [];
   #closed = false;
-  /** Process groups of background jobs when the current command started (not targets of C-c). */
+  /** Pipes: process groups of background jobs when the current command started (not targets of C-c). */
   #backgroundGroups = new Set<number>();
   #lastBackgroundPid = -1;
+  /** `$$` from the first marker: on a pty, bash leads its own session (not `script`'s). */
+  #shellPid: number | undefined;
   #cwd: string;
   #pathEnv: string;
   #readyResolve: ((m: CommandMetadata) => void) | undefined;
-  readonly #outputListeners = new Set<(text: string) => void>();
-  /** One decoder per pipe so a UTF-8 character split across reads is emitted whole. */
-  readonly #stdoutDecoder = new StringDecoder("utf8");
-  readonly #stderrDecoder = new StringDecoder("utf8");
 
   private constructor(options: BashSessionOptions) {
     this.#cwd = options.cwd;
     this.#pathEnv = options.env.PATH ?? "";
+    this.#kind = options.scriptPath ? "pty" : "pipe";
     this.#dir = mkdtempSync(join(tmpdir(), "ar-shell-"));
-    this.#fifo = makeFifo(join(this.#dir, "stdin"));
     this.#jobsFile = join(this.#dir, "jobs");
-    if (options.uid !== undefined) {
-      chownSync(this.#dir, options.uid, options.gid ?? options.uid);
-      if (this.#fifo) chownSync(this.#fifo, options.uid, options.gid ?? options.uid);
+    const owner =
+      options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : undefined;
+    if (owner) chownSync(this.#dir, owner.uid, owner.gid);
+    const fifo = makeFifo(join(this.#dir, this.#kind === "pty" ? "commands" : "stdin"));
+    if (fifo && owner) chownSync(fifo, owner.uid, owner.gid);
+    let argv: [string, string[]];
+    let env = options.env;
+    if (options.scriptPath) {
+      if (!fifo) throw new RuntimeError("UNAVAILABLE", "Could not create the shell's command FIFO (mkfifo)");
+      // O_RDWR: opening never blocks, and bash sees no end of file while the server lives.
+      this.#commands = createWriteStream(fifo, { flags: "r+" });
+      this.#commands.on("error", () => {
+        // The shell died: reported through the exit event.
+      });
+      // script runs its command with $SHELL -c: keep it POSIX (dash knows only fds 0-9). fd 9 keeps the
+      // terminal; the start script moves it to 18, where each command takes it as stdin.
+      const inner = `exec ${shQuote(options.shellPath)} --norc --noprofile -s 9<&0 <${shQuote(fifo)}`;
+      argv = [options.scriptPath, ["-qfec", inner, "/dev/null"]];
+      env = { ...options.env, TERM: PTY_TERM };
+      this.#sink = new ScreenSink(TERMINAL_SIZE, (answer) => this.#type(answer), {
+        pause: () => this.#proc.stdout.pause(),
+        resume: () => this.#proc.stdout.resume(),
+      });
+    } else {
+      this.#fifo = fifo;
+      argv = [options.shellPath, ["--norc", "--noprofile"]];
+      this.#sink = new PipeSink();
     }
     this.#scanner = new MarkerScanner(
       this.#nonce,
-      (chunk) => this.#onOutput(chunk, this.#stdoutDecoder),
+      (chunk) => this.#onData(chunk, "stdout"),
       (fields) => this.#onMarker(fields),
     );
-    this.#proc = spawn(options.shellPath, ["--norc", "--noprofile"], {
+    this.#proc = spawn(argv[0], argv[1], {
       cwd: options.cwd,
-      env: options.env,
+      env,
       stdio: ["pipe", "pipe", "pipe"],
       detached: true,
-      ...(options.uid !== undefined ? { uid: options.uid, gid: options.gid ?? options.uid } : {}),
+      ...(owner ?? {}),
     });
     this.#proc.stdout.on("data", (chunk: Buffer) => this.#scanner.push(chunk));
-    this.#proc.stderr.on("data", (chunk: Buffer) => this.#onOutput(chunk, this.#stderrDecoder));
+    this.#proc.stderr.on("data", (chunk: Buffer) => this.#onData(chunk, "stderr"));
     this.#proc.stdin.on("error", () => {
       // EPIPE after the shell died: reported through the exit event.
     });
@@ -154,7 +196,6 @@ export class BashSession {
    */
   static async start(options: BashSessionOptions): Promise<BashSession> {
     const session = new BashSession(options);
-    const start = session.#script();
     const ready = new Promise<CommandMetadata>((res) => {
       session.#readyResolve = res;
     });
@@ -163,28 +204,34 @@ export class BashSession {
     const timeout = new Promise<"timeout">((res) => {
       timer = setTimeout(() => res("timeout"), options.startTimeoutMs ?? 10_000);
     });
-    session.#proc.stdin.write(start);
+    session.#send(session.#script());
     const result = await Promise.race([ready, exited, timeout]);
     clearTimeout(timer);
     if (result === undefined || result === "timeout") {
-      const output = session.#buffer.text().trim();
+      const output = (await Promise.race([session.#sink.take(), delay(500, "")])).trim();
       session.close();
       throw new RuntimeError(
         "UNAVAILABLE",
         `Could not start the shell ${JSON.stringify(options.shellPath)} in ${options.cwd}` +
+          (session.#kind === "pty" ? ` on a pseudo-terminal (${options.scriptPath})` : "") +
           (result === "timeout" ? " (no answer within the start timeout)" : " (it exited)") +
           (output ? `: ${output.slice(0, 500)}` : "") +
           ". Check that bash is installed and the working directory is accessible.",
       );
     }
-    session.#buffer.clear();
+    session.#sink.clear();
     session.#applyMetadata(result);
     return session;
   }
 
-  /** The shell's pid (also its process group and session id). */
+  /** `pty` when bash runs on a pseudo-terminal, `pipe` otherwise. */
+  get terminal(): TerminalKind {
+    return this.#kind;
+  }
+
+  /** Bash's pid (also its process group and session id). */
   get pid(): number {
-    return this.#proc.pid ?? -1;
+    return this.#shellPid ?? this.#proc.pid ?? -1;
   }
 
   /** True while a command has been sent and its marker has not arrived. */
@@ -222,9 +269,9 @@ export class BashSession {
     return this.#lastBackgroundPid;
   }
 
-  /** True when stdin of commands is a FIFO (is_input and C-d work). */
+  /** True when input reaches commands (always on a pty; with pipes only when a FIFO could be made). */
   get hasInput(): boolean {
-    return this.#fifo !== undefined;
+    return this.#kind === "pty" || this.#fifo !== undefined;
   }
 
   /** Sends a command; the caller checked that nothing runs. Output collected so far is kept. */
@@ -234,22 +281,22 @@ export class BashSession {
     if (this.#exit) throw new RuntimeError("DISCONNECTED", "The shell has exited");
     this.#seq++;
     this.#running = true;
-    if (this.#completion) {
-      // A command that timed out and ended unobserved: its leftover output is dropped (as a terminal clears).
-      this.#completion = undefined;
-      this.#buffer.clear();
+    // A command that timed out and ended unobserved: its output is dropped (as a terminal clears).
+    this.#completion = undefined;
+    let redirect = "<&18";
+    if (this.#kind === "pipe") {
+      this.#backgroundGroups = new Set();
+      if (this.#lastBackgroundPid !== -1) {
+        for (const child of childrenOf(this.pid))
+          if (child.pgid !== this.pid) this.#backgroundGroups.add(child.pgid);
+      }
+      redirect = "</dev/null";
+      if (this.#fifo) {
+        this.#openStdin();
+        redirect = `<${ansiC(this.#fifo)}`;
+      }
     }
-    this.#backgroundGroups = new Set();
-    if (this.#lastBackgroundPid !== -1) {
-      for (const child of childrenOf(this.pid))
-        if (child.pgid !== this.pid) this.#backgroundGroups.add(child.pgid);
-    }
-    let redirect = "</dev/null";
-    if (this.#fifo) {
-      this.#openStdin();
-      redirect = `<${ansiC(this.#fifo)}`;
-    }
-    this.#proc.stdin.write(`eval -- ${ansiC(command)} ${redirect}\n{ __ar_m ${this.#seq}; } 2>/dev/null\n`);
+    this.#send(`eval -- ${ansiC(command)} ${redirect}\n{ __ar_m ${this.#seq}; } 2>/dev/null\n`);
   }
 
   /**
@@ -271,14 +318,26 @@ export class BashSession {
   }
 
   /** Output collected since the previous observation, without waiting (forgotten afterwards). */
-  takeOutput(untruncated = false): string {
-    const text = this.#buffer.text(untruncated);
-    this.#buffer.clear();
-    return text;
+  async takeOutput(untruncated = false): Promise<string> {
+    const text = await this.#sink.take();
+    return untruncated ? text : truncateOutput(text);
   }
 
-  /** Writes `text` to the running command's stdin. Returns false when the program is not reading it. */
+  /**
+   * Types `text` and Enter into the running command (a pty's Enter is CR; with pipes a newline into its stdin
+   * FIFO). Returns false when it cannot arrive (pipes: the program is not reading its input).
+   */
+  sendLine(text: string): boolean {
+    if (this.#kind === "pty") {
+      if (this.#sink instanceof ScreenSink) this.#sink.expectEcho(text);
+      return this.#type(`${text}\r`);
+    }
+    return this.sendInput(`${text}\n`);
+  }
+
+  /** Writes `text` as is to the running command's input. Returns false when it cannot arrive. */
   sendInput(text: string): boolean {
+    if (this.#kind === "pty") return this.#type(text);
     if (this.#stdinFd < 0) return false;
     const data = Buffer.from(text, "utf8");
     try {
@@ -291,37 +350,40 @@ export class BashSession {
   }
 
   /**
-   * Sends a key like a terminal would: C-c interrupts and C-z stops the foreground job (its process
-   * groups), C-d closes its stdin (EOF), any other `C-x` writes that control character. The echo a
-   * terminal shows (`^C`, `^Z`) is added to the output.
+   * Sends a key like a terminal would. On a pty: the control character (C-c interrupts and C-z stops the
+   * foreground job, C-\ quits it, C-d is end of file, the terminal echoes `^C`/`^Z`). With pipes: C-c, C-z and
+   * C-\ signal the foreground job's process groups (`^C`/`^Z` added to the output), C-d closes its stdin, any
+   * other key writes its control character.
    */
   sendKey(key: string): void {
+    const code = key.charCodeAt(2) & 0x1f;
+    if (this.#kind === "pty") {
+      this.#type(String.fromCharCode(code));
+      return;
+    }
     const letter = key.slice(2).toLowerCase();
     if (letter === "c") {
-      this.#buffer.append(Buffer.from("^C\n"));
+      this.#sink.note("^C\n", false);
       this.#signalForeground("SIGINT", true);
     } else if (letter === "z") {
-      this.#buffer.append(Buffer.from("^Z\n"));
+      this.#sink.note("^Z\n", false);
       this.#signalForeground("SIGTSTP", false);
     } else if (letter === "d") {
       this.#closeStdin();
     } else if (letter === "\\") {
       this.#signalForeground("SIGQUIT", false);
     } else {
-      const code = key.charCodeAt(2) & 0x1f;
       this.sendInput(String.fromCharCode(code));
     }
   }
 
   /**
    * Subscribes to the running command's new visible output as it appears (markers excluded, UTF-8
-   * characters never split). Returns the unsubscribe function. A throwing listener is ignored.
+   * characters never split; on a pty the rendered text: new lines, the new part of the last line, or `\r`
+   * and the rewritten last line). Returns the unsubscribe function. A throwing listener is ignored.
    */
   onOutput(listener: (text: string) => void): () => void {
-    this.#outputListeners.add(listener);
-    return () => {
-      this.#outputListeners.delete(listener);
-    };
+    return this.#sink.onText(listener);
   }
 
   /** Resolves once bash has exited. */
@@ -330,56 +392,75 @@ export class BashSession {
     return new Promise((res) => this.#exitWaiters.push(res));
   }
 
-  /** Kills every process group of the shell's session and removes its FIFO. Idempotent. */
+  /** Kills every process group of the shell's session and removes its FIFOs. Idempotent. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeStdin();
+    if (this.#shellPid !== undefined) killSession(this.#shellPid, "SIGKILL");
     const pid = this.#proc.pid;
     if (pid !== undefined) killSession(pid, "SIGKILL");
     this.#proc.stdin.destroy();
+    this.#commands?.destroy();
     rmSync(this.#dir, { recursive: true, force: true });
     if (this.#waiter) this.#finish("exited");
+    this.#sink.dispose();
+  }
+
+  /** Writes bash's input: the command FIFO on a pty, stdin with pipes. */
+  #send(text: string): void {
+    if (this.#commands) this.#commands.write(text);
+    else this.#proc.stdin.write(text);
+  }
+
+  /** Types into the terminal (pty only). */
+  #type(text: string): boolean {
+    if (this.#exit || this.#proc.stdin.destroyed) return false;
+    this.#proc.stdin.write(text);
+    return true;
   }
 
   #script(): string {
+    const pty = this.#kind === "pty";
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash parameter expansion, not a JS template
-    const fields = ["$__ar_nonce", "$1", "$e", "${!:--1}", "$PWD", "$PATH"].map((f) => `"${f}"`).join(" ");
+    const fields = ["$__ar_nonce", "$1", "$e", "${!:--1}", "$PWD", "$PATH", "$$"]
+      .map((f) => `"${f}"`)
+      .join(" ");
+    // On a pty, lines typed for a command that ended unread would reach the next one: the marker drops them.
+    const drain = pty
+      ? "if read -t 0 <&18; then while read -r -s -t 0.02 -n 4096 -d '' __ar_x <&18; do :; done; fi; "
+      : "";
     return [
-      "exec 2>&1 19>&1",
+      pty ? "exec 19>&1 18<&9 9<&-" : "exec 2>&1 19>&1",
       "set -m",
       "shopt -s expand_aliases",
       `__ar_nonce=${this.#nonce}`,
       `__ar_jf=${ansiC(this.#jobsFile)}`,
+      "__ar_bg=-1",
       "__ar_int=",
       // A SIGINT sent to the shell itself (C-c while a builtin loop runs) breaks loops, like a terminal.
       "trap '__ar_int=1; break 1000 2>/dev/null' INT",
-      `__ar_m() { local e=$?; [ -n "\${__ar_int:-}" ] && e=130; __ar_int=; jobs -n >"$__ar_jf" 2>/dev/null; printf '\\036%s\\037%s\\037%s\\037%s\\037%s\\037%s\\036\\n' ${fields} >&19; }`,
+      `__ar_m() { local e=$?; [ -n "\${__ar_int:-}" ] && e=130; __ar_int=; jobs -n >"$__ar_jf" 2>/dev/null; if [ "\${!:--1}" != "$__ar_bg" ]; then __ar_bg=\${!:--1}; jobs -l >"$__ar_jf.l" 2>/dev/null; fi; ${drain}printf '\\036%s\\037%s\\037%s\\037%s\\037%s\\037%s\\037%s\\036\\n' ${fields} >&19; }`,
+      ...(pty
+        ? [
+            `stty cols ${TERMINAL_SIZE.cols} rows ${TERMINAL_SIZE.rows} <&18 2>/dev/null`,
+            // As OpenHands' server does: git would otherwise open a pager on the terminal and wait.
+            `alias git='git --no-pager'`,
+          ]
+        : []),
       "{ __ar_m 0; } 2>/dev/null",
       "",
     ].join("\n");
   }
 
-  #onOutput(chunk: Buffer, decoder: StringDecoder): void {
-    this.#buffer.append(chunk);
+  #onData(chunk: Buffer, pipe: "stdout" | "stderr"): void {
+    if (this.#sink instanceof PipeSink) this.#sink.write(chunk, pipe);
+    else this.#sink.write(chunk);
     if (this.#waiter) this.#armQuietTimer();
-    if (this.#outputListeners.size === 0) return;
-    const text = decoder.write(chunk);
-    if (text) this.#emitOutput(text);
-  }
-
-  #emitOutput(text: string): void {
-    for (const listener of this.#outputListeners) {
-      try {
-        listener(text);
-      } catch {
-        // a listener's failure must not break the shell
-      }
-    }
   }
 
   #onMarker(fields: string[]): void {
-    const [seqText, exitText, pidText, pwd, pathEnv] = fields;
+    const [seqText, exitText, pidText, pwd, pathEnv, shellPidText] = fields;
     const metadata: CommandMetadata = {
       exitCode: toInt(exitText),
       pid: toInt(pidText),
@@ -388,34 +469,25 @@ export class BashSession {
     };
     const seq = Number(seqText);
     if (seq === 0 && this.#readyResolve) {
+      const shellPid = toInt(shellPidText);
+      if (shellPid > 0) this.#shellPid = shellPid;
       this.#readyResolve(metadata);
       this.#readyResolve = undefined;
       return;
     }
     if (seq !== this.#seq) return;
-    this.#appendJobNotices();
+    const notices = readJobNotices(
+      this.#jobsFile,
+      metadata.pid !== this.#lastBackgroundPid ? metadata.pid : -1,
+    );
+    if (notices) this.#sink.note(notices, true);
     this.#applyMetadata(metadata);
     this.#running = false;
-    this.#completion = metadata;
+    // The observation is what was output up to here; anything later belongs to the next command.
+    this.#completion = { metadata, output: this.#sink.take() };
+    this.#sink.clear();
     this.#releaseStdin();
     if (this.#waiter) this.#finish("completed");
-  }
-
-  /**
-   * Adds what a terminal would show after the command: stopped and finished jobs ("[1]+  Stopped  sleep 20",
-   * "[1]+  Done  sleep 1"). Newly started background jobs ("Running") are left out.
-   */
-  #appendJobNotices(): void {
-    let text: string;
-    try {
-      text = readFileSync(this.#jobsFile, "utf8");
-    } catch {
-      return;
-    }
-    const lines = text.split("\n").filter((l) => l && !/^\[\d+\][+-]?\s+Running\s/.test(l));
-    if (lines.length === 0) return;
-    const lead = this.#buffer.totalBytes > 0 && !this.#buffer.endsWithNewline ? "\n" : "";
-    this.#buffer.append(Buffer.from(`${lead}${lines.join("\n")}\n`));
   }
 
   #applyMetadata(m: CommandMetadata): void {
@@ -430,10 +502,12 @@ export class BashSession {
     this.#running = false;
     this.#closeStdin();
     // Background jobs lose their terminal, as when a terminal window closes.
-    const pid = this.#proc.pid;
-    if (pid !== undefined && !this.#closed) {
-      killSession(pid, "SIGHUP");
-      setTimeout(() => killSession(pid, "SIGKILL"), 1000).unref();
+    if (!this.#closed) {
+      for (const sid of new Set([this.#shellPid, this.#proc.pid])) {
+        if (sid === undefined) continue;
+        killSession(sid, "SIGHUP");
+        setTimeout(() => killSession(sid, "SIGKILL"), 1000).unref();
+      }
     }
     // Let output still in the pipe arrive before answering.
     const done = () => {
@@ -468,19 +542,25 @@ export class BashSession {
     this.#waiter = undefined;
     clearTimeout(waiter.hardTimer);
     clearTimeout(waiter.quietTimer);
-    const result: WaitResult = { status, output: this.takeOutput(waiter.options.untruncated) };
-    if (status === "completed" && this.#completion) {
-      result.metadata = this.#completion;
-      this.#completion = undefined;
-    }
-    if (status === "exited") result.shellExitCode = this.#exit?.code ?? -1;
-    waiter.resolve(result);
+    const completion = status === "completed" ? this.#completion : undefined;
+    if (completion) this.#completion = undefined;
+    const output = completion ? completion.output : this.#sink.take();
+    const exitCode = this.#exit?.code ?? -1;
+    void output.then((text) => {
+      const result: WaitResult = {
+        status,
+        output: waiter.options.untruncated ? text : truncateOutput(text),
+      };
+      if (completion) result.metadata = completion.metadata;
+      if (status === "exited") result.shellExitCode = exitCode;
+      waiter.resolve(result);
+    });
   }
 
   /**
-   * Signals the foreground job. Without a terminal there is no foreground process group to ask for, so the
-   * targets are the shell's child groups that were not background jobs when the command started (all child
-   * groups if none, e.g. after `fg`); with no child at all, the shell itself (a builtin loop) for SIGINT.
+   * Pipes: signals the foreground job. Without a terminal there is no foreground process group to ask for, so
+   * the targets are the shell's child groups that were not background jobs when the command started (all
+   * child groups if none, e.g. after `fg`); with no child at all, the shell itself (a builtin loop) for SIGINT.
    */
   #signalForeground(signal: NodeJS.Signals, shellFallback: boolean): void {
     const children = childrenOf(this.pid);
@@ -544,24 +624,18 @@ export function ansiC(text: string): string {
   return `${out}'`;
 }
 
-/** Finds `name` on a `PATH` like `which` does ("" when absent). Relative entries resolve against `cwd`. */
-export function which(name: string, pathEnv: string, cwd: string): string {
-  for (const dir of pathEnv.split(":")) {
-    if (!dir) continue;
-    const candidate = isAbsolute(dir) ? join(dir, name) : resolve(cwd, dir, name);
-    try {
-      accessSync(candidate, constants.X_OK);
-      if (statSync(candidate).isFile()) return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return "";
+/** Quotes for any POSIX shell (`script` runs its command with `$SHELL -c`). */
+function shQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function makeFifo(path: string): string | undefined {
   const r = spawnSync("mkfifo", ["-m", "600", path], { stdio: "ignore" });
   return r.status === 0 ? path : undefined;
+}
+
+function delay<T>(ms: number, value: T): Promise<T> {
+  return new Promise((res) => setTimeout(() => res(value), ms).unref());
 }
 
 function toInt(text: string | undefined): number {

@@ -4,9 +4,10 @@ const RS = 0x1e;
 export const FIELD_SEPARATOR = "\x1f";
 
 /**
- * Splits a byte stream into output and in-band markers (reported without the nonce) `\x1e<nonce>\x1f<field>\x1f...\x1e\n`. The nonce is
- * random per process, so program output cannot fake a marker by accident. A marker split across chunks is
- * held back until complete; nothing else is delayed.
+ * Splits a byte stream into output and in-band markers (reported without the nonce)
+ * `\x1e<nonce>\x1f<field>\x1f...\x1e\n` (`\x1e\r\n` when a terminal's output processing turned the newline
+ * into CR LF). The nonce is random per process, so program output cannot fake a marker by accident. A marker
+ * split across chunks is held back until complete; nothing else is delayed.
  */
 export class MarkerScanner {
   readonly #start: Buffer;
@@ -39,7 +40,7 @@ export class MarkerScanner {
         return;
       }
       this.onMarker(data.subarray(body, end).toString("utf8").split(FIELD_SEPARATOR));
-      data = data.subarray(end + 2);
+      data = data.subarray(end + (data[end + 1] === 0x0d ? 3 : 2));
     }
     const hold = this.#partialStart(data);
     if (hold < data.length) {
@@ -66,10 +67,15 @@ export class MarkerScanner {
   }
 }
 
+/** Index of the closing `\x1e` (followed by LF or CR LF), -1 while incomplete. */
 function findEnd(data: Buffer, from: number): number {
   for (let i = data.indexOf(RS, from); i >= 0; i = data.indexOf(RS, i + 1)) {
     if (i + 1 >= data.length) return -1;
     if (data[i + 1] === 0x0a) return i;
+    if (data[i + 1] === 0x0d) {
+      if (i + 2 >= data.length) return -1;
+      if (data[i + 2] === 0x0a) return i;
+    }
   }
   return -1;
 }
