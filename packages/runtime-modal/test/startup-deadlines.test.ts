@@ -131,8 +131,12 @@ describe("tunnels", () => {
 
   it("that reset connections until the server listens (strict emulator): readiness waits for the server", async () => {
     const p = provider({
-      serverCommand: [process.execPath, join(import.meta.dirname, "fixtures", "delayed-server.cjs")],
-      env: { ACTION_SERVER_BIN: actionServerBinPath(), DELAY_MS: "2500" },
+      serverCommand: [
+        process.execPath,
+        join(import.meta.dirname, "fixtures", "delayed-server.cjs"),
+        actionServerBinPath(),
+      ],
+      env: { DELAY_MS: "2500" },
     });
     const runtime = await runtimeOf(p, "late-listener");
     const t0 = Date.now();
