@@ -26,8 +26,8 @@ export interface EditorResult {
   output: string;
   /** Whether the file existed before the command. */
   prevExist: boolean;
-  /** Unified diff of the whole file (null when unchanged, e.g. `view`). */
-  diff: string | null;
+  /** Unified diff of the whole file, `""` when unchanged (e.g. `view`), as OpenHands reports it. */
+  diff: string;
 }
 
 /** Arguments of one str_replace_editor command. */
@@ -67,7 +67,7 @@ export class FileEditor {
     const prevExist = existing !== undefined;
     switch (cmd.command) {
       case "view":
-        return { output: await this.#view(path, existing!, cmd.viewRange ?? null), prevExist, diff: null };
+        return { output: await this.#view(path, existing!, cmd.viewRange ?? null), prevExist, diff: "" };
       case "create": {
         if (cmd.fileText === null || cmd.fileText === undefined) throw missing("file_text", "create");
         await mkdir(dirname(path), { recursive: true });
@@ -81,7 +81,7 @@ export class FileEditor {
         return {
           output: `File created successfully at: ${path}`,
           prevExist,
-          diff: unifiedDiff("", cmd.fileText, path),
+          diff: editDiff("", cmd.fileText, path),
         };
       }
       case "str_replace": {
@@ -102,7 +102,7 @@ export class FileEditor {
         return {
           output: `Last edit to ${path} undone successfully. ${makeOutput(previous, path)}`,
           prevExist,
-          diff: unifiedDiff(current, previous, path),
+          diff: editDiff(current, previous, path),
         };
       }
     }
@@ -180,7 +180,9 @@ export class FileEditor {
       );
     }
     const last = end === -1 ? numLines : end;
-    return makeOutput(lines.slice(start - 1, last).join(""), path, start);
+    // The range's final newline ends its last line; it does not start another (numbered, empty) one.
+    const chunk = lines.slice(start - 1, last).join("");
+    return makeOutput(chunk.endsWith("\n") ? chunk.slice(0, -1) : chunk, path, start);
   }
 
   async #strReplace(path: string, oldStr: string, newStr: string, prevExist: boolean): Promise<EditorResult> {
@@ -222,7 +224,7 @@ export class FileEditor {
       `The file ${path} has been edited. ` +
       makeOutput(snippet, `a snippet of ${path}`, startLine + 1) +
       "Review the changes and make sure they are as expected. Edit the file again if necessary.";
-    return { output, prevExist, diff: unifiedDiff(content, updated, path) };
+    return { output, prevExist, diff: editDiff(content, updated, path) };
   }
 
   async #insert(path: string, insertLine: number, newStr: string, prevExist: boolean): Promise<EditorResult> {
@@ -255,7 +257,7 @@ export class FileEditor {
         Math.max(1, insertLine - SNIPPET_CONTEXT_WINDOW + 1),
       ) +
       "Review the changes and make sure they are as expected (correct indentation, no duplicate lines, etc). Edit the file again if necessary.";
-    return { output, prevExist, diff: unifiedDiff(content, updated, path) };
+    return { output, prevExist, diff: editDiff(content, updated, path) };
   }
 
   #remember(path: string, content: string): void {
@@ -264,6 +266,22 @@ export class FileEditor {
     if (stack.length > MAX_HISTORY_PER_FILE) stack.shift();
     this.#history.set(path, stack);
   }
+}
+
+/**
+ * The diff OpenHands' server reports for an editor command (openhands-aci's `get_diff`): Python's
+ * `difflib.unified_diff` of the texts split on `\n`, `n=0` (no context lines: a 2-line file created is
+ * `@@ -0,0 +1,2 @@`), every line right-stripped.
+ */
+export function editDiff(oldText: string, newText: string, path: string): string {
+  const diff = unifiedDiff(oldText, newText, path, 0);
+  return (
+    diff &&
+    diff
+      .split("\n")
+      .map((line) => line.trimEnd())
+      .join("\n")
+  );
 }
 
 function invalid(parameter: string, value: string, hint: string): EditorError {

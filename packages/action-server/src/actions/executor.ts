@@ -159,17 +159,15 @@ export class ActionExecutor {
         insertLine: a.insert_line,
         viewRange: Array.isArray(viewRange) ? (viewRange as number[]) : null,
       });
-      return editObservation(a.path, result.output, {
-        ...fields,
-        prevExist: result.prevExist,
-        diff: result.diff,
-      });
+      // OpenHands' server reports prev_exist false for every oh_aci edit (it never sets it).
+      return editObservation(a.path, result.output, { ...fields, prevExist: false, diff: result.diff });
     } catch (err) {
       if (err instanceof FileAccessError) return errorObservation(err.message, err.errorId);
+      // An editor error changes nothing: OpenHands' diff of two empty texts, "" (not null).
       return editObservation(a.path, `ERROR:\n${editorMessage(err)}`, {
         ...fields,
         prevExist: false,
-        diff: null,
+        diff: "",
       });
     }
   }
