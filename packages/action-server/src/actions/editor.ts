@@ -274,14 +274,10 @@ export class FileEditor {
  * `@@ -0,0 +1,2 @@`), every line right-stripped.
  */
 export function editDiff(oldText: string, newText: string, path: string): string {
-  const diff = unifiedDiff(oldText, newText, path, 0);
-  return (
-    diff &&
-    diff
-      .split("\n")
-      .map((line) => line.trimEnd())
-      .join("\n")
-  );
+  return unifiedDiff(oldText, newText, path, 0)
+    .split("\n")
+    .map((line) => line.trimEnd())
+    .join("\n");
 }
 
 function invalid(parameter: string, value: string, hint: string): EditorError {
