@@ -38,9 +38,9 @@ Options:
   --isolation MODE          auto | bwrap | none (default: auto)
   --state-dir DIR           where sandbox roots live (default: a temp dir)
   --keep-state              keep the state dir on exit
-  --strict                  behave as the real Modal service (see the README's "Strict mode")
-  --lenient                 implement every field on both sandbox APIs (the default unless
-                            MODAL_EMULATOR_STRICT=1)
+  --strict                  behave as the real Modal service (the default unless
+                            MODAL_EMULATOR_STRICT=0; see the README's "Strict mode")
+  --lenient                 implement every field on both sandbox APIs
   --fail METHOD:STATUS[:N]  fail the next N calls of a gRPC method (repeatable), e.g. SandboxCreateV2:UNAVAILABLE:2
   --delay-creates MS        delay every sandbox create
   --fail-image-builds N     fail the next N image builds

@@ -128,7 +128,7 @@ export const ModalEmulatorOptionsSchema = z
      * types, counts and regions; Modal's name rules and tag caps; a tunnel whose server does not listen yet
      * resets the connection; finished builds' logs only on request. The README's "Strict mode" lists each rule
      * and its source. `false` keeps the lenient behaviour (every field implemented on both sandbox APIs).
-     * @default false, or true when the environment variable `MODAL_EMULATOR_STRICT` is `1`/`true`
+     * @default true, or false when the environment variable `MODAL_EMULATOR_STRICT` is `0`/`false`
      */
     strict: z.boolean().optional(),
     /**
@@ -145,12 +145,13 @@ export const ModalEmulatorOptionsSchema = z
   .strict();
 
 /**
- * The default of `strict`: `MODAL_EMULATOR_STRICT` = `1`/`true` turns it on, `0`/`false` or unset leaves it off.
+ * The default of `strict`: on, as the real service behaves; `MODAL_EMULATOR_STRICT` = `0`/`false` turns it off
+ * (`1`/`true` or unset leaves it on).
  * Anything else is an error (a typo should not silently test the lenient emulator).
  */
 export function strictFromEnv(env: NodeJS.ProcessEnv = process.env): boolean {
   const raw = env["MODAL_EMULATOR_STRICT"];
-  if (raw === undefined || raw === "") return false;
+  if (raw === undefined || raw === "") return true;
   const value = raw.trim().toLowerCase();
   if (value === "1" || value === "true") return true;
   if (value === "0" || value === "false") return false;

@@ -75,15 +75,14 @@ describe("SDK errors map from precise gRPC statuses", () => {
     );
   });
 
-  test("AlreadyExistsError: a second running sandbox with the same name in the app (V2 and V1)", async () => {
+  test("AlreadyExistsError: a second running sandbox with the same name in the app (V1: strict mode refuses names on V2)", async () => {
     const name = `dup-${Date.now()}`;
-    const first = await newSandbox({ name });
-    await expect(newSandbox({ name })).rejects.toBeInstanceOf(AlreadyExistsError);
     const v1 = clientFor(emu, "v1");
+    const first = await newSandbox({ name }, v1);
     await expect(newSandbox({ name }, v1)).rejects.toBeInstanceOf(AlreadyExistsError);
     // Once the first is gone the name is free again.
     await first.terminate({ wait: true });
-    const second = await newSandbox({ name });
+    const second = await newSandbox({ name }, v1);
     await second.terminate();
     v1.close();
   });

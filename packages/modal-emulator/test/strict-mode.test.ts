@@ -5,8 +5,8 @@ import { type ModalEmulator, startModalEmulator } from "../src/index.js";
 import { strictFromEnv } from "../src/options.js";
 import { clientFor, RawControlPlane } from "./helpers.js";
 
-// Strict mode is opt-in (the `strict` option or MODAL_EMULATOR_STRICT); `strict: false` keeps the lenient
-// emulator that implements every field on both sandbox APIs.
+// Strict mode is the default (as the real service behaves); `strict: false` or MODAL_EMULATOR_STRICT=0 keeps the
+// lenient emulator that implements every field on both sandbox APIs.
 
 const started: ModalEmulator[] = [];
 afterEach(async () => {
@@ -21,15 +21,15 @@ async function start(options: Parameters<typeof startModalEmulator>[0] = {}): Pr
 }
 
 describe("choosing the mode", () => {
-  test("lenient by default; MODAL_EMULATOR_STRICT=1 makes strict the default; the option wins", async () => {
-    expect((await start()).strict).toBe(false);
-    process.env["MODAL_EMULATOR_STRICT"] = "1";
+  test("strict by default; MODAL_EMULATOR_STRICT=0 makes lenient the default; the option wins", async () => {
     expect((await start()).strict).toBe(true);
-    expect((await start({ strict: false })).strict).toBe(false);
+    process.env["MODAL_EMULATOR_STRICT"] = "0";
+    expect((await start()).strict).toBe(false);
+    expect((await start({ strict: true })).strict).toBe(true);
   });
 
   test("MODAL_EMULATOR_STRICT accepts 1/true/0/false and rejects anything else, naming it", () => {
-    expect(strictFromEnv({})).toBe(false);
+    expect(strictFromEnv({})).toBe(true);
     expect(strictFromEnv({ MODAL_EMULATOR_STRICT: "TRUE" })).toBe(true);
     expect(strictFromEnv({ MODAL_EMULATOR_STRICT: "0" })).toBe(false);
     expect(() => strictFromEnv({ MODAL_EMULATOR_STRICT: "yes" })).toThrow(InvalidArgumentError);
