@@ -1,7 +1,10 @@
 /**
  * action-server: `echo hi` round trip over HTTP (p50, p99) vs spawning `bash -c "echo hi"` per command; 1 MB
- * and 50 MB command outputs vs the same pipeline spawned and read directly; upload and download of 100 MB vs
- * `cp`. Targets (issue 3): p50 round trip <= 2 ms and no slower than the spawn baseline.
+ * and 50 MB command outputs (one long line, and lines) vs the same pipeline spawned and read directly, and vs
+ * the same pipeline on a pty through `script` (the floor any terminal pays), with the server's peak resident
+ * memory while it runs; the server's resident memory when idle (terminal renderer loaded); upload and download
+ * of 100 MB vs `cp`. Targets: p50 round trip <= 2 ms and no slower than the spawn baseline (issue 3); idle RSS
+ * aiming at 45 MB and 50 MB of output bounded in memory (issue 16).
  * The server is the real bundle (dist/bin.cjs) in its own process, driven over keep-alive HTTP on 127.0.0.1.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -74,6 +77,15 @@ function runCommand(port: number, command: string): Promise<{ content: string }>
   );
 }
 
+/** RSS of a Node process doing nothing (what any Node server starts from). */
+function emptyNodeRss(): number {
+  const r = spawnSync(process.execPath, [
+    "-e",
+    "setTimeout(()=>{const s=require('fs').readFileSync('/proc/self/status','utf8');console.log(/VmRSS:\\s+(\\d+)/.exec(s)[1])},500)",
+  ]);
+  return Number(r.stdout.toString().trim()) / 1024;
+}
+
 function spawnBash(command: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn("bash", ["-c", command], { stdio: ["ignore", "pipe", "ignore"], env });
@@ -84,6 +96,42 @@ function spawnBash(command: string): Promise<number> {
     child.once("close", () => resolve(bytes));
     child.once("error", reject);
   });
+}
+
+/** The same command on a pseudo-terminal (util-linux script), everything read: the floor of any terminal. */
+function spawnPty(command: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qfec", command, "/dev/null"], {
+      stdio: ["pipe", "pipe", "ignore"],
+      env: { ...env, SHELL: "/bin/bash" },
+    });
+    let bytes = 0;
+    child.stdout.on("data", (d: Buffer) => {
+      bytes += d.length;
+    });
+    child.once("close", () => resolve(bytes));
+    child.once("error", reject);
+  });
+}
+
+/** Resident set size of `pid` in MiB (from /proc). */
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** Runs `fn` while sampling `pid`'s RSS every 20 ms; returns the peak in MiB. */
+async function peakRss(pid: number, fn: () => Promise<unknown>): Promise<number> {
+  let peak = rssMiB(pid);
+  const timer = setInterval(() => {
+    peak = Math.max(peak, rssMiB(pid));
+  }, 20);
+  try {
+    await fn();
+  } finally {
+    clearInterval(timer);
+  }
+  return Math.max(peak, rssMiB(pid));
 }
 
 function multipart(filename: string, data: Buffer): { body: Buffer; type: string } {
@@ -101,6 +149,18 @@ const ms = (t0: number) => performance.now() - t0;
 const rows: Record<string, unknown>[] = [];
 const { proc, port } = await startServer();
 try {
+  // 0. Idle memory: the shell is started and its terminal renderer loaded before the server listens.
+  await new Promise((r) => setTimeout(r, 1000));
+  const idle = rssMiB(proc.pid!);
+  const info = JSON.parse((await http(port, "GET", "/server_info")).toString()) as { terminal?: string };
+  rows.push({
+    case: `idle RSS (terminal: ${info.terminal ?? "?"})`,
+    server_rss_mib: round(idle, 1),
+    baseline: "node -e (empty process)",
+    baseline_rss_mib: round(emptyNodeRss(), 1),
+    target: "aim 45 MiB",
+  });
+
   // 1. echo hi round trip vs a bash spawn per command.
   const server = summarize(await sample(() => runCommand(port, "echo hi"), 300, 20));
   const spawned = summarize(await sample(() => spawnBash("echo hi"), 300, 20));
@@ -115,19 +175,35 @@ try {
     target: "p50 <= 2 ms and ratio <= 1",
   });
 
-  // 2. Large outputs: the server keeps head + tail (bounded memory) vs reading everything from a spawn.
-  for (const mb of [1, 50]) {
-    const cmd = `head -c ${mb * 1_000_000} /dev/zero | tr '\\0' 'x'`;
-    const s = summarize(await sample(() => runCommand(port, cmd), mb === 1 ? 30 : 5, 1));
-    const b = summarize(await sample(() => spawnBash(cmd), mb === 1 ? 30 : 5, 1));
+  // 2. Large outputs: the server renders and keeps head + tail (bounded memory) vs reading everything from a
+  // spawn on pipes, and from the same pipeline on a pty (what a terminal costs before any rendering).
+  const outputs = [
+    { mb: 1, name: "1 MB line", cmd: "head -c 1000000 /dev/zero | tr '\\0' 'x'" },
+    { mb: 50, name: "50 MB line", cmd: "head -c 50000000 /dev/zero | tr '\\0' 'x'" },
+    { mb: 50, name: "50 MB of lines (seq)", cmd: "seq 1 6500000 | head -c 50000000" },
+  ];
+  for (const { mb, name, cmd } of outputs) {
+    const n = mb === 1 ? 30 : 5;
+    let peak = 0;
+    const serverTimes: number[] = [];
+    for (let i = 0; i < n + 1; i++) {
+      const t0 = performance.now();
+      peak = Math.max(peak, await peakRss(proc.pid!, () => runCommand(port, cmd)));
+      if (i > 0) serverTimes.push(ms(t0));
+    }
+    const s = summarize(serverTimes);
+    const b = summarize(await sample(() => spawnBash(cmd), n, 1));
+    const pty = summarize(await sample(() => spawnPty(cmd), n, 1));
     rows.push({
-      case: `${mb} MB output`,
+      case: name,
       server_p50_ms: round(s.p50),
       server_p99_ms: round(s.p99),
       baseline: "spawn + read all",
       baseline_p50_ms: round(b.p50),
-      baseline_p99_ms: round(b.p99),
       ratio_p50: round(s.p50 / b.p50, 2),
+      pty_floor_p50_ms: round(pty.p50),
+      ratio_to_pty_floor: round(s.p50 / pty.p50, 2),
+      server_peak_rss_mib: round(peak, 1),
     });
   }
 
