@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Observation } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { act, startTestServer, type TestServer } from "./helpers.js";
+import { act, call, startTestServer, type TestServer } from "./helpers.js";
 
 let t: TestServer;
 beforeAll(async () => {
@@ -66,5 +66,64 @@ describe("oh_aci editor, as OpenHands answers", () => {
     expect(obs.extras.prev_exist).toBe(false);
     const missing = await edit({ command: "create", path, file_text: "again" });
     expect(missing.extras.diff).toBe("");
+  });
+});
+
+describe("HTTP, as OpenHands answers (client errors stay 4xx)", () => {
+  it("an upload without a `file` part answers 422 Invalid request parameters, with errors", async () => {
+    const form = new FormData();
+    form.append("other", "x");
+    const res = await fetch(`${t.server.url}/upload_file?destination=${encodeURIComponent(t.workDir)}`, {
+      method: "POST",
+      body: form,
+    });
+    expect(res.status).toBe(422);
+    const body = (await res.json()) as { detail: string; errors: string[] };
+    expect(body.detail).toBe("Invalid request parameters");
+    expect(body.errors.join()).toContain("file");
+    const notMultipart = await call(
+      t,
+      "POST",
+      `/upload_file?destination=${encodeURIComponent(t.workDir)}`,
+      "x",
+    );
+    expect(notMultipart.status).toBe(422);
+  });
+
+  it("a download without `path` answers 422 Invalid request parameters, with errors", async () => {
+    const r = await call(t, "GET", "/download_files");
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({
+      detail: "Invalid request parameters",
+      errors: [expect.stringContaining("path")],
+    });
+  });
+
+  it("an upload refused early (relative destination) still reads the body: the client sees the 400, not EPIPE", async () => {
+    const form = new FormData();
+    form.append("file", new Blob([new Uint8Array(16 * 1024 * 1024)]), "big.bin");
+    const res = await fetch(`${t.server.url}/upload_file?destination=relative/dir`, {
+      method: "POST",
+      body: form,
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { detail: string }).detail).toContain("must be an absolute path");
+  });
+
+  it("POST /list_files with no body is a client error, not a listing", async () => {
+    const r = await call(t, "POST", "/list_files");
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({ detail: "Invalid request parameters" });
+  });
+
+  it("POST /update_mcp_server answers {detail: 'MCP server updated successfully', router_error_log}", async () => {
+    const r = await call(t, "POST", "/update_mcp_server", [
+      { name: "fs", command: "npx", args: [], env: {} },
+    ]);
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({
+      detail: "MCP server updated successfully",
+      router_error_log: expect.any(String),
+    });
   });
 });

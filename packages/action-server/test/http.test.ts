@@ -123,7 +123,10 @@ describe("update_mcp_server", () => {
       { name: "fs", command: "npx", args: ["-y", "fs"], env: {} },
     ]);
     expect(ok.status).toBe(200);
-    expect(ok.json).toMatchObject({ router_error_log: "", detail: expect.stringContaining("no MCP proxy") });
+    expect(ok.json).toMatchObject({
+      detail: "MCP server updated successfully",
+      router_error_log: expect.stringContaining("no MCP proxy"),
+    });
     expect((await call(t, "POST", "/update_mcp_server", { name: "x" })).status).toBe(400);
     const bad = await call(t, "POST", "/update_mcp_server", [{ name: 1 }]);
     expect(bad.status).toBe(400);

@@ -9,7 +9,7 @@ import busboy from "busboy";
 import { type ExtractLimits, extractZip, UnsafeZipError } from "../zip/extract.js";
 import { ZipFormatError, ZipLimitError } from "../zip/zip-reader.js";
 import { collectZipSources, writeZip, type ZipSource } from "../zip/zip-stream.js";
-import { HttpError } from "./http-error.js";
+import { HttpError, invalidRequest } from "./http-error.js";
 
 /** 400 when a path parameter holds a NUL byte (no path can; the fs functions would throw a TypeError). */
 export function assertNoNul(value: string, parameter: string): void {
@@ -26,8 +26,13 @@ export function assertNoNul(value: string, parameter: string): void {
  * dotfiles included. Relative paths join the initial working directory; a missing path or a file gives `[]`.
  */
 export async function listFiles(body: unknown, workingDir: string): Promise<string[]> {
+  // No body at all is a client error (OpenHands' server fails on it); `{}` lists the initial working directory.
+  if (body === undefined)
+    throw invalidRequest([
+      'body: required, a JSON object like {"path": "/workspace"} or {} for the working dir',
+    ]);
   let requested: string | undefined;
-  if (body !== undefined && body !== null) {
+  if (body !== null) {
     if (typeof body !== "object" || Array.isArray(body))
       throw new HttpError(422, "Invalid request parameters", {
         errors: ['body: expected an object like {"path": "/workspace"}'],
@@ -103,7 +108,9 @@ export async function uploadFile(
     throw uploadTooLarge(options.maxUploadBytes);
   const contentType = req.headers["content-type"] ?? "";
   if (!contentType.toLowerCase().startsWith("multipart/form-data")) {
-    throw new HttpError(400, "Expected a multipart/form-data body with the file in a field named `file`");
+    throw invalidRequest([
+      "file: required, send a multipart/form-data body with the file in a field named `file`",
+    ]);
   }
   const dest = resolve(destination);
   if (await existsAsNonDirectory(dest))
@@ -159,7 +166,7 @@ export async function downloadFiles(
 ): Promise<void> {
   const path = url.searchParams.get("path");
   if (!path)
-    throw new HttpError(400, "Missing query parameter path: pass an absolute path, e.g. ?path=/workspace");
+    throw invalidRequest(["path: required query parameter, an absolute path, e.g. ?path=/workspace"]);
   assertNoNul(path, "path");
   if (!isAbsolute(path)) throw new HttpError(400, `Path must be absolute, got ${JSON.stringify(path)}`);
   try {
@@ -260,7 +267,7 @@ async function receiveFile(
       if (failed) return;
       const finish = () => {
         if (failed) return;
-        if (!result) reject(new HttpError(400, "The multipart body has no field named `file`"));
+        if (!result) reject(invalidRequest(["file: required, the multipart body has no field named `file`"]));
         else resolvePromise(result);
       };
       if (writing) writing.then(finish, () => {});

@@ -113,9 +113,10 @@ export function createRouter(ctx: RouterContext): (req: IncomingMessage, res: Se
         if (issues.length > 0)
           throw new HttpError(400, `Invalid MCP server configs: ${issues.join("; ")}`, { errors: issues });
         ctx.mcpServers.value = body;
+        // OpenHands' answer, word for word; what this server cannot do goes in the router's error log.
         await sendJson(req, res, 200, {
-          detail: `Stored ${body.length} MCP stdio server config(s), but this action-server has no MCP proxy yet: the servers are not started and /mcp/sse is not served. Run MCP tools from the host.`,
-          router_error_log: "",
+          detail: "MCP server updated successfully",
+          router_error_log: `Stored ${body.length} MCP stdio server config(s), but this action-server has no MCP proxy: the servers are not started and /mcp/sse is not served. Run MCP tools from the host.`,
         });
       },
     },
