@@ -66,12 +66,17 @@ class PatternRedactor implements SecretRedactor {
   /** Searches the patterns made only of base64/token characters again across line breaks. */
   readonly #wrap: WrapSearch | undefined;
   readonly #placeholder: string;
+  /** Every pattern, longest first (a stream's tail is held back only while it could begin one of them). */
+  readonly #patterns: readonly string[];
+  readonly #firstChars: ReadonlySet<string>;
   readonly patternCount: number;
   readonly maxPatternLength: number;
 
   constructor(patterns: readonly string[], placeholder: string) {
     // Longest first, so a value is replaced whole even when a shorter secret is a part of it.
     const sorted = [...new Set(patterns)].sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+    this.#patterns = sorted;
+    this.#firstChars = new Set(sorted.map((p) => p[0]!));
     const wrappable = sorted.filter(isWrapPattern);
     this.patternCount = sorted.length;
     this.maxPatternLength = sorted[0]?.length ?? 0;
@@ -174,8 +179,10 @@ class PatternRedactor implements SecretRedactor {
         const text = pending + chunk;
         // Searched first: the regex flattens `text` (a concatenation), which makes charCodeAt cheap below.
         const ranges = mergeRanges(plainMatches(text, regex), wrap?.matches(text) ?? []);
-        // Hold back `holdBack` characters, not counting line breaks (a wrapped form spans more characters).
-        let cut = holdBackFrom(text, holdBack);
+        // Hold back `holdBack` characters, not counting line breaks (a wrapped form spans more characters), and of
+        // those only from the first one where the rest of `text` could still begin a secret: a live view of output
+        // then trails the program only while what it printed last looks like the start of a secret.
+        let cut = this.#possibleStart(text, holdBackFrom(text, holdBack));
         if (cut <= 0) {
           pending = text;
           return "";
@@ -200,6 +207,20 @@ class PatternRedactor implements SecretRedactor {
         return this.redact(rest);
       },
     };
+  }
+
+  /**
+   * The first index at or after `from` where `text`'s rest (line breaks left out, as a wrapped form has them) is
+   * the beginning of some pattern; `text.length` when there is none.
+   */
+  #possibleStart(text: string, from: number): number {
+    for (let p = Math.max(0, from); p < text.length; p++) {
+      const c = text[p]!;
+      if (c === "\n" || c === "\r" || !this.#firstChars.has(c)) continue;
+      const rest = text.slice(p).replace(/[\r\n]/g, "");
+      if (this.#patterns.some((pattern) => pattern.startsWith(rest))) return p;
+    }
+    return text.length;
   }
 
   toJSON(): { redactor: string; patterns: number } {
