@@ -153,3 +153,17 @@ describe("TerminalScreen", () => {
     expect(await s.take()).toEqual({ text: "new\n", continued: false });
   });
 });
+
+describe("TerminalScreen.dispose", () => {
+  it("resolves takes still queued (a shell closed while an observation waits never hangs)", async () => {
+    const { s } = screen();
+    s.write(crlf("rendered\n"));
+    await s.idle();
+    s.write(crlf("x".repeat(100_000)));
+    const pending = s.take();
+    s.dispose();
+    expect((await pending).text).toContain("rendered");
+    expect(await s.take()).toEqual({ text: "", continued: false });
+    await s.idle();
+  });
+});

@@ -116,6 +116,7 @@ export class TerminalScreen {
   readonly #listeners = new Set<(text: string) => void>();
   readonly #flow: { pause(): void; resume(): void };
   readonly #idleWaiters: (() => void)[] = [];
+  #disposed = false;
 
   /**
    * @param respond receives the emulator's answers to the program's queries (cursor position, device
@@ -148,7 +149,7 @@ export class TerminalScreen {
 
   /** Queues output of the pty. */
   write(data: Buffer): void {
-    if (data.length === 0) return;
+    if (data.length === 0 || this.#disposed) return;
     this.#queue.push({ kind: "data", data });
     this.#queuedBytes += data.length;
     if (!this.#paused && this.#queuedBytes > HIGH_WATER_BYTES) {
@@ -166,6 +167,7 @@ export class TerminalScreen {
 
   /** Queues a take: resolves with the text that appeared since the previous take, once rendered. */
   take(): Promise<ScreenText> {
+    if (this.#disposed) return Promise.resolve({ text: "", continued: false });
     return new Promise((resolve) => {
       this.#queue.push({ kind: "take", resolve });
       this.#pump();
@@ -180,7 +182,7 @@ export class TerminalScreen {
 
   /** Resolves once everything queued so far has been rendered. */
   idle(): Promise<void> {
-    if (!this.#busy && this.#queue.length === 0) return Promise.resolve();
+    if (this.#disposed || (!this.#busy && this.#queue.length === 0)) return Promise.resolve();
     return new Promise((res) => this.#idleWaiters.push(res));
   }
 
@@ -202,11 +204,15 @@ export class TerminalScreen {
     };
   }
 
-  /** Frees the emulator. */
+  /** Frees the emulator. Takes still queued resolve with what was rendered; nothing is rendered after. */
   dispose(): void {
     clearTimeout(this.#batchTimer);
-    this.#queue.length = 0;
+    const queued = this.#queue.splice(0);
+    for (const item of queued) if (item.kind === "take") item.resolve(this.#takeNow());
+    this.#disposed = true;
+    this.#busy = true;
     this.#term.dispose();
+    for (const w of this.#idleWaiters.splice(0)) w();
   }
 
   #watchTrims(): void {
