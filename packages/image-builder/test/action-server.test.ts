@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ensureRuntimeCommand,
   fromRegistry,
@@ -15,17 +15,9 @@ import {
   toDockerfile,
 } from "../src/index.js";
 import { modalImagePlan } from "../src/modal.js";
-import { FakeBin, runLines, runShell, tempDir } from "./helpers.js";
+import { FakeBin, runLines, runShell, tempDirs } from "./helpers.js";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-function temp(): string {
-  const { dir, cleanup } = tempDir();
-  cleanups.push(cleanup);
-  return dir;
-}
+const temp = tempDirs();
 
 const fakeNode = (version: string) =>
   `#!/bin/sh\ncase "$1" in -p) echo ${version.split(".")[0]};; --version) echo v${version};; esac\n`;

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { DockerfileParser } from "dockerfile-ast";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   fromDockerfile,
   fromRegistry,
@@ -12,17 +12,9 @@ import {
   renderImage,
   toDockerfile,
 } from "../src/index.js";
-import { FakeBin, runLines, runShell, tempDir } from "./helpers.js";
+import { FakeBin, runLines, runShell, tempDirs } from "./helpers.js";
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-function temp(): string {
-  const { dir, cleanup } = tempDir();
-  cleanups.push(cleanup);
-  return dir;
-}
+const temp = tempDirs();
 
 /** Payloads that would run `pwn` (a recorder) if any quoting were wrong. */
 const INJECTIONS = [

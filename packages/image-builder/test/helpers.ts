@@ -10,11 +10,25 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterEach } from "vitest";
 
 /** A temporary directory removed by `cleanup()`. */
 export function tempDir(prefix = "image-builder-"): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A function that makes a temporary directory, each removed after the test that made it. */
+export function tempDirs(prefix?: string): () => string {
+  const cleanups: (() => void)[] = [];
+  afterEach(() => {
+    for (const cleanup of cleanups.splice(0)) cleanup();
+  });
+  return () => {
+    const { dir, cleanup } = tempDir(prefix);
+    cleanups.push(cleanup);
+    return dir;
+  };
 }
 
 /**

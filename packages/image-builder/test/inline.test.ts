@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   fromRegistry,
   INLINE_BUNDLE_PATH,
@@ -10,20 +10,12 @@ import {
 } from "../src/index.js";
 import { inlineFileCommands } from "../src/inline.js";
 import { modalImagePlan } from "../src/modal.js";
-import { FakeBin, runLines, runShell, tempDir } from "./helpers.js";
+import { FakeBin, runLines, runShell, tempDirs } from "./helpers.js";
 
 // The RUN lines that write inline files, run for real in sh, one shell per line as separate build steps, with
 // the image's /opt and /usr/local/bin mapped under a temporary directory.
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0)) cleanup();
-});
-function temp(): string {
-  const { dir, cleanup } = tempDir();
-  cleanups.push(cleanup);
-  return dir;
-}
+const temp = tempDirs();
 
 /** About 1 MB of JavaScript-like text (the real bundle is ~1 MB of minified JS and compresses alike). */
 function fakeBundle(bytes = 1_000_000): string {
