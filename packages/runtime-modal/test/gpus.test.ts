@@ -1,13 +1,7 @@
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
-import {
-  type CostHooks,
-  isRuntimeError,
-  type SandboxCostSpec,
-  silentLogger,
-} from "@agent-runtime/runtime-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { type CostHooks, isRuntimeError, type SandboxCostSpec } from "@agent-runtime/runtime-core";
+import { describe, expect, it } from "vitest";
 import { MODAL_GPU_CATALOGUE, type ModalRuntime, modalRuntime, parseModalGpu } from "../src/index.js";
-import { emulatorOptions } from "./helpers.js";
+import { useEmulator } from "./helpers.js";
 
 function issueOf(fn: () => unknown): string {
   try {
@@ -63,8 +57,7 @@ describe("Modal's GPU catalogue", () => {
 });
 
 describe("the GPU string Modal receives (modal-emulator records what the SDK sent)", () => {
-  let emulator: ModalEmulator;
-  const opened: { close(): Promise<void> }[] = [];
+  const h = useEmulator();
   const specs: SandboxCostSpec[] = [];
   // A cost plugin of our own: it records what the runtime asks to price (the normalised GPU too).
   const cost: CostHooks = {
@@ -77,27 +70,16 @@ describe("the GPU string Modal receives (modal-emulator records what the SDK sen
     settle: async (leaseId) => ({ leaseId, chargedUsd: 0, durationMs: 0 }),
   };
 
-  beforeAll(async () => {
-    emulator = await startModalEmulator({ strict: true });
-  });
-  afterEach(async () => {
-    for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-  });
-  afterAll(async () => {
-    await emulator?.close();
-  });
-
   it('"A100 : 2" as the provider\'s option reaches the SDK as "A100:2"; a session\'s "h100!" as "H100!"', async () => {
-    const p = modalRuntime(emulatorOptions(emulator, { gpu: "A100 : 2" }), { logger: silentLogger, cost });
-    opened.push(p);
+    const p = h.provider({ gpu: "A100 : 2" }, { cost });
     expect(p.options.gpu).toBe("A100:2");
     const base = (await p.create({ sessionId: "gpu-option" })) as ModalRuntime;
-    opened.push(base);
+    h.track(base);
     const override = (await p.create({ sessionId: "gpu-override", gpu: "h100!" })) as ModalRuntime;
-    opened.push(override);
+    h.track(override);
     await Promise.all([base.connect(), override.connect()]);
     const gpuOf = (runtime: ModalRuntime) =>
-      emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId)?.gpu;
+      h.emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId)?.gpu;
     // Without normalising, the SDK would send the type "A100 " (it splits on ":" and upper-cases).
     expect(gpuOf(base)).toBe("A100:2");
     expect(gpuOf(override)).toBe("H100!");

@@ -1,7 +1,24 @@
 import { actionServerBinPath } from "@agent-runtime/action-server";
-import type { ModalEmulator } from "@agent-runtime/modal-emulator";
-import { isRuntimeError, type RuntimeError } from "@agent-runtime/runtime-core";
-import type { ModalRuntimeOptions } from "../src/index.js";
+import { type CostGuard, costGuard } from "@agent-runtime/cost-guard";
+import {
+  type ModalEmulator,
+  type ModalEmulatorOptions,
+  startModalEmulator,
+} from "@agent-runtime/modal-emulator";
+import {
+  type CostHooks,
+  isRuntimeError,
+  type PluginContext,
+  type RuntimeError,
+  silentLogger,
+} from "@agent-runtime/runtime-core";
+import { afterAll, afterEach, beforeAll } from "vitest";
+import {
+  type ModalRuntime,
+  type ModalRuntimeOptions,
+  type ModalRuntimeProvider,
+  modalRuntime,
+} from "../src/index.js";
 
 let apps = 0;
 
@@ -63,4 +80,80 @@ export async function errorOf(p: Promise<unknown>): Promise<RuntimeError> {
     throw err;
   }
   throw new Error("expected a rejection, but the promise resolved");
+}
+
+/** What a test file gets from `useEmulator`: the emulator, and providers, runtimes and guards closed after each test. */
+export interface EmulatorHarness {
+  /** The strict modal-emulator of this file (set in beforeAll). */
+  readonly emulator: ModalEmulator;
+  /** Closes `o` after the test, the last tracked first. */
+  track<T extends { close(): Promise<void> }>(o: T): T;
+  /** A provider on the emulator (emulatorOptions + `extra`), with a silent logger unless `context` names one. */
+  provider(extra?: ModalRuntimeOptions, context?: Partial<PluginContext>): ModalRuntimeProvider;
+  /** A runtime of `p` for `sessionId`, connected. */
+  connected(p: ModalRuntimeProvider, sessionId: string): Promise<ModalRuntime>;
+  /** A cost guard on an in-memory ledger (with a budget of `budgetUsd` when given), its hooks and the leases reserved. */
+  guarded(budgetUsd?: number): { guard: CostGuard; cost: CostHooks; leases: string[] };
+}
+
+/**
+ * Starts a modal-emulator for the calling test file (strict unless `options` say otherwise) and registers the hooks
+ * that reset its faults and close what the test opened after each test, and close the emulator after all.
+ */
+export function useEmulator(options: ModalEmulatorOptions = { strict: true }): EmulatorHarness {
+  let emulator: ModalEmulator | undefined;
+  const opened: { close(): Promise<void> }[] = [];
+  const guards: CostGuard[] = [];
+  beforeAll(async () => {
+    emulator = await startModalEmulator(options);
+  });
+  afterEach(async () => {
+    emulator?.faults.reset();
+    for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
+    for (const g of guards.splice(0)) g.close();
+  });
+  afterAll(async () => {
+    await emulator?.close();
+  });
+  const harness: EmulatorHarness = {
+    get emulator() {
+      if (!emulator) throw new Error("the emulator starts in beforeAll: use it inside a test or hook");
+      return emulator;
+    },
+    track(o) {
+      opened.push(o);
+      return o;
+    },
+    provider(extra = {}, context = {}) {
+      return harness.track(
+        modalRuntime(emulatorOptions(harness.emulator, extra), { logger: silentLogger, ...context }),
+      );
+    },
+    async connected(p, sessionId) {
+      const runtime = harness.track(await p.create({ sessionId }));
+      await runtime.connect();
+      return runtime;
+    },
+    guarded(budgetUsd) {
+      const guard = costGuard({
+        enforceIntervalMs: 0,
+        sweepGraceMs: 0,
+        ...(budgetUsd !== undefined ? { budgets: [{ limitUsd: budgetUsd }] } : {}),
+      });
+      guards.push(guard);
+      const leases: string[] = [];
+      const cost: CostHooks = {
+        reserve: async (request) => {
+          const lease = await guard.reserve(request);
+          leases.push(lease.leaseId);
+          return lease;
+        },
+        activate: (id, sandboxId) => guard.activate(id, sandboxId),
+        heartbeat: (id) => guard.heartbeat(id),
+        settle: (id, options) => guard.settle(id, options),
+      };
+      return { guard, cost, leases };
+    },
+  };
+  return harness;
 }

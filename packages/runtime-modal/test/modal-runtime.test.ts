@@ -3,88 +3,29 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inspect } from "node:util";
-import { type CostGuard, costGuard } from "@agent-runtime/cost-guard";
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
+import { costGuard } from "@agent-runtime/cost-guard";
 import {
-  type CostHooks,
   LEASE_TAG_KEY,
   noopRedactor,
-  type PluginContext,
   type RuntimeHandle,
   RuntimeStatus,
   type SecretReference,
   type StatusEvent,
-  silentLogger,
 } from "@agent-runtime/runtime-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ModalRuntime,
-  type ModalRuntimeOptions,
-  type ModalRuntimeProvider,
-  modalRuntime,
-  TAGS,
-} from "../src/index.js";
-import { codeOf, emulatorOptions, errorOf, eventually } from "./helpers.js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ModalRuntimeOptions, modalRuntime, TAGS } from "../src/index.js";
+import { codeOf, errorOf, eventually, useEmulator } from "./helpers.js";
 
-let emulator: ModalEmulator;
+const h = useEmulator({ strict: true, secrets: { "team-secret": { TEAM_TOKEN: "team-token-value-123" } } });
+const { provider, connected, guarded } = h;
 let tmp: string;
-const opened: { close(): Promise<void> }[] = [];
-const guards: CostGuard[] = [];
 
-beforeAll(async () => {
-  emulator = await startModalEmulator({
-    strict: true,
-    secrets: { "team-secret": { TEAM_TOKEN: "team-token-value-123" } },
-  });
+beforeAll(() => {
   tmp = mkdtempSync(join(tmpdir(), "rm-test-"));
 });
-afterEach(async () => {
-  emulator.faults.reset();
-  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-  for (const g of guards.splice(0)) g.close();
-});
-afterAll(async () => {
-  await emulator?.close();
+afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-/** A cost guard on an in-memory ledger, with the lease ids it reserved. */
-function guarded(budgetUsd?: number): { guard: CostGuard; cost: CostHooks; leases: string[] } {
-  const guard = costGuard({
-    enforceIntervalMs: 0,
-    sweepGraceMs: 0,
-    ...(budgetUsd !== undefined ? { budgets: [{ limitUsd: budgetUsd }] } : {}),
-  });
-  guards.push(guard);
-  const leases: string[] = [];
-  const cost: CostHooks = {
-    reserve: async (request) => {
-      const lease = await guard.reserve(request);
-      leases.push(lease.leaseId);
-      return lease;
-    },
-    activate: (id, sandboxId) => guard.activate(id, sandboxId),
-    heartbeat: (id) => guard.heartbeat(id),
-    settle: (id, options) => guard.settle(id, options),
-  };
-  return { guard, cost, leases };
-}
-
-function provider(
-  extra: ModalRuntimeOptions = {},
-  context: Partial<PluginContext> = {},
-): ModalRuntimeProvider {
-  const p = modalRuntime(emulatorOptions(emulator, extra), { logger: silentLogger, ...context });
-  opened.push(p);
-  return p;
-}
-
-async function connected(p: ModalRuntimeProvider, sessionId: string): Promise<ModalRuntime> {
-  const runtime = await p.create({ sessionId });
-  opened.push(runtime);
-  await runtime.connect();
-  return runtime;
-}
 
 function runChild(
   script: string,
@@ -113,7 +54,7 @@ function runChild(
 }
 
 const runningIn = (appName: string) =>
-  emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
+  h.emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
 
 describe("options and credentials", () => {
   it("reports every bad option at once, with the known GPU types and renamed options", () => {
@@ -171,7 +112,7 @@ describe("options and credentials", () => {
   it("never shows credentials or the session-key secret when serialized", () => {
     const p = provider({ sessionKeySecret: "k".repeat(40) });
     const text = JSON.stringify(p.options) + inspect(p.options) + JSON.stringify(p) + inspect(p);
-    expect(text).not.toContain(emulator.tokenSecret);
+    expect(text).not.toContain(h.emulator.tokenSecret);
     expect(text).not.toContain("k".repeat(40));
     expect(JSON.stringify(p.options)).toContain('"credentials":"[redacted]"');
   });
@@ -183,7 +124,7 @@ describe("connect", () => {
     const p = provider({}, { cost });
     const events: StatusEvent[] = [];
     const runtime = await p.create({ sessionId: "tags-1" });
-    opened.push(runtime);
+    h.track(runtime);
     runtime.onStatus((e) => events.push(e));
     await runtime.connect();
     const [summary] = runningIn(p.options.appName);
@@ -217,18 +158,18 @@ describe("connect", () => {
     const { cost } = guarded(0.01);
     const p = provider({}, { cost });
     const runtime = await p.create({ sessionId: "budget-1" });
-    opened.push(runtime);
+    h.track(runtime);
     expect(await codeOf(runtime.connect())).toBe("BUDGET_EXCEEDED");
     expect(runtime.status).toBe(RuntimeStatus.BUDGET_EXCEEDED);
-    expect(emulator.listSandboxes().filter((s) => s.appName === p.options.appName)).toEqual([]);
+    expect(h.emulator.listSandboxes().filter((s) => s.appName === p.options.appName)).toEqual([]);
   });
 
   it("a failed create leaves nothing running and settles the lease", async () => {
     const { cost, leases, guard } = guarded();
     const p = provider({}, { cost });
-    emulator.faults.failCreates(1, "INVALID_ARGUMENT", "bad definition");
+    h.emulator.faults.failCreates(1, "INVALID_ARGUMENT", "bad definition");
     const runtime = await p.create({ sessionId: "fail-create" });
-    opened.push(runtime);
+    h.track(runtime);
     const err = await errorOf(runtime.connect());
     expect(err.code).toBe("INVALID_ARGUMENT");
     expect(err.message).toContain("Creating the Modal sandbox failed: INVALID_ARGUMENT: bad definition");
@@ -240,7 +181,7 @@ describe("connect", () => {
     const { cost, leases, guard } = guarded();
     const p = provider({ serverCommand: [process.execPath, "-e", "process.exit(3)"] }, { cost });
     const runtime = await p.create({ sessionId: "dies" });
-    opened.push(runtime);
+    h.track(runtime);
     const t0 = Date.now();
     expect(await codeOf(runtime.connect())).toBe("DISCONNECTED");
     expect(Date.now() - t0).toBeLessThan(10_000);
@@ -255,7 +196,7 @@ describe("connect", () => {
       { cost },
     );
     const runtime = await p.create({ sessionId: "silent" });
-    opened.push(runtime);
+    h.track(runtime);
     expect(await codeOf(runtime.connect())).toBe("TIMEOUT");
     expect(guard.getLease(leases[0]!)?.status).toBe("settled");
     expect(runningIn(p.options.appName)).toEqual([]);
@@ -263,11 +204,11 @@ describe("connect", () => {
 
   it("a create slower than the deadline gives TIMEOUT and the late sandbox is terminated", async () => {
     const p = provider({ startupTimeoutMs: 1000 });
-    emulator.faults.delayCreates(2500);
+    h.emulator.faults.delayCreates(2500);
     const runtime = await p.create({ sessionId: "slow-create" });
-    opened.push(runtime);
+    h.track(runtime);
     expect(await codeOf(runtime.connect())).toBe("TIMEOUT");
-    await eventually(() => emulator.listSandboxes().some((s) => s.appName === p.options.appName), 10_000);
+    await eventually(() => h.emulator.listSandboxes().some((s) => s.appName === p.options.appName), 10_000);
     await eventually(() => runningIn(p.options.appName).length === 0, 10_000);
   });
 
@@ -291,18 +232,18 @@ describe("connect", () => {
     );
     const p = provider({}, { secrets: secrets([{ backend: "modal", name: "nope" }]) });
     const runtime = await p.create({ sessionId: "missing-secret" });
-    opened.push(runtime);
+    h.track(runtime);
     const err = await errorOf(runtime.connect());
     expect(err.code).toBe("NOT_FOUND");
     expect(err.message).toContain('Looking up the Modal Secret "nope" failed');
-    expect(emulator.listSandboxes().filter((s) => s.appName === p.options.appName)).toEqual([]);
+    expect(h.emulator.listSandboxes().filter((s) => s.appName === p.options.appName)).toEqual([]);
   });
 
   it("a second sandbox for the same session is refused with ALREADY_EXISTS", async () => {
     const p = provider();
     await connected(p, "twice");
     const second = await p.create({ sessionId: "twice" });
-    opened.push(second);
+    h.track(second);
     const err = await errorOf(second.connect());
     expect(err.code).toBe("ALREADY_EXISTS");
     expect(err.message).toContain("attachSession");
@@ -313,7 +254,7 @@ describe("connect", () => {
 describe("faults", () => {
   it("UNAVAILABLE once on create: the SDK's retry succeeds, one sandbox", async () => {
     const p = provider();
-    emulator.faults.failNext("SandboxCreate", "UNAVAILABLE", 1);
+    h.emulator.faults.failNext("SandboxCreate", "UNAVAILABLE", 1);
     const runtime = await connected(p, "unavailable-once");
     expect((await runtime.runCommand("echo ok")).content.trim()).toBe("ok");
     expect(runningIn(p.options.appName)).toHaveLength(1);
@@ -321,7 +262,7 @@ describe("faults", () => {
 
   it("an outage longer than the SDK's retries: our backoff tier succeeds, still one sandbox", async () => {
     const p = provider({ retry: { maxAttempts: 4, initialDelayMs: 50, maxDelayMs: 200 } });
-    emulator.faults.failNext("SandboxCreate", "UNAVAILABLE", 6);
+    h.emulator.faults.failNext("SandboxCreate", "UNAVAILABLE", 6);
     const runtime = await connected(p, "unavailable-long");
     expect((await runtime.runCommand("echo ok")).content.trim()).toBe("ok");
     expect(runningIn(p.options.appName)).toHaveLength(1);
@@ -332,7 +273,7 @@ describe("faults", () => {
     const runtime = await connected(provider({}, { cost }), "evicted");
     const events: StatusEvent[] = [];
     runtime.onStatus((e) => events.push(e));
-    expect(emulator.faults.evict(runtime.sandboxId!, "MEMORY_MANAGER_EVICTION")).toBe(true);
+    expect(h.emulator.faults.evict(runtime.sandboxId!, "MEMORY_MANAGER_EVICTION")).toBe(true);
     await eventually(() => guard.getLease(leases[0]!)?.status === "settled", 5000);
     expect(events.map((e) => e.status)).toContain(RuntimeStatus.ERROR_RUNTIME_DISCONNECTED);
     expect(await codeOf(runtime.runCommand("echo hi"))).toBe("DISCONNECTED");
@@ -350,7 +291,7 @@ describe("faults", () => {
     await runtime.close();
     await eventually(
       () =>
-        emulator.listSandboxes().find((s) => s.sandboxId === handle.data.sandboxId)?.result?.status ===
+        h.emulator.listSandboxes().find((s) => s.sandboxId === handle.data.sandboxId)?.result?.status ===
         "IDLE_TIMEOUT",
       15_000,
     );
@@ -370,10 +311,10 @@ describe("attach", () => {
     const out = await runChild(join(import.meta.dirname, "fixtures", "keep-alive-host.ts"), {
       ...process.env,
       SHLVL: "1",
-      AR_TEST_SERVER_URL: emulator.serverUrl,
-      AR_TEST_TOKEN_ID: emulator.tokenId,
-      AR_TEST_TOKEN_SECRET: emulator.tokenSecret,
-      AR_TEST_CA_PATH: emulator.caCertPath,
+      AR_TEST_SERVER_URL: h.emulator.serverUrl,
+      AR_TEST_TOKEN_ID: h.emulator.tokenId,
+      AR_TEST_TOKEN_SECRET: h.emulator.tokenSecret,
+      AR_TEST_CA_PATH: h.emulator.caCertPath,
       AR_TEST_APP: appName,
       AR_TEST_SESSION: "restart-1",
       AR_TEST_LEDGER: ledgerPath,
@@ -384,7 +325,7 @@ describe("attach", () => {
     expect(runningIn(appName)).toHaveLength(1);
 
     const guard = costGuard({ ledgerPath, enforceIntervalMs: 0 });
-    guards.push(guard);
+    h.track({ close: async () => guard.close() });
     const leaseId = String(handle.data.leaseId);
     expect(guard.getLease(leaseId)?.status).toBe("active");
     const p = provider({ appName, sessionKeySecret: keySecret }, { cost: guard });
@@ -425,13 +366,13 @@ describe("warm pool and sweeping", () => {
     await eventually(() => p.poolReady === 1, 15_000);
     const t0 = performance.now();
     const runtime = await p.create({ sessionId: "from-pool" });
-    opened.push(runtime);
+    h.track(runtime);
     await runtime.connect();
     expect(performance.now() - t0).toBeLessThan(200);
     expect(runtime.status).toBe(RuntimeStatus.READY);
     expect(runtime.sessionId).toBe("from-pool");
     await runtime.pendingRetag;
-    const mine = emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId);
+    const mine = h.emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId);
     expect(mine?.tags[TAGS.session]).toBe("from-pool");
     expect(mine?.tags[TAGS.pool]).toBeUndefined();
     await eventually(() => p.poolReady === 1, 15_000);

@@ -1,53 +1,18 @@
-import { type CostGuard, costGuard } from "@agent-runtime/cost-guard";
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
-import { type CostHooks, RuntimeStatus, silentLogger } from "@agent-runtime/runtime-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ModalRuntime, type ModalRuntimeOptions, modalRuntime, TAGS } from "../src/index.js";
-import { emulatorOptions, errorOf, eventually } from "./helpers.js";
+import { RuntimeStatus } from "@agent-runtime/runtime-core";
+import { describe, expect, it } from "vitest";
+import { type ModalRuntime, TAGS } from "../src/index.js";
+import { errorOf, eventually, useEmulator } from "./helpers.js";
 
-let emulator: ModalEmulator;
-const opened: { close(): Promise<void> }[] = [];
-const guards: CostGuard[] = [];
-
-beforeAll(async () => {
-  emulator = await startModalEmulator({ strict: true });
-});
-afterEach(async () => {
-  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-  for (const g of guards.splice(0)) g.close();
-});
-afterAll(async () => {
-  await emulator?.close();
-});
-
-function guarded(): { guard: CostGuard; cost: CostHooks } {
-  const guard = costGuard({ enforceIntervalMs: 0, sweepGraceMs: 0 });
-  guards.push(guard);
-  const cost: CostHooks = {
-    reserve: (request) => guard.reserve(request),
-    activate: (id, sandboxId) => guard.activate(id, sandboxId),
-    heartbeat: (id) => guard.heartbeat(id),
-    settle: (id, options) => guard.settle(id, options),
-  };
-  return { guard, cost };
-}
-
-function provider(extra: ModalRuntimeOptions = {}, cost?: CostHooks) {
-  const p = modalRuntime(emulatorOptions(emulator, extra), {
-    logger: silentLogger,
-    ...(cost ? { cost } : {}),
-  });
-  opened.push(p);
-  return p;
-}
+const h = useEmulator();
+const { provider, guarded } = h;
 
 describe("runtime-modal: per-session overrides", () => {
   it("one provider starts a CPU sandbox and a GPU sandbox, each with its own resources, env, tags and lease", async () => {
     const { guard, cost } = guarded();
-    const p = provider({ env: { SHARED: "provider", WHO: "provider" } }, cost);
+    const p = provider({ env: { SHARED: "provider", WHO: "provider" } }, { cost });
     expect(p.supportedOverrides).toContain("gpu");
     const cpu = (await p.create({ sessionId: "ov-cpu" })) as ModalRuntime;
-    opened.push(cpu);
+    h.track(cpu);
     const gpu = (await p.create({
       sessionId: "ov-gpu",
       gpu: "T4",
@@ -59,10 +24,10 @@ describe("runtime-modal: per-session overrides", () => {
       labels: { team: "vision" },
       userId: "alice",
     })) as ModalRuntime;
-    opened.push(gpu);
+    h.track(gpu);
     await Promise.all([cpu.connect(), gpu.connect()]);
 
-    const sandboxes = emulator.listSandboxes();
+    const sandboxes = h.emulator.listSandboxes();
     const cpuSb = sandboxes.find((s) => s.sandboxId === cpu.sandboxId)!;
     const gpuSb = sandboxes.find((s) => s.sandboxId === gpu.sandboxId)!;
     expect(cpuSb.gpu).toBeUndefined();
@@ -116,7 +81,7 @@ describe("runtime-modal: per-session overrides", () => {
     expect(image.message).toContain("image:");
     // A shorter lifetime alone lowers the provider's idle timeout with it.
     const short = await p.create({ sessionId: "short", timeoutMs: 60_000 });
-    opened.push(short);
+    h.track(short);
     expect(short.status).toBe(RuntimeStatus.STOPPED);
   });
 
@@ -124,14 +89,14 @@ describe("runtime-modal: per-session overrides", () => {
     const p = provider({ pool: { size: 1 } });
     await eventually(() => p.poolReady === 1, 30_000);
     const gpu = (await p.create({ sessionId: "pool-gpu", gpu: "L4" })) as ModalRuntime;
-    opened.push(gpu);
+    h.track(gpu);
     expect(gpu.status).toBe(RuntimeStatus.STOPPED);
     expect(p.poolReady).toBe(1);
     const pooled = (await p.create({ sessionId: "pool-warm", labels: { kind: "warm" } })) as ModalRuntime;
-    opened.push(pooled);
+    h.track(pooled);
     expect(pooled.status).toBe(RuntimeStatus.READY);
     await pooled.pendingRetag;
-    const tags = emulator.listSandboxes().find((s) => s.sandboxId === pooled.sandboxId)!.tags;
+    const tags = h.emulator.listSandboxes().find((s) => s.sandboxId === pooled.sandboxId)!.tags;
     expect(tags.kind).toBe("warm");
     expect(tags[TAGS.session]).toBe("pool-warm");
     expect(tags[TAGS.pool]).toBeUndefined();

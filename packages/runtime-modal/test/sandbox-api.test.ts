@@ -1,51 +1,23 @@
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
 import { type CostHooks, isRuntimeError, LEASE_TAG_KEY, silentLogger } from "@agent-runtime/runtime-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   MODAL_REGIONS,
   type ModalRuntime,
-  type ModalRuntimeOptions,
   type ModalRuntimeProvider,
   modalRuntime,
   TAGS,
   toModalRuntimeError,
 } from "../src/index.js";
-import { emulatorOptions, errorOf } from "./helpers.js";
+import { emulatorOptions, errorOf, useEmulator } from "./helpers.js";
 
 // sandboxApi, region names and tag caps, through the real modal@0.11.1 SDK against the strict emulator (which
 // refuses an idle timeout or a name on V2, keeps no V2 tags, and checks regions and tag lengths as Modal would).
 
-let emulator: ModalEmulator;
-const opened: { close(): Promise<void> }[] = [];
-
-beforeAll(async () => {
-  emulator = await startModalEmulator({ strict: true });
-});
-afterEach(async () => {
-  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-});
-afterAll(async () => {
-  await emulator?.close();
-});
-
-function provider(extra: ModalRuntimeOptions = {}, cost?: CostHooks): ModalRuntimeProvider {
-  const p = modalRuntime(emulatorOptions(emulator, extra), {
-    logger: silentLogger,
-    ...(cost ? { cost } : {}),
-  });
-  opened.push(p);
-  return p;
-}
-
-async function connected(p: ModalRuntimeProvider, sessionId: string): Promise<ModalRuntime> {
-  const runtime = await p.create({ sessionId });
-  opened.push(runtime);
-  await runtime.connect();
-  return runtime;
-}
+const h = useEmulator();
+const { provider, connected } = h;
 
 const summaryOf = (runtime: ModalRuntime) =>
-  emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId);
+  h.emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId);
 
 /** What Modal's V1 list says of a sandbox: its idle timeout in seconds (and that list results carry no tags). */
 async function listedInfo(p: ModalRuntimeProvider, sandboxId: string) {
@@ -121,7 +93,7 @@ describe("sandboxApi", () => {
     expect((await runtime.runCommand("echo on-v2")).content.trim()).toBe("on-v2");
     // Re-attach by handle needs neither names nor tags.
     const again = await p.attach(runtime.handle());
-    opened.push(again);
+    h.track(again);
     await again.connect();
     expect((await again.runCommand("echo again")).content.trim()).toBe("again");
   });
@@ -129,7 +101,7 @@ describe("sandboxApi", () => {
   it('"v2" refuses up front every option that needs what V2 lacks, each naming the option and the fix', () => {
     const err = thrown(() =>
       modalRuntime(
-        emulatorOptions(emulator, {
+        emulatorOptions(h.emulator, {
           sandboxApi: "v2",
           idleTimeoutMs: 60_000,
           tags: { team: "ml" },
@@ -150,13 +122,13 @@ describe("sandboxApi", () => {
     ]);
     // A GPU always goes to V1 (the SDK's rule), so "v2" with a provider GPU is a contradiction.
     expect(
-      thrown(() => modalRuntime(emulatorOptions(emulator, { sandboxApi: "v2", gpu: "T4" }))).message,
+      thrown(() => modalRuntime(emulatorOptions(h.emulator, { sandboxApi: "v2", gpu: "T4" }))).message,
     ).toContain(
       'sandboxApi: a GPU sandbox always uses Modal\'s V1 sandbox API (modal@0.11.1 sends GPU creates to V1), so "v2" has no effect with gpu "T4"',
     );
     // A cost plugin's lease tag could not reach the sandbox, so its orphan sweep could not find it.
     const cost = thrown(() =>
-      modalRuntime(emulatorOptions(emulator, { sandboxApi: "v2" }), { logger: silentLogger, cost: noCost }),
+      modalRuntime(emulatorOptions(h.emulator, { sandboxApi: "v2" }), { logger: silentLogger, cost: noCost }),
     );
     expect(cost.code).toBe("INVALID_ARGUMENT");
     expect(cost.message).toMatch(/^sandboxApi: a cost plugin puts its lease id in the sandbox's tags/);
@@ -189,7 +161,7 @@ describe("sandboxApi", () => {
       gpu: "T4",
       labels: { team: "vision" },
     })) as ModalRuntime;
-    opened.push(runtime);
+    h.track(runtime);
     await runtime.connect();
     const sb = summaryOf(runtime);
     expect(sb?.v2).toBe(false);
@@ -202,7 +174,7 @@ describe("sandboxApi", () => {
 
 describe("regions and tags within Modal's limits", () => {
   it("a region Modal does not document is refused with the known ones; a documented one reaches Modal", async () => {
-    const err = thrown(() => modalRuntime(emulatorOptions(emulator, { region: "us-moon-1" })));
+    const err = thrown(() => modalRuntime(emulatorOptions(h.emulator, { region: "us-moon-1" })));
     expect(err.code).toBe("INVALID_ARGUMENT");
     expect(err.message).toContain(
       `region: unknown Modal region "us-moon-1"; Modal's documented regions are us, eu,`,
@@ -215,7 +187,7 @@ describe("regions and tags within Modal's limits", () => {
   it("tag keys over 64 and values over 256 characters are refused, naming the tag", async () => {
     const long = "x".repeat(257);
     const key = "k".repeat(65);
-    const err = thrown(() => modalRuntime(emulatorOptions(emulator, { tags: { team: long, [key]: "v" } })));
+    const err = thrown(() => modalRuntime(emulatorOptions(h.emulator, { tags: { team: long, [key]: "v" } })));
     expect(err.details?.issues).toEqual([
       "tags.team: the tag value is 257 characters; Modal tag values hold at most 256",
       `tags.${key}: the tag key is 65 characters; Modal tag keys hold at most 64`,

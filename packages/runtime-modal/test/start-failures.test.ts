@@ -1,23 +1,12 @@
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
+import { startModalEmulator } from "@agent-runtime/modal-emulator";
 import { type Redactor, RuntimeStatus, type StatusEvent, silentLogger } from "@agent-runtime/runtime-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { type ModalRuntimeOptions, type ModalRuntimeProvider, modalRuntime } from "../src/index.js";
-import { emulatorOptions, errorOf } from "./helpers.js";
+import { emulatorOptions, errorOf, useEmulator } from "./helpers.js";
 
 // What a failed start tells the user, through the real modal@0.11.1 SDK against modal-emulator.
 
-let emulator: ModalEmulator;
-const opened: { close(): Promise<void> }[] = [];
-
-beforeAll(async () => {
-  emulator = await startModalEmulator({ strict: true });
-});
-afterEach(async () => {
-  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-});
-afterAll(async () => {
-  await emulator?.close();
-});
+const h = useEmulator();
 
 const SECRET = "hunter2-very-secret-value";
 
@@ -28,17 +17,10 @@ const redactor: Redactor = {
   redactDeep: <T>(value: T): T => JSON.parse(JSON.stringify(value).replaceAll(SECRET, "[redacted]")) as T,
 };
 
-function provider(extra: ModalRuntimeOptions): ModalRuntimeProvider {
-  const p = modalRuntime(emulatorOptions(emulator, extra), {
-    logger: silentLogger,
-    redactor,
-  });
-  opened.push(p);
-  return p;
-}
+const provider = (extra: ModalRuntimeOptions): ModalRuntimeProvider => h.provider(extra, { redactor });
 
 const running = (appName: string) =>
-  emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
+  h.emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
 
 describe("a failed start shows the sandbox's own output", () => {
   it("a start command that fails: its stderr (redacted) in the message, details.output and the ERROR event", async () => {
@@ -50,7 +32,7 @@ describe("a failed start shows the sandbox's own output", () => {
     ].join("\n");
     const p = provider({ serverCommand: [process.execPath, "-e", script] });
     const runtime = await p.create({ sessionId: "bad-start" });
-    opened.push(runtime);
+    h.track(runtime);
     const events: StatusEvent[] = [];
     runtime.onStatus((e) => events.push(e));
 
@@ -86,7 +68,7 @@ describe("a failed start shows the sandbox's own output", () => {
       startupTimeoutMs: 2500,
     });
     const runtime = await p.create({ sessionId: "hangs" });
-    opened.push(runtime);
+    h.track(runtime);
     const err = await errorOf(runtime.connect());
     expect(err.code).toBe("TIMEOUT");
     expect(err.message).toContain("  | listening on the wrong port 1234");
@@ -106,7 +88,7 @@ describe("a failed start shows the sandbox's own output", () => {
       serverCommand: undefined,
     });
     const runtime = await p.create({ sessionId: "emulated-custom-image" });
-    opened.push(runtime);
+    h.track(runtime);
     const err = await errorOf(runtime.connect());
     expect(err.message).toContain("is a loopback address (modal-emulator)");
     expect(err.message).toContain("set the modal runtime option serverCommand to [");
@@ -154,7 +136,7 @@ describe("a failed start shows the sandbox's own output", () => {
     const p = provider({ image: undefined, serverCommand: undefined });
     expect(p.options.serverCommand?.[0]).toBe(process.execPath);
     const runtime = await p.create({ sessionId: "external-emulator" });
-    opened.push(runtime);
+    h.track(runtime);
     await runtime.connect();
     const obs = await runtime.runCommand("echo ready-on-the-emulator");
     expect(obs.content).toContain("ready-on-the-emulator");

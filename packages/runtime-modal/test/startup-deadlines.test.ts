@@ -1,9 +1,8 @@
 import { join } from "node:path";
 import { actionServerBinPath } from "@agent-runtime/action-server";
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
-import { RuntimeStatus, silentLogger } from "@agent-runtime/runtime-core";
+import { RuntimeStatus } from "@agent-runtime/runtime-core";
 import { SandboxTimeoutError, type Tunnel } from "modal";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   DEFAULT_GPU_STARTUP_TIMEOUT_MS,
   DEFAULT_STARTUP_TIMEOUT_MS,
@@ -12,52 +11,29 @@ import {
   startupTimeouts,
   TUNNEL_POLL_MS,
 } from "../src/deadline.js";
-import {
-  type ModalRuntime,
-  type ModalRuntimeOptions,
-  type ModalRuntimeProvider,
-  modalRuntime,
-} from "../src/index.js";
+import type { ModalRuntime, ModalRuntimeOptions, ModalRuntimeProvider } from "../src/index.js";
 import { waitForTunnels } from "../src/startup.js";
 import { CallCounter } from "./call-counter.js";
-import { emulatorOptions, errorOf, eventually } from "./helpers.js";
+import { errorOf, eventually, useEmulator } from "./helpers.js";
 
 // A start that fits Modal, through the real modal@0.11.1 SDK against the strict modal-emulator: deadlines,
 // throttling, capacity errors, tunnels before the server listens, and one liveness poll per provider.
 
-let emulator: ModalEmulator;
-const opened: { close(): Promise<void> }[] = [];
-
-beforeAll(async () => {
-  emulator = await startModalEmulator({ strict: true });
-});
-afterEach(async () => {
-  emulator.faults.reset();
-  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-});
-afterAll(async () => {
-  await emulator?.close();
-});
+const h = useEmulator();
 
 function provider(extra: ModalRuntimeOptions = {}, calls?: CallCounter): ModalRuntimeProvider {
-  const p = modalRuntime(
-    emulatorOptions(emulator, { ...(calls ? { sdkLogLevel: "debug" } : {}), ...extra }),
-    {
-      logger: calls?.logger ?? silentLogger,
-    },
+  return h.provider(
+    { ...(calls ? { sdkLogLevel: "debug" } : {}), ...extra },
+    calls ? { logger: calls.logger } : {},
   );
-  opened.push(p);
-  return p;
 }
 
 async function runtimeOf(p: ModalRuntimeProvider, sessionId: string): Promise<ModalRuntime> {
-  const runtime = await p.create({ sessionId });
-  opened.push(runtime);
-  return runtime;
+  return h.track(await p.create({ sessionId }));
 }
 
 const running = (appName: string) =>
-  emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
+  h.emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
 
 describe("deadlines", () => {
   it("default to 120 s, and 20 minutes for create and tunnels with a GPU; a set startupTimeoutMs applies to both", () => {
@@ -85,7 +61,7 @@ describe("deadlines", () => {
     expect(p.options.startupTimeoutMs).toBeUndefined();
     const runtime = await runtimeOf(p, "gpu-start");
     await runtime.connect();
-    const sb = emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId);
+    const sb = h.emulator.listSandboxes().find((s) => s.sandboxId === runtime.sandboxId);
     expect(sb?.gpu).toBe("T4");
     expect(sb?.sandboxId).not.toMatch(/-v2$/);
   });
@@ -129,7 +105,7 @@ describe("tunnels", () => {
     for (const ms of asked) expect(ms).toBeGreaterThanOrEqual(1000);
   });
 
-  it("that reset connections until the server listens (strict emulator): readiness waits for the server", async () => {
+  it("that reset connections until the server listens (strict h.emulator): readiness waits for the server", async () => {
     const p = provider({
       serverCommand: [
         process.execPath,
@@ -151,7 +127,7 @@ describe("throttling and capacity", () => {
   it("Modal's slow-down requests on create are obeyed by the SDK within the bound, and the start succeeds", async () => {
     const calls = new CallCounter();
     const p = provider({}, calls);
-    emulator.faults.throttle("SandboxCreate", 2, 1);
+    h.emulator.faults.throttle("SandboxCreate", 2, 1);
     const runtime = await runtimeOf(p, "throttled-create");
     const t0 = Date.now();
     await runtime.connect();
@@ -166,7 +142,7 @@ describe("throttling and capacity", () => {
       retry: { maxAttempts: 2, initialDelayMs: 100, maxDelayMs: 400 },
     });
     // Modal asks for 5 minutes: past the SDK's bound (2 s for this deadline), so it does not wait them out.
-    emulator.faults.throttle("SandboxCreate", 1000, 300);
+    h.emulator.faults.throttle("SandboxCreate", 1000, 300);
     const runtime = await runtimeOf(p, "throttled-forever");
     const t0 = Date.now();
     const err = await errorOf(runtime.connect());
@@ -181,7 +157,7 @@ describe("throttling and capacity", () => {
   it("RESOURCE_EXHAUSTED on create (no capacity) is retried with backoff past retry.maxAttempts, until it works", async () => {
     const calls = new CallCounter();
     const p = provider({ retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 300 } }, calls);
-    emulator.faults.failCreates(6, "RESOURCE_EXHAUSTED");
+    h.emulator.faults.failCreates(6, "RESOURCE_EXHAUSTED");
     const runtime = await runtimeOf(p, "no-capacity-then-some");
     await runtime.connect();
     const retries = calls.warnings.filter((w) => w.message === "creating the Modal sandbox failed; retrying");
@@ -197,7 +173,7 @@ describe("throttling and capacity", () => {
       startupTimeoutMs: 3000,
       retry: { maxAttempts: 2, initialDelayMs: 50, maxDelayMs: 300 },
     });
-    emulator.faults.failCreates(10_000, "RESOURCE_EXHAUSTED");
+    h.emulator.faults.failCreates(10_000, "RESOURCE_EXHAUSTED");
     const runtime = await runtimeOf(p, "no-capacity");
     const t0 = Date.now();
     const err = await errorOf(runtime.connect());
@@ -211,7 +187,7 @@ describe("throttling and capacity", () => {
 
   it("the App lookup is inside the deadline too: a slow-down past the bound ends the start in time", async () => {
     const p = provider({ startupTimeoutMs: 3000 });
-    emulator.faults.throttle("AppGetOrCreate", 10_000, 300);
+    h.emulator.faults.throttle("AppGetOrCreate", 10_000, 300);
     const runtime = await runtimeOf(p, "throttled-app");
     const t0 = Date.now();
     const err = await errorOf(runtime.connect());
@@ -242,7 +218,7 @@ describe("liveness", () => {
     expect(lists).toBeLessThanOrEqual(2 * (ticks + 1));
 
     const [victim, ...others] = runtimes;
-    emulator.faults.evict(victim!.sandboxId!, "MEMORY_MANAGER_EVICTION");
+    h.emulator.faults.evict(victim!.sandboxId!, "MEMORY_MANAGER_EVICTION");
     await eventually(() => victim!.status === RuntimeStatus.ERROR_RUNTIME_DISCONNECTED, 5000);
     for (const r of others) expect(r.status).toBe(RuntimeStatus.READY);
     expect((await others[0]!.runCommand("echo still")).content.trim()).toBe("still");
@@ -253,7 +229,7 @@ describe("liveness", () => {
     const p = provider({ livenessIntervalMs: intervalMs }, calls);
     const runtimes = await Promise.all([0, 1, 2].map((i) => runtimeOf(p, `unlisted-${i}`)));
     await Promise.all(runtimes.map((r) => r.connect()));
-    emulator.faults.failNext("SandboxListV2", "PERMISSION_DENIED", 100_000);
+    h.emulator.faults.failNext("SandboxListV2", "PERMISSION_DENIED", 100_000);
     await new Promise((r) => setTimeout(r, 2500));
     calls.reset();
     const windowMs = 4000;
@@ -262,7 +238,7 @@ describe("liveness", () => {
     // Every interval would be 3 x 20 = 60 polls; doubling from 200 ms, each sandbox is checked a few times.
     expect(polls).toBeGreaterThan(0);
     expect(polls).toBeLessThanOrEqual(3 * 4);
-    emulator.faults.evict(runtimes[1]!.sandboxId!, "TERMINATED");
+    h.emulator.faults.evict(runtimes[1]!.sandboxId!, "TERMINATED");
     await eventually(() => runtimes[1]!.status === RuntimeStatus.ERROR_RUNTIME_DISCONNECTED, 15_000);
     expect(runtimes[0]!.status).toBe(RuntimeStatus.READY);
   }, 40_000);

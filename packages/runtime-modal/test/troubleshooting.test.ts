@@ -1,41 +1,24 @@
 import { costGuard } from "@agent-runtime/cost-guard";
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
-import { type CostHooks, type RuntimeError, silentLogger } from "@agent-runtime/runtime-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ModalRuntimeOptions, modalRuntime } from "../src/index.js";
-import { emulatorOptions, errorOf, eventually } from "./helpers.js";
+import type { CostHooks, RuntimeError } from "@agent-runtime/runtime-core";
+import { describe, expect, it } from "vitest";
+import type { ModalRuntimeOptions } from "../src/index.js";
+import { errorOf, eventually, useEmulator } from "./helpers.js";
 
 // The messages docs/production.md quotes in its troubleshooting table: if one changes, change the doc too.
 
-let emulator: ModalEmulator;
-const opened: { close(): Promise<void> }[] = [];
+const h = useEmulator();
 const NO_RETRY = { maxAttempts: 1, initialDelayMs: 10, maxDelayMs: 10 };
-
-beforeAll(async () => {
-  emulator = await startModalEmulator({ strict: true });
-});
-afterEach(async () => {
-  emulator.faults.reset();
-  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-});
-afterAll(async () => {
-  await emulator?.close();
-});
+let sessions = 0;
 
 async function connectError(extra: ModalRuntimeOptions, cost?: CostHooks): Promise<RuntimeError> {
-  const p = modalRuntime(emulatorOptions(emulator, extra), {
-    logger: silentLogger,
-    ...(cost ? { cost } : {}),
-  });
-  opened.push(p);
-  const runtime = await p.create({ sessionId: `ts-${opened.length}` });
-  opened.push(runtime);
+  const p = h.provider(extra, cost ? { cost } : {});
+  const runtime = h.track(await p.create({ sessionId: `ts-${++sessions}` }));
   return errorOf(runtime.connect());
 }
 
 describe("docs/production.md troubleshooting table", () => {
   it("a token Modal rejects (revoked, other workspace): UNAUTHORIZED with the token steps", async () => {
-    emulator.faults.failNext("AuthTokenGet", "UNAUTHENTICATED", 10, "Invalid token");
+    h.emulator.faults.failNext("AuthTokenGet", "UNAUTHENTICATED", 10, "Invalid token");
     const err = await connectError({ appName: "docs-app", retry: NO_RETRY });
     expect(err.code).toBe("UNAUTHORIZED");
     expect(err.message).toMatch(
@@ -53,7 +36,7 @@ describe("docs/production.md troubleshooting table", () => {
   }, 30_000);
 
   it("an image build that fails: FAILED_PRECONDITION naming the build", async () => {
-    emulator.faults.failImageBuilds(1, "RUN apt-get install -y nosuchpackage: exit code 100");
+    h.emulator.faults.failImageBuilds(1, "RUN apt-get install -y nosuchpackage: exit code 100");
     const err = await connectError({ retry: NO_RETRY });
     expect(err.code).toBe("FAILED_PRECONDITION");
     expect(err.message).toMatch(/^Building the Modal image failed: Image build for im-\S+ failed/);
@@ -62,12 +45,11 @@ describe("docs/production.md troubleshooting table", () => {
   });
 
   it("eviction of a running sandbox: later calls fail with DISCONNECTED", async () => {
-    const p = modalRuntime(emulatorOptions(emulator), { logger: silentLogger });
-    opened.push(p);
+    const p = h.provider();
     const runtime = await p.create({ sessionId: "evicted" });
-    opened.push(runtime);
+    h.track(runtime);
     await runtime.connect();
-    emulator.faults.evict(runtime.sandboxId!, "MEMORY_MANAGER_EVICTION");
+    h.emulator.faults.evict(runtime.sandboxId!, "MEMORY_MANAGER_EVICTION");
     await eventually(() => runtime.status === "STATUS$ERROR_RUNTIME_DISCONNECTED", 10_000);
     const err = await errorOf(runtime.runCommand("echo hi"));
     expect(err.code).toBe("DISCONNECTED");

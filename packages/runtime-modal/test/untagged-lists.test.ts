@@ -1,61 +1,13 @@
-import { type CostGuard, costGuard } from "@agent-runtime/cost-guard";
-import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
-import { type CostHooks, LEASE_TAG_KEY, RuntimeStatus, silentLogger } from "@agent-runtime/runtime-core";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  type ModalRuntime,
-  type ModalRuntimeOptions,
-  type ModalRuntimeProvider,
-  modalRuntime,
-  TAGS,
-} from "../src/index.js";
-import { emulatorOptions, eventually } from "./helpers.js";
+import { LEASE_TAG_KEY, RuntimeStatus } from "@agent-runtime/runtime-core";
+import { describe, expect, it } from "vitest";
+import { type ModalRuntime, type ModalRuntimeProvider, TAGS } from "../src/index.js";
+import { eventually, useEmulator } from "./helpers.js";
 
 // Modal's proto marks SandboxInfo.tags "not yet exposed in client library": the strict emulator leaves them empty
 // in every list result. Sweeps, pool cleanup and attach by session id must still find their sandboxes.
 
-let emulator: ModalEmulator;
-const opened: { close(): Promise<void> }[] = [];
-const guards: CostGuard[] = [];
-
-beforeAll(async () => {
-  emulator = await startModalEmulator({ strict: true });
-});
-afterEach(async () => {
-  for (const o of opened.splice(0).reverse()) await o.close().catch(() => undefined);
-  for (const g of guards.splice(0)) g.close();
-});
-afterAll(async () => {
-  await emulator?.close();
-});
-
-function guarded(): { guard: CostGuard; cost: CostHooks } {
-  const guard = costGuard({ enforceIntervalMs: 0, sweepGraceMs: 0 });
-  guards.push(guard);
-  const cost: CostHooks = {
-    reserve: (request) => guard.reserve(request),
-    activate: (id, sandboxId) => guard.activate(id, sandboxId),
-    heartbeat: (id) => guard.heartbeat(id),
-    settle: (id, options) => guard.settle(id, options),
-  };
-  return { guard, cost };
-}
-
-function provider(extra: ModalRuntimeOptions = {}, cost?: CostHooks): ModalRuntimeProvider {
-  const p = modalRuntime(emulatorOptions(emulator, extra), {
-    logger: silentLogger,
-    ...(cost ? { cost } : {}),
-  });
-  opened.push(p);
-  return p;
-}
-
-async function connected(p: ModalRuntimeProvider, sessionId: string): Promise<ModalRuntime> {
-  const runtime = await p.create({ sessionId });
-  opened.push(runtime);
-  await runtime.connect();
-  return runtime;
-}
+const h = useEmulator();
+const { provider, connected, guarded } = h;
 
 /** Every running sandbox of the provider's App as Modal's V1 list returns it (ids and tags). */
 async function rawList(p: ModalRuntimeProvider): Promise<{ id: string; tags: unknown[] }[]> {
@@ -65,12 +17,12 @@ async function rawList(p: ModalRuntimeProvider): Promise<{ id: string; tags: unk
 }
 
 const runningIn = (appName: string) =>
-  emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
+  h.emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
 
-describe("list results without tags (strict emulator)", () => {
+describe("list results without tags (strict h.emulator)", () => {
   it("cost-guard's sweep still terminates an orphan and settles the lease of a sandbox that is gone", async () => {
     const { guard, cost } = guarded();
-    const p = provider({ keepAlive: true }, cost);
+    const p = provider({ keepAlive: true }, { cost });
     const orphan = await connected(p, "sweep-orphan");
     const healthy = await connected(p, "sweep-healthy");
     const gone = await connected(p, "sweep-gone");
@@ -88,7 +40,7 @@ describe("list results without tags (strict emulator)", () => {
     // The gone one: its host let go (keepAlive close), then Modal ended the sandbox behind everyone's back.
     const goneId = gone.sandboxId!;
     await gone.close();
-    expect(emulator.faults.evict(goneId)).toBe(true);
+    expect(h.emulator.faults.evict(goneId)).toBe(true);
     await eventually(() => !runningIn(p.options.appName).some((s) => s.sandboxId === goneId));
     expect(guard.getLease(goneLease!)?.status).toBe("active");
 
@@ -111,7 +63,7 @@ describe("list results without tags (strict emulator)", () => {
 
   it("listByTag reads each sandbox's tags, and lists only sandboxes runtime-modal made", async () => {
     const { cost } = guarded();
-    const p = provider({}, cost);
+    const p = provider({}, { cost });
     const runtime = await connected(p, "list-mine");
     // A sandbox of the same App made by other code, with a lease tag of its own but no managed-by tag.
     const app = await p.client.apps.fromName(p.options.appName);
@@ -120,7 +72,7 @@ describe("list results without tags (strict emulator)", () => {
       command: ["sleep", "60"],
       tags: { [LEASE_TAG_KEY]: "someone-else" },
     });
-    opened.push({ close: () => foreign.terminate() });
+    h.track({ close: () => foreign.terminate() });
     const listed = await p.inventory.listByTag(LEASE_TAG_KEY);
     expect(listed.map((s) => s.sandboxId)).toEqual([runtime.sandboxId]);
     expect(listed[0]?.tags[LEASE_TAG_KEY]).toBe(runtime.lease?.leaseId);
@@ -131,7 +83,7 @@ describe("list results without tags (strict emulator)", () => {
     const p = provider({ pool: { size: 2 } });
     await eventually(() => p.poolReady === 2, 30_000);
     const handedOut = await p.create({ sessionId: "pool-kept" });
-    opened.push(handedOut);
+    h.track(handedOut);
     expect(handedOut.status).toBe(RuntimeStatus.READY);
     await (handedOut as ModalRuntime).pendingRetag;
     for (const s of await rawList(p)) expect(s.tags).toEqual([]);
@@ -146,16 +98,16 @@ describe("list results without tags (strict emulator)", () => {
     const p = provider({ pool: { size: 1 }, sessionKeySecret: keySecret, keepAlive: true });
     await eventually(() => p.poolReady === 1, 30_000);
     const first = (await p.create({ sessionId: "pooled-session" })) as ModalRuntime;
-    opened.push(first);
+    h.track(first);
     await first.pendingRetag;
     await first.runCommand("export MARK=pooled");
     // The sandbox keeps its pool name, so only the session tag (read per sandbox) finds it.
-    expect(emulator.listSandboxes().find((s) => s.sandboxId === first.sandboxId)?.name).not.toBe(
+    expect(h.emulator.listSandboxes().find((s) => s.sandboxId === first.sandboxId)?.name).not.toBe(
       "ar-pooled-session",
     );
     const other = provider({ appName: p.options.appName, sessionKeySecret: keySecret });
     const again = await other.attachSession("pooled-session");
-    opened.push(again);
+    h.track(again);
     await again.connect();
     expect(again.sandboxId).toBe(first.sandboxId);
     expect((await again.runCommand("echo $MARK")).content.trim()).toBe("pooled");
