@@ -1,18 +1,6 @@
 import { expect, test } from "vitest";
 import { main } from "../src/cli.js";
-
-function capture(): { stream: { write(t: string): boolean }; text: () => string } {
-  let text = "";
-  return {
-    stream: {
-      write: (t: string) => {
-        text += t;
-        return true;
-      },
-    },
-    text: () => text,
-  };
-}
+import { capture } from "./helpers.js";
 
 test("demo --emulator: the same demo on the modal runtime, through the real modal SDK, against modal-emulator", async () => {
   const out = capture();

@@ -1,7 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { actionServerBinPath } from "@agent-runtime/action-server";
+import type { ModalEmulator } from "@agent-runtime/modal-emulator";
 import { type Logger, type PluginRegistry, silentLogger } from "@agent-runtime/runtime-core";
+import { expect } from "vitest";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import type { HostConfig } from "../src/options.js";
@@ -124,4 +127,49 @@ export async function runCommand(t: TestServer, sessionId: string, command: stri
   if (sub.status !== 202) throw new Error(`submit failed: ${sub.status} ${JSON.stringify(sub.body)}`);
   const done = await t.request("GET", `/v1/tasks/${sub.body.id}?waitMs=30000`);
   return done.body;
+}
+
+/** A writable stream that keeps what is written to it, and that text. */
+export function capture(): { stream: { write(t: string): boolean }; text: () => string } {
+  let text = "";
+  return {
+    stream: {
+      write: (t: string) => {
+        text += t;
+        return true;
+      },
+    },
+    text: () => text,
+  };
+}
+
+/** The modal runtime plugin's options against `emulator`, running the host's action-server bundle, over `extra`. */
+export function emulatorRuntimeOptions(
+  emulator: ModalEmulator,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    serverUrl: emulator.serverUrl,
+    credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
+    caCertPem: emulator.caCertPem,
+    // The emulator runs sandboxes as local processes that see the host: run the host's bundle.
+    image: "node:20-bookworm-slim",
+    serverCommand: [process.execPath, actionServerBinPath()],
+    ...extra,
+  };
+}
+
+/** A client whose `request` takes the JSON body itself (not TestServer's options). */
+export interface BodyClient {
+  request(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }>;
+}
+
+/** Runs `command` as a blocking run action in the session and returns the finished task (the submit must be 202). */
+export async function runBlocking(t: BodyClient, sessionId: string, command: string): Promise<Json> {
+  const sub = await t.request("POST", `/v1/sessions/${sessionId}/actions`, {
+    action: "run",
+    args: { command, blocking: true },
+  });
+  expect(sub.status, JSON.stringify(sub.body)).toBe(202);
+  return (await t.request("GET", `/v1/tasks/${sub.body.id}?waitMs=30000`)).body;
 }

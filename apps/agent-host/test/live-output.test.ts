@@ -1,14 +1,20 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { actionServerBinPath } from "@agent-runtime/action-server";
 import { startModalEmulator } from "@agent-runtime/modal-emulator";
 import { silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, describe, expect, test } from "vitest";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import { startServer } from "../src/server.js";
-import { type Json, readySession, startTestServer, type TestServer, tempDir } from "./helpers.js";
+import {
+  emulatorRuntimeOptions,
+  type Json,
+  readySession,
+  startTestServer,
+  type TestServer,
+  tempDir,
+} from "./helpers.js";
 
 // Live output end to end: a real host and its HTTP API on 127.0.0.1 (token auth), a real local sandbox (the
 // action-server's streaming form underneath), read by SSE clients as the command runs.
@@ -104,6 +110,28 @@ async function submit(t: TestServer, sessionId: string, command: string): Promis
   return sub.body.id as string;
 }
 
+/** Follows the session's events, runs `command` in it, and returns its task id, output events and completed event. */
+async function runFollowed(
+  t: TestServer,
+  sessionId: string,
+  command: string,
+): Promise<{ taskId: string; outputs: Received[]; done: Received }> {
+  let taskId: string | undefined;
+  const stream = follow(
+    t,
+    `/v1/sessions/${sessionId}/events`,
+    finished(() => taskId),
+  );
+  await stream.opened;
+  taskId = await submit(t, sessionId, command);
+  const events = await stream.events;
+  const outputs = events.filter((e) => e.event === "output");
+  const done = events.find(
+    (e) => e.event === "task" && e.data.task.id === taskId && e.data.task.status === "completed",
+  )!;
+  return { taskId, outputs, done };
+}
+
 describe("output events", () => {
   let t: TestServer;
   let sessionId: string;
@@ -112,19 +140,7 @@ describe("output events", () => {
     t = await startTestServer({ storage: { path: join(dir.path, "host.db") } });
     servers.push(t);
     sessionId = await readySession(t, { id: "live" });
-    let taskId: string | undefined;
-    const stream = follow(
-      t,
-      `/v1/sessions/${sessionId}/events`,
-      finished(() => taskId),
-    );
-    await stream.opened;
-    taskId = await submit(t, sessionId, FIVE_LINES);
-    const events = await stream.events;
-    const outputs = events.filter((e) => e.event === "output");
-    const done = events.find(
-      (e) => e.event === "task" && e.data.task.id === taskId && e.data.task.status === "completed",
-    )!;
+    const { taskId, outputs, done } = await runFollowed(t, sessionId, FIVE_LINES);
     expect(done).toBeDefined();
     expect(outputs.map((e) => e.data.content).join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
     expect(outputs.length).toBeGreaterThanOrEqual(5);
@@ -261,15 +277,7 @@ describe("output events on the modal runtime", () => {
       parseHostConfig({
         runtime: {
           plugin: "modal",
-          options: {
-            serverUrl: emulator.serverUrl,
-            credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
-            caCertPem: emulator.caCertPem,
-            // The emulator runs sandboxes as local processes that see the host: run the host's bundle.
-            image: "node:20-bookworm-slim",
-            serverCommand: [process.execPath, actionServerBinPath()],
-            appName: `live-output-${process.pid}`,
-          },
+          options: emulatorRuntimeOptions(emulator, { appName: `live-output-${process.pid}` }),
         },
         server: { host: "127.0.0.1", port: 0 },
         secrets: { enabled: false },
@@ -293,19 +301,7 @@ describe("output events on the modal runtime", () => {
     } as unknown as TestServer;
     try {
       const sessionId = await readySession(t, { id: "modal-live" });
-      let taskId: string | undefined;
-      const stream = follow(
-        t,
-        `/v1/sessions/${sessionId}/events`,
-        finished(() => taskId),
-      );
-      await stream.opened;
-      taskId = await submit(t, sessionId, FIVE_LINES);
-      const events = await stream.events;
-      const outputs = events.filter((e) => e.event === "output");
-      const done = events.find(
-        (e) => e.event === "task" && e.data.task.id === taskId && e.data.task.status === "completed",
-      )!;
+      const { outputs, done } = await runFollowed(t, sessionId, FIVE_LINES);
       expect(outputs.map((e) => e.data.content).join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
       expect(outputs.length).toBeGreaterThanOrEqual(5);
       expect(outputs[0]!.at).toBeLessThan(done.at - 300);

@@ -7,25 +7,12 @@ import { startEmulatedModal } from "../src/cli/emulator.js";
 import { cliLogger, main } from "../src/cli.js";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
-import { tempDir } from "./helpers.js";
+import { capture, tempDir } from "./helpers.js";
 
 // Sandbox lifecycle logs, --log-level, serve --emulator, and a failed start's output in the session's events.
 
 const dir = tempDir("agent-host-logs-");
 afterAll(() => dir.cleanup());
-
-function capture(): { stream: { write(t: string): boolean }; text: () => string } {
-  let text = "";
-  return {
-    stream: {
-      write: (t: string) => {
-        text += t;
-        return true;
-      },
-    },
-    text: () => text,
-  };
-}
 
 function recordingLogger(): {
   logger: Logger;

@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { actionServerBinPath } from "@agent-runtime/action-server";
 import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
 import { silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -8,7 +7,15 @@ import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import type { HostConfig } from "../src/options.js";
 import { startServer } from "../src/server.js";
-import { type Json, readySession, runCommand, startTestServer, tempDir } from "./helpers.js";
+import {
+  emulatorRuntimeOptions,
+  type Json,
+  readySession,
+  runBlocking,
+  runCommand,
+  startTestServer,
+  tempDir,
+} from "./helpers.js";
 
 let emulator: ModalEmulator;
 const dir = tempDir("agent-host-overrides-");
@@ -35,19 +42,13 @@ async function modalHost(db: string, extra: HostConfig = {}): Promise<ModalHost>
     ...extra,
     runtime: {
       plugin: "modal",
-      options: {
-        serverUrl: emulator.serverUrl,
-        credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
-        caCertPem: emulator.caCertPem,
-        // The emulator runs sandboxes as local processes that see the host: run the host's bundle.
-        image: "node:20-bookworm-slim",
-        serverCommand: [process.execPath, actionServerBinPath()],
+      options: emulatorRuntimeOptions(emulator, {
         appName: `overrides-${process.pid}`,
         livenessIntervalMs: 250,
         cpuCores: 0.25,
         cpuLimitCores: 1,
         memoryMiB: 512,
-      },
+      }),
     },
     server: { host: "127.0.0.1", port: 0 },
     secrets: { enabled: false },
@@ -88,42 +89,30 @@ async function ready(t: ModalHost, id: string): Promise<Json> {
   return got.body;
 }
 
-async function run(t: ModalHost, id: string, command: string): Promise<Json> {
-  const sub = await t.request("POST", `/v1/sessions/${id}/actions`, {
-    action: "run",
-    args: { command, blocking: true },
-  });
-  expect(sub.status, JSON.stringify(sub.body)).toBe(202);
-  return (await t.request("GET", `/v1/tasks/${sub.body.id}?waitMs=30000`)).body;
-}
-
 describe("POST /v1/sessions with per-session overrides (modal runtime, modal-emulator)", () => {
   test("one host runs a CPU session and a GPU session; the shape survives a restart", async () => {
     const db = join(dir.path, "shapes.db");
     const first = await modalHost(db);
     const cpu = await first.request("POST", "/v1/sessions", { id: "cpu-1" });
     expect(cpu.status, JSON.stringify(cpu.body)).toBe(201);
-    const gpu = await first.request("POST", "/v1/sessions", {
-      id: "gpu-1",
+    const shape = {
       gpu: "T4",
       cpuCores: 0.5,
       memoryMiB: 1024,
       timeoutMs: 600_000,
       idleTimeoutMs: 120_000,
       env: { SHAPE: "gpu" },
+    };
+    const gpu = await first.request("POST", "/v1/sessions", {
+      id: "gpu-1",
+      ...shape,
       labels: { kind: "training" },
       userId: "alice",
     });
     expect(gpu.status, JSON.stringify(gpu.body)).toBe(201);
     expect(gpu.body.userId).toBe("alice");
-    expect(gpu.body.overrides).toEqual({
-      gpu: "T4",
-      cpuCores: 0.5,
-      memoryMiB: 1024,
-      timeoutMs: 600_000,
-      idleTimeoutMs: 120_000,
-      env: { SHAPE: "gpu" },
-    });
+    // The overrides are the shape asked for: labels and userId are not overrides.
+    expect(gpu.body.overrides).toEqual(shape);
     expect(cpu.body.overrides).toEqual({});
     expect(cpu.body.userId).toBeNull();
     await ready(first, "cpu-1");
@@ -137,8 +126,12 @@ describe("POST /v1/sessions with per-session overrides (modal runtime, modal-emu
     expect(bySession.get("gpu-1")?.gpu).toBe("T4");
     expect(bySession.get("gpu-1")?.tags.kind).toBe("training");
 
-    expect((await run(first, "gpu-1", "echo shape=$SHAPE.")).observation.content).toContain("shape=gpu");
-    expect((await run(first, "cpu-1", "echo shape=$SHAPE.")).observation.content).toContain("shape=.");
+    expect((await runBlocking(first, "gpu-1", "echo shape=$SHAPE.")).observation.content).toContain(
+      "shape=gpu",
+    );
+    expect((await runBlocking(first, "cpu-1", "echo shape=$SHAPE.")).observation.content).toContain(
+      "shape=.",
+    );
 
     // What the backend refuses comes back as 400 with every issue.
     const bad = await first.request("POST", "/v1/sessions", { id: "bad-1", gpu: "Z100", cpuCores: 8 });
@@ -176,7 +169,9 @@ describe("POST /v1/sessions with per-session overrides (modal runtime, modal-emu
     expect(again.overrides.gpu).toBe("T4");
     expect(again.userId).toBe("alice");
     expect(again.labels).toEqual({ kind: "training" });
-    expect((await run(second, "gpu-1", "echo shape=$SHAPE.")).observation.content).toContain("shape=gpu");
+    expect((await runBlocking(second, "gpu-1", "echo shape=$SHAPE.")).observation.content).toContain(
+      "shape=gpu",
+    );
     await ready(second, "cpu-1");
     await second.stop();
   }, 120_000);
@@ -205,7 +200,7 @@ describe("POST /v1/sessions with per-session overrides (modal runtime, modal-emu
     expect((await t.request("GET", "/v1/sessions/bob-1")).status).toBe(404);
 
     // Alice is unaffected: her session keeps running actions.
-    const done = await run(t, "alice-1", "echo still-running");
+    const done = await runBlocking(t, "alice-1", "echo still-running");
     expect(done.status).toBe("completed");
     expect(done.observation.content).toContain("still-running");
 

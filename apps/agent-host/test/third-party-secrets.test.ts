@@ -12,7 +12,6 @@ import {
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { actionServerBinPath } from "@agent-runtime/action-server";
 import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
 import { silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -20,7 +19,7 @@ import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import type { HostConfig } from "../src/options.js";
 import { type RunningServer, startServer } from "../src/server.js";
-import type { Json } from "./helpers.js";
+import { emulatorRuntimeOptions, type Json, runBlocking } from "./helpers.js";
 
 // A secrets plugin that is not ours, in a module of its own that the host loads by path from its config alone,
 // supplies a Modal named secret as a runtime-core SecretReference; the modal runtime attaches it, and the value
@@ -117,16 +116,12 @@ async function startHost(secrets: HostConfig["secrets"]): Promise<Host> {
     const config = parseHostConfig({
       runtime: {
         plugin: "modal",
-        options: {
-          serverUrl: emulator.serverUrl,
-          credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
-          caCertPem: emulator.caCertPem,
+        options: emulatorRuntimeOptions(emulator, {
           image: "node:24-bookworm-slim",
-          serverCommand: [process.execPath, actionServerBinPath()],
           appName: `third-party-${process.pid}-${apps++}`,
           cpuCores: 0.25,
           memoryMiB: 512,
-        },
+        }),
       },
       secrets,
       cost: { enabled: false },
@@ -182,15 +177,6 @@ async function startHost(secrets: HostConfig["secrets"]): Promise<Host> {
   };
 }
 
-async function run(host: Host, sessionId: string, command: string): Promise<Json> {
-  const sub = await host.request("POST", `/v1/sessions/${sessionId}/actions`, {
-    action: "run",
-    args: { command, blocking: true },
-  });
-  expect(sub.status, JSON.stringify(sub.body)).toBe(202);
-  return (await host.request("GET", `/v1/tasks/${sub.body.id}?waitMs=30000`)).body;
-}
-
 describe("a third-party secrets plugin, loaded by module path from config alone", () => {
   test("its Modal named secret reaches the modal sandbox by reference; the host redacts it with the plugin's redactor", async () => {
     const host = await startHost({
@@ -205,12 +191,12 @@ describe("a third-party secrets plugin, loaded by module path from config alone"
       expect(ready.body.status, JSON.stringify(ready.body)).toBe("ready");
 
       // The value is in the sandbox: its hash matches, without the value crossing the API.
-      const hashed = await run(host, id, "printenv TEAM_TOKEN | sha256sum");
+      const hashed = await runBlocking(host, id, "printenv TEAM_TOKEN | sha256sum");
       const expected = createHash("sha256").update(`${VALUE}\n`).digest("hex");
       expect(JSON.stringify(hashed)).toContain(expected);
 
       // Printed, it comes back redacted by the plugin's own redactor, in the task and in the session's events.
-      const printed = await run(host, id, "printenv TEAM_TOKEN; printenv TEAM_TOKEN | wc -c");
+      const printed = await runBlocking(host, id, "printenv TEAM_TOKEN; printenv TEAM_TOKEN | wc -c");
       const printedText = JSON.stringify(printed);
       expect(printed.observation.content).toBe(`<acme:redacted>\n${VALUE.length + 1}`);
       expect(printedText).not.toContain(VALUE);
