@@ -3,13 +3,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   ActionExecutionClient,
-  BaseRuntime,
   type CmdOutputObservation,
   cmdRun,
-  type ProvisionedSandbox,
-  quietLogger,
   type Redactor,
 } from "@agent-runtime/runtime-core";
+import { ServerRuntime } from "@agent-runtime/runtime-core/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { type ActionServerHandle, startActionServer } from "../src/index.js";
 
@@ -45,46 +43,28 @@ const redactor: Redactor = {
   redactDeep: <T>(v: T): T => JSON.parse(JSON.stringify(v).split(SECRET).join("[redacted]")) as T,
 };
 
-class InProcessRuntime extends BaseRuntime {
-  constructor(readonly target: { handle: ActionServerHandle; key: string }) {
-    super({
-      backend: "in-process",
-      sessionId: "s-live",
-      capabilities: {
-        persistentShell: true,
-        stdin: true,
-        ipython: false,
-        gpu: false,
-        pause: false,
-        attach: false,
-        tunnels: false,
-        vscode: false,
-        fileTransfer: true,
-        networkIsolation: false,
-      },
-      context: { logger: quietLogger, redactor },
-      startupTimeoutMs: 5000,
-    });
-  }
-  protected async provision(): Promise<ProvisionedSandbox> {
-    const { handle, key } = this.target;
-    return {
+/** runtime-core's Runtime on the in-process server: closing it closes the server. */
+function inProcessRuntime({ handle, key }: { handle: ActionServerHandle; key: string }): ServerRuntime {
+  return new ServerRuntime({
+    backend: "in-process",
+    sessionId: "s-live",
+    sandbox: {
       sandboxId: "in-process",
       url: handle.url,
       sessionApiKey: key,
       ...(handle.socketPath ? { socketPath: handle.socketPath } : {}),
-    };
-  }
-  protected async destroy(): Promise<void> {
-    await this.target.handle.close();
-  }
+    },
+    redactor,
+    capabilities: { fileTransfer: true },
+    onDestroy: () => handle.close(),
+  });
 }
 
 const FIVE_LINES = "for i in 1 2 3 4 5; do echo line$i; sleep 0.1; done";
 
 describe.each(["tcp", "unix"] as const)("a runtime-core caller follows a command live (%s)", (transport) => {
   it("Runtime.run({ onOutput }) sees each line before the command ends, then the observation", async () => {
-    const runtime = new InProcessRuntime(await server(transport));
+    const runtime = inProcessRuntime(await server(transport));
     try {
       await runtime.connect();
       const chunks: { text: string; at: number }[] = [];
@@ -103,7 +83,7 @@ describe.each(["tcp", "unix"] as const)("a runtime-core caller follows a command
   });
 
   it("redacts a secret the program prints in two pieces 200 ms apart", async () => {
-    const runtime = new InProcessRuntime(await server(transport));
+    const runtime = inProcessRuntime(await server(transport));
     try {
       await runtime.connect();
       const chunks: string[] = [];

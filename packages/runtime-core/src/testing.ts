@@ -18,3 +18,4 @@
 
 export type { CapturedLog, ConformanceCreateInput, ConformanceOptions } from "./testing/conformance.js";
 export { conformanceContext, runRuntimeConformance } from "./testing/conformance.js";
+export { NO_CAPABILITIES, ServerRuntime, type ServerRuntimeOptions } from "./testing/server-runtime.js";

@@ -1,7 +1,7 @@
 import { createServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { ActionExecutionClient, cmdRun, isRuntimeError, type RuntimeError } from "../src/index.js";
-import { type FakeServer, json, runObservation, startFakeServer } from "./fake-server.js";
+import { ActionExecutionClient, cmdRun } from "../src/index.js";
+import { expectCode, type FakeServer, json, runObservation, startFakeServer } from "./fake-server.js";
 
 const servers: FakeServer[] = [];
 const clients: ActionExecutionClient[] = [];
@@ -21,17 +21,6 @@ async function setup(opts: Partial<ConstructorParameters<typeof ActionExecutionC
   });
   clients.push(client);
   return { server, client };
-}
-
-async function expectCode(p: Promise<unknown>, code: RuntimeError["code"]): Promise<RuntimeError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(isRuntimeError(err), String(err)).toBe(true);
-    expect((err as RuntimeError).code, (err as Error).message).toBe(code);
-    return err as RuntimeError;
-  }
-  throw new Error(`expected ${code}`);
 }
 
 async function freePort(): Promise<number> {

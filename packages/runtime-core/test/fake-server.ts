@@ -1,5 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { expect } from "vitest";
+import { isRuntimeError, type RuntimeError } from "../src/index.js";
 
 /** A scriptable real HTTP server on 127.0.0.1 for client tests (not a mock of fetch). */
 export interface FakeServer {
@@ -73,3 +75,15 @@ export const runObservation = (content: string) => ({
     },
   },
 });
+
+/** Expects `p` to reject with a RuntimeError of `code`, and returns it. */
+export async function expectCode(p: Promise<unknown>, code: RuntimeError["code"]): Promise<RuntimeError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(isRuntimeError(err), String(err)).toBe(true);
+    expect((err as RuntimeError).code, (err as Error).message).toBe(code);
+    return err as RuntimeError;
+  }
+  throw new Error(`expected ${code}`);
+}

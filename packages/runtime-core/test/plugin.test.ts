@@ -11,32 +11,19 @@ import {
   type PluginInstance,
   type PluginOptions,
   PluginRegistry,
-  type RuntimeCapabilities,
   type RuntimeProvider,
   renamedOptionIssues,
   type SecretsPlugin,
   silentLogger,
 } from "../src/index.js";
+import { NO_CAPABILITIES } from "../src/testing.js";
 
 const context: PluginContext = { logger: silentLogger, redactor: noopRedactor };
-
-const CAPABILITIES: RuntimeCapabilities = {
-  persistentShell: false,
-  stdin: false,
-  ipython: false,
-  gpu: false,
-  pause: false,
-  attach: false,
-  tunnels: false,
-  vscode: false,
-  fileTransfer: false,
-  networkIsolation: false,
-};
 
 /** A provider that only records its greeting (its create is never called in these tests). */
 class EchoProvider implements RuntimeProvider {
   readonly backend = "echo";
-  readonly capabilities = CAPABILITIES;
+  readonly capabilities = NO_CAPABILITIES;
   constructor(readonly greeting: string) {}
   say(): string {
     return this.greeting;

@@ -2,18 +2,15 @@ import type { ServerResponse } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import {
   ActionExecutionClient,
-  BaseRuntime,
+  type BaseRuntime,
   cmdRun,
   fileRead,
-  isRuntimeError,
   NDJSON_MEDIA_TYPE,
-  type ProvisionedSandbox,
-  quietLogger,
   type Redactor,
-  type RuntimeError,
   redactionStream,
 } from "../src/index.js";
-import { type FakeServer, json, runObservation, startFakeServer } from "./fake-server.js";
+import { ServerRuntime } from "../src/testing.js";
+import { expectCode, type FakeServer, json, runObservation, startFakeServer } from "./fake-server.js";
 
 const servers: FakeServer[] = [];
 const clients: ActionExecutionClient[] = [];
@@ -57,17 +54,6 @@ const fiveLines = (res: ServerResponse) =>
       line: { type: "observation", observation: runObservation("line1\nline2\nline3\nline4\nline5") },
     },
   ]);
-
-async function expectCode(p: Promise<unknown>, code: RuntimeError["code"]): Promise<RuntimeError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(isRuntimeError(err), String(err)).toBe(true);
-    expect((err as RuntimeError).code, (err as Error).message).toBe(code);
-    return err as RuntimeError;
-  }
-  throw new Error(`expected ${code}`);
-}
 
 describe("ActionExecutionClient.executeAction with onOutput", () => {
   it("asks for the streaming form and hands over each chunk as it arrives, then the observation", async () => {
@@ -202,40 +188,15 @@ const streamingRedactor: Redactor = {
   },
 };
 
-class FakeServerRuntime extends BaseRuntime {
-  constructor(
-    private readonly url: string,
-    redactor: Redactor,
-  ) {
-    super({
-      backend: "fake",
-      sessionId: "s-stream",
-      capabilities: {
-        persistentShell: true,
-        stdin: true,
-        ipython: false,
-        gpu: false,
-        pause: false,
-        attach: false,
-        tunnels: false,
-        vscode: false,
-        fileTransfer: false,
-        networkIsolation: false,
-      },
-      context: { logger: quietLogger, redactor },
-      startupTimeoutMs: 5000,
-    });
-  }
-  protected async provision(): Promise<ProvisionedSandbox> {
-    return { sandboxId: "fake-1", url: this.url, sessionApiKey: "k" };
-  }
-  protected async destroy(): Promise<void> {}
-}
-
 async function runtimeOn(redactor: Redactor) {
   const server = await startFakeServer();
   servers.push(server);
-  const runtime = new FakeServerRuntime(server.url, redactor);
+  const runtime = new ServerRuntime({
+    backend: "fake",
+    sessionId: "s-stream",
+    sandbox: { sandboxId: "fake-1", url: server.url, sessionApiKey: "k" },
+    redactor,
+  });
   runtimes.push(runtime);
   await runtime.connect();
   return { server, runtime };

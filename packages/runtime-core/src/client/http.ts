@@ -1,4 +1,9 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from "node:http";
+import {
+  type ClientRequest,
+  Agent as HttpAgent,
+  request as httpRequest,
+  type IncomingMessage,
+} from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import type { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -54,73 +59,97 @@ export function classifyTransportError(err: NodeJS.ErrnoException): TransportErr
  * Rejects with {@link TransportError} on network failures; never throws for HTTP status codes.
  */
 export function httpCall(opts: HttpCallOptions): Promise<HttpResponse> {
-  const { url } = opts;
-  const isHttps = url.protocol === "https:";
-  const doRequest = isHttps ? httpsRequest : httpRequest;
   const maxBody = opts.maxBodyBytes ?? 512 * 1024 * 1024;
   return new Promise<HttpResponse>((resolve, reject) => {
     let settled = false;
+    let disarm = () => {};
     const finish = (err: TransportError | null, res?: HttpResponse) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+      disarm();
       if (err) reject(err);
       else resolve(res!);
     };
-    const headers: Record<string, string | number> = { ...opts.headers };
-    if (opts.body !== undefined) headers["content-length"] = Buffer.byteLength(opts.body);
-    const req = doRequest(
-      url,
-      {
-        method: opts.method,
-        headers,
-        agent: opts.agent,
-        ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on("data", (chunk: Buffer) => {
-          size += chunk.length;
-          if (size > maxBody) {
-            req.destroy();
-            finish(new TransportError("other", `Response body exceeds ${maxBody} bytes`));
-            return;
-          }
-          chunks.push(chunk);
-        });
-        res.on("end", () =>
-          finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-        );
-        res.on("error", (err: NodeJS.ErrnoException) =>
-          finish(new TransportError(classifyTransportError(err), err.message, { cause: err })),
-        );
-        res.on("aborted", () =>
-          finish(new TransportError("reset", "The server closed the connection mid-response")),
-        );
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy();
-      finish(new TransportError("timeout", `No complete response within ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs);
-    timer.unref?.();
-    const onAbort = () => {
-      req.destroy();
-      finish(new TransportError("aborted", "The request was aborted"));
-    };
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("error", (err: NodeJS.ErrnoException) =>
-      finish(
-        new TransportError(classifyTransportError(err), `${err.code ?? "error"}: ${err.message}`, {
-          cause: err,
-        }),
-      ),
-    );
-    if (opts.body !== undefined) req.end(opts.body);
-    else req.end();
+    ({ disarm } = sendRequest(opts, finish, (res, req) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on("data", (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > maxBody) {
+          req.destroy();
+          finish(new TransportError("other", `Response body exceeds ${maxBody} bytes`));
+          return;
+        }
+        chunks.push(chunk);
+      });
+      res.on("end", () =>
+        finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+      );
+    }));
+  });
+}
+
+/**
+ * Sends one request of `opts` (content-length set, body written) under a whole-exchange deadline and the abort
+ * signal: what `httpCall` and `httpCallLines` share. A transport failure of the request or of its response goes
+ * to `fail`; `onResponse` reads the response. `disarm` clears the deadline and the abort listener: call it when
+ * the exchange settles.
+ */
+export function sendRequest(
+  opts: HttpCallOptions,
+  fail: (err: TransportError) => void,
+  onResponse: (res: IncomingMessage, req: ClientRequest) => void,
+): { req: ClientRequest; disarm: () => void } {
+  const doRequest = opts.url.protocol === "https:" ? httpsRequest : httpRequest;
+  const headers: Record<string, string | number> = { ...opts.headers };
+  if (opts.body !== undefined) headers["content-length"] = Buffer.byteLength(opts.body);
+  const req = doRequest(
+    opts.url,
+    {
+      method: opts.method,
+      headers,
+      agent: opts.agent,
+      ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
+    },
+    (res) => {
+      res.on("error", (err: NodeJS.ErrnoException) =>
+        fail(new TransportError(classifyTransportError(err), err.message, { cause: err })),
+      );
+      res.on("aborted", () =>
+        fail(new TransportError("reset", "The server closed the connection mid-response")),
+      );
+      onResponse(res, req);
+    },
+  );
+  const timer = setTimeout(() => {
+    req.destroy();
+    fail(new TransportError("timeout", `No complete response within ${opts.timeoutMs} ms`));
+  }, opts.timeoutMs);
+  timer.unref?.();
+  const onAbort = () => {
+    req.destroy();
+    fail(new TransportError("aborted", "The request was aborted"));
+  };
+  const disarm = () => {
+    clearTimeout(timer);
+    opts.signal?.removeEventListener("abort", onAbort);
+  };
+  if (opts.signal?.aborted) {
+    onAbort();
+    disarm();
+    return { req, disarm };
+  }
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
+  req.on("error", (err: NodeJS.ErrnoException) => fail(requestFailure(err)));
+  if (opts.body !== undefined) req.end(opts.body);
+  else req.end();
+  return { req, disarm };
+}
+
+/** The TransportError of a request's own `error` event (connect, TLS, send). */
+function requestFailure(err: NodeJS.ErrnoException): TransportError {
+  return new TransportError(classifyTransportError(err), `${err.code ?? "error"}: ${err.message}`, {
+    cause: err,
   });
 }
 
@@ -247,13 +276,7 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
     const onAbort = () => fail(new TransportError("aborted", "The request was aborted"));
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("error", (err: NodeJS.ErrnoException) =>
-      fail(
-        new TransportError(classifyTransportError(err), `${err.code ?? "error"}: ${err.message}`, {
-          cause: err,
-        }),
-      ),
-    );
+    req.on("error", (err: NodeJS.ErrnoException) => fail(requestFailure(err)));
     req.end();
   });
 }

@@ -1,10 +1,8 @@
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import { StringDecoder } from "node:string_decoder";
 import { RuntimeError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { mapActionServerFailure } from "./failures.js";
-import { classifyTransportError, type HttpCallOptions, type HttpResponse, TransportError } from "./http.js";
+import { type HttpCallOptions, type HttpResponse, sendRequest, TransportError } from "./http.js";
 
 /** The media type of the streaming form of `POST /execute_action` (newline-delimited JSON). */
 export const NDJSON_MEDIA_TYPE = "application/x-ndjson";
@@ -28,105 +26,66 @@ export interface HttpLinesResponse extends HttpResponse {
  * `maxBodyBytes` bounds one line (or a collected body). A line that is not JSON is a protocol error.
  */
 export function httpCallLines(opts: HttpCallLinesOptions): Promise<HttpLinesResponse> {
-  const { url } = opts;
-  const doRequest = url.protocol === "https:" ? httpsRequest : httpRequest;
   const maxBytes = opts.maxBodyBytes ?? 512 * 1024 * 1024;
   return new Promise<HttpLinesResponse>((resolve, reject) => {
     let settled = false;
+    let disarm = () => {};
     const finish = (err: TransportError | null, res?: HttpLinesResponse) => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+      disarm();
       if (err) reject(err);
       else resolve(res!);
     };
-    const headers: Record<string, string | number> = { ...opts.headers };
-    if (opts.body !== undefined) headers["content-length"] = Buffer.byteLength(opts.body);
-    const req = doRequest(
-      url,
-      {
-        method: opts.method,
-        headers,
-        agent: opts.agent,
-        ...(opts.socketPath ? { socketPath: opts.socketPath } : {}),
-      },
-      (res) => {
-        const status = res.statusCode ?? 0;
-        const type = String(res.headers["content-type"] ?? "").toLowerCase();
-        const streamed = status >= 200 && status < 300 && type.startsWith(NDJSON_MEDIA_TYPE);
-        const chunks: Buffer[] = [];
-        let size = 0;
-        const decoder = new StringDecoder("utf8");
-        let pending = "";
-        const takeLine = (line: string): boolean => {
-          if (line.trim() === "") return true;
-          let value: unknown;
-          try {
-            value = JSON.parse(line);
-          } catch {
+    ({ disarm } = sendRequest(opts, finish, (res, req) => {
+      const status = res.statusCode ?? 0;
+      const type = String(res.headers["content-type"] ?? "").toLowerCase();
+      const streamed = status >= 200 && status < 300 && type.startsWith(NDJSON_MEDIA_TYPE);
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const decoder = new StringDecoder("utf8");
+      let pending = "";
+      const takeLine = (line: string): boolean => {
+        if (line.trim() === "") return true;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          req.destroy();
+          finish(new TransportError("protocol", "A line of the streamed answer is not JSON"));
+          return false;
+        }
+        opts.onLine(value);
+        return true;
+      };
+      res.on("data", (chunk: Buffer) => {
+        if (settled) return;
+        if (!streamed) {
+          size += chunk.length;
+          if (size > maxBytes) {
             req.destroy();
-            finish(new TransportError("protocol", "A line of the streamed answer is not JSON"));
-            return false;
-          }
-          opts.onLine(value);
-          return true;
-        };
-        res.on("data", (chunk: Buffer) => {
-          if (settled) return;
-          if (!streamed) {
-            size += chunk.length;
-            if (size > maxBytes) {
-              req.destroy();
-              finish(new TransportError("other", `Response body exceeds ${maxBytes} bytes`));
-              return;
-            }
-            chunks.push(chunk);
+            finish(new TransportError("other", `Response body exceeds ${maxBytes} bytes`));
             return;
           }
-          pending += decoder.write(chunk);
-          for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
-            const line = pending.slice(0, nl);
-            pending = pending.slice(nl + 1);
-            if (!takeLine(line)) return;
-          }
-          if (pending.length > maxBytes) {
-            req.destroy();
-            finish(new TransportError("other", `A line of the streamed answer exceeds ${maxBytes} bytes`));
-          }
-        });
-        res.on("end", () => {
-          if (streamed && !takeLine(pending + decoder.end())) return;
-          finish(null, { status, headers: res.headers, body: Buffer.concat(chunks), streamed });
-        });
-        res.on("error", (err: NodeJS.ErrnoException) =>
-          finish(new TransportError(classifyTransportError(err), err.message, { cause: err })),
-        );
-        res.on("aborted", () =>
-          finish(new TransportError("reset", "The server closed the connection mid-response")),
-        );
-      },
-    );
-    const timer = setTimeout(() => {
-      req.destroy();
-      finish(new TransportError("timeout", `No complete response within ${opts.timeoutMs} ms`));
-    }, opts.timeoutMs);
-    timer.unref?.();
-    const onAbort = () => {
-      req.destroy();
-      finish(new TransportError("aborted", "The request was aborted"));
-    };
-    if (opts.signal?.aborted) return onAbort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("error", (err: NodeJS.ErrnoException) =>
-      finish(
-        new TransportError(classifyTransportError(err), `${err.code ?? "error"}: ${err.message}`, {
-          cause: err,
-        }),
-      ),
-    );
-    if (opts.body !== undefined) req.end(opts.body);
-    else req.end();
+          chunks.push(chunk);
+          return;
+        }
+        pending += decoder.write(chunk);
+        for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 1);
+          if (!takeLine(line)) return;
+        }
+        if (pending.length > maxBytes) {
+          req.destroy();
+          finish(new TransportError("other", `A line of the streamed answer exceeds ${maxBytes} bytes`));
+        }
+      });
+      res.on("end", () => {
+        if (streamed && !takeLine(pending + decoder.end())) return;
+        finish(null, { status, headers: res.headers, body: Buffer.concat(chunks), streamed });
+      });
+    }));
   });
 }
 
