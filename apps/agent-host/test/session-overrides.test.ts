@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
-import { silentLogger } from "@agent-runtime/runtime-core";
+import { SESSION_OVERRIDE_FIELDS, silentLogger } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
@@ -147,17 +147,7 @@ describe("POST /v1/sessions with per-session overrides (modal runtime, modal-emu
     // The OpenAPI document follows the body schema.
     const doc = await first.request("GET", "/openapi.json");
     const body = doc.body.components.schemas.CreateSessionBody;
-    for (const field of [
-      "image",
-      "gpu",
-      "cpuCores",
-      "memoryMiB",
-      "timeoutMs",
-      "idleTimeoutMs",
-      "env",
-      "userId",
-    ])
-      expect(Object.keys(body.properties)).toContain(field);
+    for (const field of SESSION_OVERRIDE_FIELDS) expect(Object.keys(body.properties)).toContain(field);
     expect(body.properties.gpu.description).toContain("TYPE:N");
     expect(Object.keys(doc.body.components.schemas.Session.properties)).toContain("overrides");
 

@@ -180,6 +180,7 @@ export {
   overridesOf,
   parseCreateRuntimeInput,
   RENAMED_OVERRIDES,
+  SANDBOX_OVERRIDE_FIELDS,
   SESSION_OVERRIDE_FIELDS,
   SessionOverridesSchema,
 } from "./runtime/overrides.js";

@@ -5,6 +5,7 @@ import {
   parseCreateRuntimeInput,
   type RuntimeError,
   type RuntimeProvider,
+  SANDBOX_OVERRIDE_FIELDS,
   SessionOverridesSchema,
 } from "../src/index.js";
 
@@ -20,7 +21,7 @@ function errorOf(fn: () => unknown): RuntimeError {
 
 const all = {
   backend: "test",
-  supported: ["image", "gpu", "cpuCores", "memoryMiB", "timeoutMs", "idleTimeoutMs", "env"] as const,
+  supported: SANDBOX_OVERRIDE_FIELDS,
 };
 
 describe("parseCreateRuntimeInput", () => {

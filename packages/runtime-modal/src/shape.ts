@@ -3,6 +3,7 @@ import {
   invalidOverrides,
   type ResolvedSessionOverrides,
   RuntimeError,
+  SANDBOX_OVERRIDE_FIELDS,
   type SessionOverrideField,
 } from "@agent-runtime/runtime-core";
 import { parseModalGpu } from "./gpus.js";
@@ -17,15 +18,7 @@ import {
 } from "./options.js";
 
 /** Every override field runtime-modal honours per sandbox (all of them). */
-export const MODAL_SUPPORTED_OVERRIDES = [
-  "image",
-  "gpu",
-  "cpuCores",
-  "memoryMiB",
-  "timeoutMs",
-  "idleTimeoutMs",
-  "env",
-] as const satisfies readonly SessionOverrideField[];
+export const MODAL_SUPPORTED_OVERRIDES = SANDBOX_OVERRIDE_FIELDS;
 
 /** Why a `sandboxApi: "v2"` provider refuses an override field, and the fix (core's UNSUPPORTED names the field). */
 export const MODAL_V2_OVERRIDE_HINTS: Readonly<Partial<Record<SessionOverrideField, string>>> = {

@@ -1,17 +1,9 @@
-import { type CostHooks, isRuntimeError, type SandboxCostSpec } from "@agent-runtime/runtime-core";
+import type { CostHooks, SandboxCostSpec } from "@agent-runtime/runtime-core";
 import { describe, expect, it } from "vitest";
 import { MODAL_GPU_CATALOGUE, type ModalRuntime, modalRuntime, parseModalGpu } from "../src/index.js";
-import { useEmulator } from "./helpers.js";
+import { thrownBy, useEmulator } from "./helpers.js";
 
-function issueOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (err) {
-    if (isRuntimeError(err)) return err.message;
-    throw err;
-  }
-  return "no error";
-}
+const issueOf = (fn: () => unknown): string => thrownBy(fn).message;
 
 describe("Modal's GPU catalogue", () => {
   it("holds Modal's GPU types with their per-container maximum and no prices", () => {

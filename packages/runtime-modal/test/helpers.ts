@@ -157,3 +157,14 @@ export function useEmulator(options: ModalEmulatorOptions = { strict: true }): E
   };
   return harness;
 }
+
+/** The RuntimeError `fn` throws (synchronously); fails the test when it returns or throws something else. */
+export function thrownBy(fn: () => unknown): RuntimeError {
+  try {
+    fn();
+  } catch (err) {
+    if (isRuntimeError(err)) return err;
+    throw err;
+  }
+  throw new Error("expected a RuntimeError");
+}

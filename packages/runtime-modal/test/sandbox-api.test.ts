@@ -1,4 +1,4 @@
-import { type CostHooks, isRuntimeError, LEASE_TAG_KEY, silentLogger } from "@agent-runtime/runtime-core";
+import { type CostHooks, LEASE_TAG_KEY, silentLogger } from "@agent-runtime/runtime-core";
 import { describe, expect, it } from "vitest";
 import {
   MODAL_REGIONS,
@@ -8,7 +8,7 @@ import {
   TAGS,
   toModalRuntimeError,
 } from "../src/index.js";
-import { emulatorOptions, errorOf, useEmulator } from "./helpers.js";
+import { emulatorOptions, errorOf, thrownBy, useEmulator } from "./helpers.js";
 
 // sandboxApi, region names and tag caps, through the real modal@0.11.1 SDK against the strict emulator (which
 // refuses an idle timeout or a name on V2, keeps no V2 tags, and checks regions and tag lengths as Modal would).
@@ -25,17 +25,6 @@ async function listedInfo(p: ModalRuntimeProvider, sandboxId: string) {
   const resp = await p.client.cpClient.sandboxList({ appId: app.appId, includeFinished: false, tags: [] });
   const info = resp.sandboxes.find((s) => s.id === sandboxId);
   return { idleTimeoutSecs: info?.idleTimeoutSecs, tags: info?.tags };
-}
-
-/** The RuntimeError `fn` throws (synchronously). */
-function thrown(fn: () => unknown) {
-  try {
-    fn();
-  } catch (err) {
-    if (isRuntimeError(err)) return err;
-    throw err;
-  }
-  throw new Error("expected a RuntimeError");
 }
 
 const noCost: CostHooks = {
@@ -99,7 +88,7 @@ describe("sandboxApi", () => {
   });
 
   it('"v2" refuses up front every option that needs what V2 lacks, each naming the option and the fix', () => {
-    const err = thrown(() =>
+    const err = thrownBy(() =>
       modalRuntime(
         emulatorOptions(h.emulator, {
           sandboxApi: "v2",
@@ -122,12 +111,12 @@ describe("sandboxApi", () => {
     ]);
     // A GPU always goes to V1 (the SDK's rule), so "v2" with a provider GPU is a contradiction.
     expect(
-      thrown(() => modalRuntime(emulatorOptions(h.emulator, { sandboxApi: "v2", gpu: "T4" }))).message,
+      thrownBy(() => modalRuntime(emulatorOptions(h.emulator, { sandboxApi: "v2", gpu: "T4" }))).message,
     ).toContain(
       'sandboxApi: a GPU sandbox always uses Modal\'s V1 sandbox API (modal@0.11.1 sends GPU creates to V1), so "v2" has no effect with gpu "T4"',
     );
     // A cost plugin's lease tag could not reach the sandbox, so its orphan sweep could not find it.
-    const cost = thrown(() =>
+    const cost = thrownBy(() =>
       modalRuntime(emulatorOptions(h.emulator, { sandboxApi: "v2" }), { logger: silentLogger, cost: noCost }),
     );
     expect(cost.code).toBe("INVALID_ARGUMENT");
@@ -174,7 +163,7 @@ describe("sandboxApi", () => {
 
 describe("regions and tags within Modal's limits", () => {
   it("a region Modal does not document is refused with the known ones; a documented one reaches Modal", async () => {
-    const err = thrown(() => modalRuntime(emulatorOptions(h.emulator, { region: "us-moon-1" })));
+    const err = thrownBy(() => modalRuntime(emulatorOptions(h.emulator, { region: "us-moon-1" })));
     expect(err.code).toBe("INVALID_ARGUMENT");
     expect(err.message).toContain(
       `region: unknown Modal region "us-moon-1"; Modal's documented regions are us, eu,`,
@@ -187,7 +176,9 @@ describe("regions and tags within Modal's limits", () => {
   it("tag keys over 64 and values over 256 characters are refused, naming the tag", async () => {
     const long = "x".repeat(257);
     const key = "k".repeat(65);
-    const err = thrown(() => modalRuntime(emulatorOptions(h.emulator, { tags: { team: long, [key]: "v" } })));
+    const err = thrownBy(() =>
+      modalRuntime(emulatorOptions(h.emulator, { tags: { team: long, [key]: "v" } })),
+    );
     expect(err.details?.issues).toEqual([
       "tags.team: the tag value is 257 characters; Modal tag values hold at most 256",
       `tags.${key}: the tag key is 65 characters; Modal tag keys hold at most 64`,

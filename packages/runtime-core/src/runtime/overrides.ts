@@ -118,8 +118,11 @@ export type ResolvedSessionOverrides = z.output<typeof SessionOverridesSchema>;
 /** The name of one override field. */
 export type SessionOverrideField = keyof ResolvedSessionOverrides;
 
-/** Every override field, in documentation order. */
-export const SESSION_OVERRIDE_FIELDS = [
+/**
+ * The override fields that shape the sandbox itself, in documentation order: a backend honours some or all of
+ * them (its `supported` list); `labels` and `userId` every backend honours.
+ */
+export const SANDBOX_OVERRIDE_FIELDS = [
   "image",
   "gpu",
   "cpuCores",
@@ -127,6 +130,11 @@ export const SESSION_OVERRIDE_FIELDS = [
   "timeoutMs",
   "idleTimeoutMs",
   "env",
+] as const satisfies readonly SessionOverrideField[];
+
+/** Every override field, in documentation order. */
+export const SESSION_OVERRIDE_FIELDS = [
+  ...SANDBOX_OVERRIDE_FIELDS,
   "labels",
   "userId",
 ] as const satisfies readonly SessionOverrideField[];
