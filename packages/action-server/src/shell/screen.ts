@@ -26,6 +26,8 @@ const HIGH_WATER_BYTES = 1024 * 1024;
 /** How long plain output waits for more (so the fast path gets more than a screenful), and how much is enough. */
 const BATCH_MS = 4;
 const BATCH_BYTES = 256 * 1024;
+/** The queue is rendered synchronously for at most this long before yielding to the event loop. */
+const SLICE_MS = 8;
 /** Plain text is decoded and appended in pieces of at most this many bytes. */
 const PLAIN_PIECE_BYTES = 64 * 1024;
 /** Queued plain text taken in one fast pass at most. */
@@ -228,12 +230,22 @@ export class TerminalScreen {
   }
 
   #pump(): void {
+    const started = performance.now();
     while (!this.#busy) {
       if (this.#queue.length === 0) {
         for (const w of this.#idleWaiters.splice(0)) w();
         return;
       }
       if (this.#waitForMore()) return;
+      if (performance.now() - started > SLICE_MS) {
+        // Rendered synchronously for a while: let the event loop serve requests, then go on.
+        this.#busy = true;
+        setImmediate(() => {
+          this.#busy = false;
+          this.#pump();
+        });
+        return;
+      }
       const item = this.#queue.shift()!;
       switch (item.kind) {
         case "data":
@@ -325,13 +337,26 @@ export class TerminalScreen {
     }
   }
 
-  /** One write to the emulator; after it: collect scrolled rows, stream, run `then`, continue the queue. */
+  /**
+   * One write to the emulator; after it: collect scrolled rows, stream, run `then`. Synchronous when the
+   * emulator offers it (its public write waits for a timer, a millisecond on every command's round trip); the
+   * pump then goes on in its loop.
+   */
   #send(piece: Buffer, then: () => void): void {
-    this.#busy = true;
-    this.#term.write(piece, () => {
+    const after = () => {
       this.#harvest();
       this.#emitStream();
       then();
+    };
+    const core = (this.#term as unknown as { _core?: { writeSync?: (data: Uint8Array) => void } })._core;
+    if (typeof core?.writeSync === "function") {
+      core.writeSync(piece);
+      after();
+      return;
+    }
+    this.#busy = true;
+    this.#term.write(piece, () => {
+      after();
       this.#busy = false;
       this.#pump();
     });
