@@ -134,7 +134,8 @@ describe("a git provider token among the secrets", () => {
     expect(listed.status, JSON.stringify(listed)).toBe("completed");
     const obs = listed.observation;
     expect(obs.extras.metadata.exit_code, obs.content).toBe(0);
-    expect(obs.content).toContain(`${commit}\trefs/heads/main`);
+    // A terminal shows the tab git prints as spaces (as tmux's capture does).
+    expect(obs.content).toMatch(new RegExp(`${commit}\\s+refs/heads/main`));
     // git asked without credentials first, then sent the token it got from the helper.
     expect(seen).toContain(`Basic ${Buffer.from(`${USER}:${TOKEN}`).toString("base64")}`);
 
