@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { actionServerBinPath } from "@agent-runtime/action-server";
 import { type CostGuard, costGuard } from "@agent-runtime/cost-guard";
 import {
@@ -167,4 +168,35 @@ export function thrownBy(fn: () => unknown): RuntimeError {
     throw err;
   }
   throw new Error("expected a RuntimeError");
+}
+
+/**
+ * Runs `node ...args` asynchronously (the emulator lives in this process and must keep answering the child) and
+ * resolves with its exit status and output; the child is killed after `timeoutMs`.
+ */
+export function runNode(
+  args: string[],
+  options: { cwd?: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      ...(options.cwd ? { cwd: options.cwd } : {}),
+      env: options.env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+    child.on("error", reject);
+    child.on("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }

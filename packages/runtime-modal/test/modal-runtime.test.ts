@@ -1,4 +1,3 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +13,7 @@ import {
 } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ModalRuntimeOptions, modalRuntime, TAGS } from "../src/index.js";
-import { codeOf, errorOf, eventually, useEmulator } from "./helpers.js";
+import { codeOf, errorOf, eventually, runNode, useEmulator } from "./helpers.js";
 
 const h = useEmulator({ strict: true, secrets: { "team-secret": { TEAM_TOKEN: "team-token-value-123" } } });
 const { provider, connected, guarded } = h;
@@ -26,32 +25,6 @@ beforeAll(() => {
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
-
-function runChild(
-  script: string,
-  env: Record<string, string>,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script], {
-      env: { ...process.env, SHLVL: "1", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    child.on("error", reject);
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
 
 const runningIn = (appName: string) =>
   h.emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
@@ -307,8 +280,8 @@ describe("attach", () => {
     const ledgerPath = join(tmp, "ledger.db");
     const keySecret = "s".repeat(48);
     const appName = `rm-restart-${process.pid}`;
-    // Asynchronous: the emulator lives in this process and must keep answering the child.
-    const out = await runChild(join(import.meta.dirname, "fixtures", "keep-alive-host.ts"), {
+    const script = join(import.meta.dirname, "fixtures", "keep-alive-host.ts");
+    const env = {
       ...process.env,
       SHLVL: "1",
       AR_TEST_SERVER_URL: h.emulator.serverUrl,
@@ -319,7 +292,8 @@ describe("attach", () => {
       AR_TEST_SESSION: "restart-1",
       AR_TEST_LEDGER: ledgerPath,
       AR_TEST_KEY_SECRET: keySecret,
-    });
+    };
+    const out = await runNode(["--import", "tsx", script], { env, timeoutMs: 60_000 });
     expect(out.status, out.stderr).toBe(0);
     const handle = JSON.parse(out.stdout.trim().split("\n").pop()!) as RuntimeHandle;
     expect(runningIn(appName)).toHaveLength(1);

@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import {
   existsSync,
   mkdirSync,
@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { type ModalEmulator, startModalEmulator } from "@agent-runtime/modal-emulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runNode } from "./helpers.js";
 
 // The issue's "must show": runtime-modal and what it needs (runtime-core, action-server, image-builder), packed
 // with `pnpm pack` (workspace: ranges become versions) and installed with npm into an empty project, creates a
@@ -47,32 +48,6 @@ function ensureBuilt(): void {
       stdio: "pipe",
     });
   }
-}
-
-/** Runs `node script` in `cwd`; resolves with its exit status and output. */
-function runNode(
-  args: string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    // Asynchronous: the emulator lives in this process and must keep answering the child.
-    const child = spawn(process.execPath, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
-    child.on("error", reject);
-    child.on("close", (status) => {
-      clearTimeout(timer);
-      resolvePromise({ status, stdout, stderr });
-    });
-  });
 }
 
 /** What the user writes: the README's quick start, credentials and server from the environment. */
@@ -187,7 +162,7 @@ describe("runtime-modal, packed and installed alone with npm", () => {
     // The user's script, with the SDK's own environment variables pointing at the emulator.
     writeFileSync(join(app, "sandbox.mjs"), SCRIPT);
     const env = cleanEnv({ ...emulator!.env(), APP_NAME: `standalone-${process.pid}` });
-    const run = await runNode(["sandbox.mjs"], app, env);
+    const run = await runNode(["sandbox.mjs"], { cwd: app, env, timeoutMs: 120_000 });
     expect(run.status, run.stderr).toBe(0);
     const result = JSON.parse(run.stdout.trim().split("\n").pop()!) as {
       content: string;
@@ -205,8 +180,7 @@ describe("runtime-modal, packed and installed alone with npm", () => {
     // The CommonJS entry loads too.
     const cjs = await runNode(
       ["-e", 'const m = require("@agent-runtime/runtime-modal"); console.log(typeof m.modalRuntime);'],
-      app,
-      cleanEnv(),
+      { cwd: app, env: cleanEnv(), timeoutMs: 120_000 },
     );
     expect(cjs.stderr).toBe("");
     expect(cjs.stdout.trim()).toBe("function");

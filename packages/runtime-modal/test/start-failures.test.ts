@@ -165,25 +165,18 @@ describe("half-set Modal tokens name the missing variable", () => {
     throw new Error("modalRuntime({}) did not throw");
   };
 
-  it("only MODAL_TOKEN_ID set: MODAL_TOKEN_SECRET is missing", () => {
-    withEnv({ MODAL_TOKEN_ID: "ak-AbCdEfGh12345678" }, () => {
+  it.each([
+    { set: "MODAL_TOKEN_ID", value: "ak-AbCdEfGh12345678", missing: "MODAL_TOKEN_SECRET" },
+    { set: "MODAL_TOKEN_SECRET", value: "as-ZyXwVuTs12345678", missing: "MODAL_TOKEN_ID" },
+  ])("only $set set: $missing is missing", ({ set, value, missing }) => {
+    withEnv({ [set]: value }, () => {
       const err = creationError();
       expect(err.code).toBe("UNAUTHORIZED");
       expect(err.message).toMatch(
-        /^Modal credentials are incomplete: MODAL_TOKEN_SECRET is missing \(MODAL_TOKEN_ID is set\)/,
+        new RegExp(`^Modal credentials are incomplete: ${missing} is missing \\(${set} is set\\)`),
       );
-      expect(err.message).not.toContain("AbCdEfGh12345678");
-    });
-  });
-
-  it("only MODAL_TOKEN_SECRET set: MODAL_TOKEN_ID is missing", () => {
-    withEnv({ MODAL_TOKEN_SECRET: "as-ZyXwVuTs12345678" }, () => {
-      const err = creationError();
-      expect(err.code).toBe("UNAUTHORIZED");
-      expect(err.message).toMatch(
-        /^Modal credentials are incomplete: MODAL_TOKEN_ID is missing \(MODAL_TOKEN_SECRET is set\)/,
-      );
-      expect(err.message).not.toContain("ZyXwVuTs12345678");
+      // The value that is set never shows, not even its tail.
+      expect(err.message).not.toContain(value.slice(3));
     });
   });
 

@@ -60,42 +60,58 @@ export function classifyTransportError(err: NodeJS.ErrnoException): TransportErr
  */
 export function httpCall(opts: HttpCallOptions): Promise<HttpResponse> {
   const maxBody = opts.maxBodyBytes ?? 512 * 1024 * 1024;
-  return new Promise<HttpResponse>((resolve, reject) => {
+  return exchange<HttpResponse>(opts, (res, req, finish) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBody) {
+        req.destroy();
+        finish(new TransportError("other", `Response body exceeds ${maxBody} bytes`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    res.on("end", () =>
+      finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+    );
+  });
+}
+
+/**
+ * One request of `opts` as a promise, under a whole-exchange deadline and the abort signal: what `httpCall` and
+ * `httpCallLines` share. `onResponse` reads the response and settles the exchange with `finish` (the first call
+ * wins; `settled()` says whether one came); transport failures of the request or its response settle it here.
+ */
+export function exchange<T>(
+  opts: HttpCallOptions,
+  onResponse: (
+    res: IncomingMessage,
+    req: ClientRequest,
+    finish: (err: TransportError | null, value?: T) => void,
+    settled: () => boolean,
+  ) => void,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
     let settled = false;
     let disarm = () => {};
-    const finish = (err: TransportError | null, res?: HttpResponse) => {
+    const finish = (err: TransportError | null, value?: T) => {
       if (settled) return;
       settled = true;
       disarm();
       if (err) reject(err);
-      else resolve(res!);
+      else resolve(value as T);
     };
-    ({ disarm } = sendRequest(opts, finish, (res, req) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on("data", (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > maxBody) {
-          req.destroy();
-          finish(new TransportError("other", `Response body exceeds ${maxBody} bytes`));
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on("end", () =>
-        finish(null, { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
-      );
-    }));
+    ({ disarm } = sendRequest(opts, finish, (res, req) => onResponse(res, req, finish, () => settled)));
   });
 }
 
 /**
  * Sends one request of `opts` (content-length set, body written) under a whole-exchange deadline and the abort
- * signal: what `httpCall` and `httpCallLines` share. A transport failure of the request or of its response goes
- * to `fail`; `onResponse` reads the response. `disarm` clears the deadline and the abort listener: call it when
- * the exchange settles.
+ * signal. A transport failure of the request or of its response goes to `fail`; `onResponse` reads the
+ * response. `disarm` clears the deadline and the abort listener: call it when the exchange settles.
  */
-export function sendRequest(
+function sendRequest(
   opts: HttpCallOptions,
   fail: (err: TransportError) => void,
   onResponse: (res: IncomingMessage, req: ClientRequest) => void,

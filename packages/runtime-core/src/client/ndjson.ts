@@ -2,7 +2,7 @@ import { StringDecoder } from "node:string_decoder";
 import { RuntimeError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { mapActionServerFailure } from "./failures.js";
-import { type HttpCallOptions, type HttpResponse, sendRequest, TransportError } from "./http.js";
+import { exchange, type HttpCallOptions, type HttpResponse, TransportError } from "./http.js";
 
 /** The media type of the streaming form of `POST /execute_action` (newline-delimited JSON). */
 export const NDJSON_MEDIA_TYPE = "application/x-ndjson";
@@ -27,65 +27,54 @@ export interface HttpLinesResponse extends HttpResponse {
  */
 export function httpCallLines(opts: HttpCallLinesOptions): Promise<HttpLinesResponse> {
   const maxBytes = opts.maxBodyBytes ?? 512 * 1024 * 1024;
-  return new Promise<HttpLinesResponse>((resolve, reject) => {
-    let settled = false;
-    let disarm = () => {};
-    const finish = (err: TransportError | null, res?: HttpLinesResponse) => {
-      if (settled) return;
-      settled = true;
-      disarm();
-      if (err) reject(err);
-      else resolve(res!);
+  return exchange<HttpLinesResponse>(opts, (res, req, finish, settled) => {
+    const status = res.statusCode ?? 0;
+    const type = String(res.headers["content-type"] ?? "").toLowerCase();
+    const streamed = status >= 200 && status < 300 && type.startsWith(NDJSON_MEDIA_TYPE);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const decoder = new StringDecoder("utf8");
+    let pending = "";
+    const takeLine = (line: string): boolean => {
+      if (line.trim() === "") return true;
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        req.destroy();
+        finish(new TransportError("protocol", "A line of the streamed answer is not JSON"));
+        return false;
+      }
+      opts.onLine(value);
+      return true;
     };
-    ({ disarm } = sendRequest(opts, finish, (res, req) => {
-      const status = res.statusCode ?? 0;
-      const type = String(res.headers["content-type"] ?? "").toLowerCase();
-      const streamed = status >= 200 && status < 300 && type.startsWith(NDJSON_MEDIA_TYPE);
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const decoder = new StringDecoder("utf8");
-      let pending = "";
-      const takeLine = (line: string): boolean => {
-        if (line.trim() === "") return true;
-        let value: unknown;
-        try {
-          value = JSON.parse(line);
-        } catch {
+    res.on("data", (chunk: Buffer) => {
+      if (settled()) return;
+      if (!streamed) {
+        size += chunk.length;
+        if (size > maxBytes) {
           req.destroy();
-          finish(new TransportError("protocol", "A line of the streamed answer is not JSON"));
-          return false;
-        }
-        opts.onLine(value);
-        return true;
-      };
-      res.on("data", (chunk: Buffer) => {
-        if (settled) return;
-        if (!streamed) {
-          size += chunk.length;
-          if (size > maxBytes) {
-            req.destroy();
-            finish(new TransportError("other", `Response body exceeds ${maxBytes} bytes`));
-            return;
-          }
-          chunks.push(chunk);
+          finish(new TransportError("other", `Response body exceeds ${maxBytes} bytes`));
           return;
         }
-        pending += decoder.write(chunk);
-        for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
-          const line = pending.slice(0, nl);
-          pending = pending.slice(nl + 1);
-          if (!takeLine(line)) return;
-        }
-        if (pending.length > maxBytes) {
-          req.destroy();
-          finish(new TransportError("other", `A line of the streamed answer exceeds ${maxBytes} bytes`));
-        }
-      });
-      res.on("end", () => {
-        if (streamed && !takeLine(pending + decoder.end())) return;
-        finish(null, { status, headers: res.headers, body: Buffer.concat(chunks), streamed });
-      });
-    }));
+        chunks.push(chunk);
+        return;
+      }
+      pending += decoder.write(chunk);
+      for (let nl = pending.indexOf("\n"); nl >= 0; nl = pending.indexOf("\n")) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (!takeLine(line)) return;
+      }
+      if (pending.length > maxBytes) {
+        req.destroy();
+        finish(new TransportError("other", `A line of the streamed answer exceeds ${maxBytes} bytes`));
+      }
+    });
+    res.on("end", () => {
+      if (streamed && !takeLine(pending + decoder.end())) return;
+      finish(null, { status, headers: res.headers, body: Buffer.concat(chunks), streamed });
+    });
   });
 }
 
