@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type CostHooks, PluginRegistry, type RuntimeError, silentLogger } from "@agent-runtime/runtime-core";
 import { afterEach, describe, expect, expectTypeOf, it } from "vitest";
+import { rejection } from "../test/support/rejection.js";
 import { tempDir } from "../test/temp-dir.js";
 import { ManualClock } from "./clock.js";
 import type { CostGuard } from "./guard.js";
@@ -27,15 +28,6 @@ function guard(
 afterEach(() => {
   for (const g of open.splice(0)) g.close();
 });
-
-async function rejection(p: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RuntimeError;
-  }
-  throw new Error("expected a rejection");
-}
 
 describe("leases", () => {
   it("reserve writes the worst case before create; activate, heartbeat and settle charge the real duration", async () => {

@@ -1,6 +1,7 @@
 import { join } from "node:path";
-import { type RuntimeError, silentLogger } from "@agent-runtime/runtime-core";
+import { silentLogger } from "@agent-runtime/runtime-core";
 import { afterEach, describe, expect, it } from "vitest";
+import { rejection } from "../test/support/rejection.js";
 import { tempDir } from "../test/temp-dir.js";
 import { ManualClock } from "./clock.js";
 import { isBudgetExceededError } from "./errors.js";
@@ -31,15 +32,6 @@ function guard(options: CostGuardOptions = {}, clock = new ManualClock(T0)): Cos
 function reservedIn(g: CostGuard, scope: object, budget: string): number | undefined {
   return g.checkBudget({ spec: SMALL, scope, lifetimeMs: 1000 }).budgets.find((b) => b.budget === budget)
     ?.reservedUsd;
-}
-
-async function rejection(p: Promise<unknown>): Promise<RuntimeError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as RuntimeError;
-  }
-  throw new Error("expected a rejection");
 }
 
 const BUDGETS = [
