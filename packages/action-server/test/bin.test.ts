@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { actionServerBinPath } from "../src/index.js";
 import { readProc } from "../src/shell/process-tree.js";
+import { listeningLine } from "./helpers.js";
 
 const KEY = "bin-test-secret-key-9f3a";
 /** Built by test/global-setup.ts with the same config as dist/bin.cjs. */
@@ -44,31 +45,11 @@ async function startBin(args: string[], extraEnv: Record<string, string> = {}, b
     env: env(extraEnv),
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let out = "";
-  let err = "";
-  proc.stdout!.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr!.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
   const exited = new Promise<number | null>((res) => proc.on("exit", (code) => res(code)));
-  const deadline = Date.now() + 15_000;
-  while (!out.includes("\n")) {
-    if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}): ${err}`);
-    if (Date.now() > deadline) throw new Error(`no listening line: ${err}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const line = JSON.parse(out.split("\n")[0]!) as { event: string; port: number; pid: number };
+  const { line, stdout, stderr } = await listeningLine(proc);
+  const { port } = line as { port: number };
   expect(line).toEqual({ event: "listening", port: expect.any(Number), pid: proc.pid });
-  return {
-    proc,
-    port: line.port,
-    url: `http://127.0.0.1:${line.port}`,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-  };
+  return { proc, port, url: `http://127.0.0.1:${port}`, stdout, stderr, exited };
 }
 
 async function post(url: string, path: string, body: unknown, key: string | undefined = KEY) {

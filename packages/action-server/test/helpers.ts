@@ -130,22 +130,9 @@ export async function startBinServer(
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
-  let out = "";
-  let err = "";
-  proc.stdout!.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  proc.stderr!.on("data", (d: Buffer) => {
-    err += d.toString();
-  });
   const exited = new Promise<void>((res) => proc.once("exit", () => res()));
-  const deadline = Date.now() + 15_000;
-  while (!out.includes("\n")) {
-    if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}): ${err}`);
-    if (Date.now() > deadline) throw new Error(`no listening line: ${err}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const { port } = JSON.parse(out.split("\n")[0]!) as { port: number };
+  const output = await listeningLine(proc);
+  const { port } = output.line as { port: number };
   return {
     proc,
     url: `http://127.0.0.1:${port}`,
@@ -154,10 +141,34 @@ export async function startBinServer(
       const status = readFileSync(`/proc/${proc.pid}/status`, "utf8");
       return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0) * 1024;
     },
-    stderr: () => err,
+    stderr: output.stderr,
     async stop() {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
       await exited;
     },
   };
+}
+
+/**
+ * Collects a spawned server's stdout and stderr and waits (15 s at most) for its first stdout line, the
+ * listening line, parsed. Throws with the server's stderr when it exits first or never prints one.
+ */
+export async function listeningLine(
+  proc: ChildProcess,
+): Promise<{ line: unknown; stdout: () => string; stderr: () => string }> {
+  let out = "";
+  let err = "";
+  proc.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  proc.stderr!.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  const deadline = Date.now() + 15_000;
+  while (!out.includes("\n")) {
+    if (proc.exitCode !== null) throw new Error(`server exited early (${proc.exitCode}): ${err}`);
+    if (Date.now() > deadline) throw new Error(`no listening line: ${err}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return { line: JSON.parse(out.split("\n")[0]!), stdout: () => out, stderr: () => err };
 }
