@@ -19,6 +19,15 @@ const redactor: Redactor = {
 
 const provider = (extra: ModalRuntimeOptions): ModalRuntimeProvider => h.provider(extra, { redactor });
 
+/** A prebuilt image whose server command exists only in the image (not on this machine's PATH). */
+const CUSTOM_IMAGE: ModalRuntimeOptions["image"] = {
+  base: { kind: "registry", image: "ghcr.io/acme/agent-image:1.2" },
+  server: {
+    kind: "agent-runtime",
+    install: { strategy: "preinstalled", command: "acme-agent-server" },
+  },
+};
+
 const running = (appName: string) =>
   h.emulator.listSandboxes().filter((s) => s.appName === appName && s.running);
 
@@ -76,15 +85,8 @@ describe("a failed start shows the sandbox's own output", () => {
   });
 
   it("a custom image against modal-emulator without serverCommand says what to set", async () => {
-    // A prebuilt image whose server command exists only in the image (not on this machine's PATH).
     const p = provider({
-      image: {
-        base: { kind: "registry", image: "ghcr.io/acme/agent-image:1.2" },
-        server: {
-          kind: "agent-runtime",
-          install: { strategy: "preinstalled", command: "acme-agent-server" },
-        },
-      },
+      image: CUSTOM_IMAGE,
       serverCommand: undefined,
     });
     const runtime = await p.create({ sessionId: "emulated-custom-image" });
@@ -107,13 +109,7 @@ describe("a failed start shows the sandbox's own output", () => {
     try {
       const p = modalRuntime(
         emulatorOptions(plain, {
-          image: {
-            base: { kind: "registry", image: "ghcr.io/acme/agent-image:1.2" },
-            server: {
-              kind: "agent-runtime",
-              install: { strategy: "preinstalled", command: "acme-agent-server" },
-            },
-          },
+          image: CUSTOM_IMAGE,
           serverCommand: undefined,
         }),
         { logger: silentLogger },
