@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cmdRun, parseAction, silentLogger } from "@agent-runtime/runtime-core";
 import { AgentHost, parseHostConfig, startServer } from "../../apps/agent-host/src/index.ts";
-import { percentile, report, round, summarize } from "./harness.ts";
+import { hostApi, percentile, report, round, summarize } from "./harness.ts";
 
 const isolation = process.env.BENCH_ISOLATION ?? "none";
 const TASKS = Number(process.env.BENCH_TASKS ?? 200);
@@ -30,18 +30,7 @@ const host = await AgentHost.open(
 const token = randomBytes(24).toString("hex");
 const server = await startServer(host, { port: 0, env: {}, token });
 
-async function api(method: string, path: string, body?: unknown): Promise<{ id: string; status: string }> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${token}`,
-      ...(body === undefined ? {} : { "content-type": "application/json" }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as { id: string; status: string };
-}
+const api = hostApi(server.url, token);
 
 const action = { action: "run", args: { command: "true" } };
 // The in-process host takes a parsed action (the API parses the wire form at its route).

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { cmdRun, type Runtime, silentLogger } from "@agent-runtime/runtime-core";
 import * as current from "../../apps/agent-host/src/index.ts";
-import { report, round, summarize } from "./harness.ts";
+import { hostApi, report, round, summarize } from "./harness.ts";
 
 const isolation = process.env.BENCH_ISOLATION ?? "none";
 const ROUNDS = Number(process.env.BENCH_TASKS ?? 300);
@@ -43,18 +43,8 @@ async function hostTarget(name: string, mod: HostModule): Promise<Target> {
   );
   const token = randomBytes(24).toString("hex");
   const server = await mod.startServer(host, { port: 0, env: {}, token });
-  const api = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${server.url}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    if (res.status >= 300) throw new Error(`${name}: ${method} ${path}: ${res.status} ${await res.text()}`);
-    return (await res.json()) as { id: string; status: string; observation?: { content?: string } };
-  };
+  const api = hostApi(server.url, token, name);
+
   const session = await api("POST", "/v1/sessions", {});
   const ready = await api("GET", `/v1/sessions/${session.id}?waitMs=60000`);
   if (ready.status !== "ready") throw new Error(`${name}: session is ${ready.status}`);

@@ -46,3 +46,34 @@ export function report(name: string, rows: Record<string, unknown>[]): void {
 export function round(n: number, digits = 3): number {
   return Number(n.toFixed(digits));
 }
+
+/** What the agent-host API answers in the benches (a session or a task). */
+export interface ApiAnswer {
+  id: string;
+  status: string;
+  observation?: { content?: string };
+}
+
+/**
+ * A small client of an agent-host API at `url` that sends `token`: a status of 300 or more throws, naming
+ * `label` (when given), the method, the path and the answer.
+ */
+export function hostApi(
+  url: string,
+  token: string,
+  label?: string,
+): (method: string, path: string, body?: unknown) => Promise<ApiAnswer> {
+  return async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (res.status >= 300)
+      throw new Error(`${label ? `${label}: ` : ""}${method} ${path}: ${res.status} ${await res.text()}`);
+    return (await res.json()) as ApiAnswer;
+  };
+}
