@@ -1,7 +1,7 @@
 // Longer than 400 lines on purpose: one state machine (idle, running, waiting for input, timed out, dead)
 // over one bash process, on a pty or on pipes; the parts that are not state (command splitting, output
-// sinks and screen rendering, PS1 markers, job notices, the pty probe) live in their own modules.
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+// sinks and screen rendering, the start script and markers, job notices, the pty probe) live in their own modules.
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import {
   chownSync,
@@ -22,8 +22,10 @@ import { MarkerScanner } from "./marker-scanner.js";
 import { type OutputSink, PipeSink, ScreenSink } from "./output-sink.js";
 import { childrenOf, killGroup, killSession } from "./process-tree.js";
 import { TERMINAL_SIZE } from "./screen.js";
+import { ansiC, makeFifo, shQuote, startScript } from "./shell-script.js";
 import type { TerminalKind } from "./terminal.js";
 
+export { ansiC } from "./shell-script.js";
 export { which } from "./which.js";
 
 /** How to start a {@link BashSession}. */
@@ -421,36 +423,7 @@ export class BashSession {
   }
 
   #script(): string {
-    const pty = this.#kind === "pty";
-    // biome-ignore lint/suspicious/noTemplateCurlyInString: a bash parameter expansion, not a JS template
-    const fields = ["$__ar_nonce", "$1", "$e", "${!:--1}", "$PWD", "$PATH", "$$"]
-      .map((f) => `"${f}"`)
-      .join(" ");
-    // On a pty, lines typed for a command that ended unread would reach the next one: the marker drops them.
-    const drain = pty
-      ? "if read -t 0 <&18; then while read -r -s -t 0.02 -n 4096 -d '' __ar_x <&18; do :; done; fi; "
-      : "";
-    return [
-      pty ? "exec 19>&1 18<&9 9<&-" : "exec 2>&1 19>&1",
-      "set -m",
-      "shopt -s expand_aliases",
-      `__ar_nonce=${this.#nonce}`,
-      `__ar_jf=${ansiC(this.#jobsFile)}`,
-      "__ar_bg=-1",
-      "__ar_int=",
-      // A SIGINT sent to the shell itself (C-c while a builtin loop runs) breaks loops, like a terminal.
-      "trap '__ar_int=1; break 1000 2>/dev/null' INT",
-      `__ar_m() { local e=$?; [ -n "\${__ar_int:-}" ] && e=130; __ar_int=; jobs -n >"$__ar_jf" 2>/dev/null; if [ "\${!:--1}" != "$__ar_bg" ]; then __ar_bg=\${!:--1}; jobs -l >"$__ar_jf.l" 2>/dev/null; fi; ${drain}printf '\\036%s\\037%s\\037%s\\037%s\\037%s\\037%s\\037%s\\036\\n' ${fields} >&19; }`,
-      ...(pty
-        ? [
-            `stty cols ${TERMINAL_SIZE.cols} rows ${TERMINAL_SIZE.rows} <&18 2>/dev/null`,
-            // As OpenHands' server does: git would otherwise open a pager on the terminal and wait.
-            `alias git='git --no-pager'`,
-          ]
-        : []),
-      "{ __ar_m 0; } 2>/dev/null",
-      "",
-    ].join("\n");
+    return startScript({ pty: this.#kind === "pty", nonce: this.#nonce, jobsFile: this.#jobsFile });
   }
 
   #onData(chunk: Buffer, pipe: "stdout" | "stderr"): void {
@@ -607,31 +580,6 @@ export class BashSession {
     }
     this.#stdinFd = -1;
   }
-}
-
-/** Quotes any string for bash as `$'...'` (newlines, quotes and control characters escaped; NUL dropped). */
-export function ansiC(text: string): string {
-  let out = "$'";
-  for (const ch of text) {
-    const c = ch.codePointAt(0)!;
-    if (ch === "\\") out += "\\\\";
-    else if (ch === "'") out += "\\'";
-    else if (ch === "\n") out += "\\n";
-    else if (c === 0) continue;
-    else if (c < 0x20 || c === 0x7f) out += `\\x${c.toString(16).padStart(2, "0")}`;
-    else out += ch;
-  }
-  return `${out}'`;
-}
-
-/** Quotes for any POSIX shell (`script` runs its command with `$SHELL -c`). */
-function shQuote(text: string): string {
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
-function makeFifo(path: string): string | undefined {
-  const r = spawnSync("mkfifo", ["-m", "600", path], { stdio: "ignore" });
-  return r.status === 0 ? path : undefined;
 }
 
 function delay<T>(ms: number, value: T): Promise<T> {
