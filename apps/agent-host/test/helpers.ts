@@ -1,10 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { actionServerBinPath } from "@agent-runtime/action-server";
 import type { ModalEmulator } from "@agent-runtime/modal-emulator";
 import { type Logger, type PluginRegistry, silentLogger } from "@agent-runtime/runtime-core";
 import { expect } from "vitest";
+import { emulatedModalOptions } from "../src/cli/emulator.js";
 import { parseHostConfig } from "../src/config.js";
 import { AgentHost } from "../src/host.js";
 import type { HostConfig } from "../src/options.js";
@@ -143,20 +143,12 @@ export function capture(): { stream: { write(t: string): boolean }; text: () => 
   };
 }
 
-/** The modal runtime plugin's options against `emulator`, running the host's action-server bundle, over `extra`. */
+/** The modal runtime plugin's options against `emulator` as `serve --emulator` makes them (on node 20), `extra` over them. */
 export function emulatorRuntimeOptions(
   emulator: ModalEmulator,
   extra: Record<string, unknown> = {},
 ): Record<string, unknown> {
-  return {
-    serverUrl: emulator.serverUrl,
-    credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
-    caCertPem: emulator.caCertPem,
-    // The emulator runs sandboxes as local processes that see the host: run the host's bundle.
-    image: "node:20-bookworm-slim",
-    serverCommand: [process.execPath, actionServerBinPath()],
-    ...extra,
-  };
+  return emulatedModalOptions(emulator, { image: "node:20-bookworm-slim", ...extra });
 }
 
 /** A client whose `request` takes the JSON body itself (not TestServer's options). */

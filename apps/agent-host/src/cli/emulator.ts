@@ -14,6 +14,26 @@ export interface EmulatedModal {
 }
 
 /**
+ * The modal runtime's options against `emulator`: the host's action-server bundle as the sandbox's server (image
+ * `node:24-bookworm-slim`, App `agent-host`), `options` over those, and the emulator's connection (URL, token, CA)
+ * over all.
+ */
+export function emulatedModalOptions(
+  emulator: Pick<ModalEmulator, "serverUrl" | "tokenId" | "tokenSecret" | "caCertPem">,
+  options: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    image: "node:24-bookworm-slim",
+    serverCommand: [process.execPath, actionServerBinPath()],
+    appName: "agent-host",
+    ...options,
+    serverUrl: emulator.serverUrl,
+    credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
+    caCertPem: emulator.caCertPem,
+  };
+}
+
+/**
  * Starts modal-emulator in-process (loaded on demand, in strict mode) and returns `config` with the modal runtime
  * pointed at it: its URL, token and CA, and the host's action-server bundle as the sandbox's server (the emulator runs
  * sandboxes as local processes that see the host read-only, so image build steps do not apply). Options in the
@@ -45,15 +65,7 @@ export async function startEmulatedModal(
   // regions, name and tag caps), so a demo that passes here does not rely on a kinder Modal.
   const emulator = await start({ strict: true });
   try {
-    const options = {
-      image: "node:24-bookworm-slim",
-      serverCommand: [process.execPath, actionServerBinPath()],
-      appName: "agent-host",
-      ...config.runtime.options,
-      serverUrl: emulator.serverUrl,
-      credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
-      caCertPem: emulator.caCertPem,
-    };
+    const options = emulatedModalOptions(emulator, config.runtime.options);
     const emulated = parseHostConfig({ ...config, runtime: { plugin: "modal", options } });
     out.write(`modal-emulator: offline Modal on ${emulator.serverUrl}\n`);
     return { config: emulated, serverUrl: emulator.serverUrl, close: () => emulator.close() };
