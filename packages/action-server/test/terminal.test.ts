@@ -242,6 +242,25 @@ describe("without a pty source", () => {
   });
 });
 
+describe("a `script` that cannot give a pty", () => {
+  it("falls back to pipes at start (e.g. BusyBox's script, which has no -e)", async () => {
+    const bin = mkdtempSync(join(tmpdir(), "ar-badpty-"));
+    for (const name of ["bash", "mkfifo"])
+      symlinkSync(which(name, process.env.PATH ?? "", "/"), join(bin, name));
+    writeFileSync(join(bin, "script"), "#!/bin/sh\necho 'script: unrecognized option: e' >&2\nexit 1\n", {
+      mode: 0o755,
+    });
+    const p = await startTestServer({ shellEnv: { PATH: bin, HOME: tmpdir(), LANG: "C.UTF-8" } });
+    try {
+      expect(((await call(p, "GET", "/server_info")).json as { terminal: string }).terminal).toBe("pipe");
+      expect((await run(p, "echo still works")).content).toBe("still works");
+    } finally {
+      await p.stop();
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+});
+
 it("util-linux script is what provides the pty here (CI needs it)", () => {
   expect(spawnSync("script", ["--version"], { encoding: "utf8" }).stdout).toContain("util-linux");
 });

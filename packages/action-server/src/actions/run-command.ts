@@ -15,7 +15,7 @@ import {
 } from "@agent-runtime/runtime-core";
 import { BashSession, type BashSessionOptions, KEY_PATTERN, type WaitResult } from "../shell/bash-session.js";
 import { splitBashCommands } from "../shell/split-commands.js";
-import { probeTerminal, type TerminalKind } from "../shell/terminal.js";
+import { findTerminal, type TerminalKind } from "../shell/terminal.js";
 import { which } from "../shell/which.js";
 import { cmdOutput, emptyMetadata, errorObservation, type WireObservation } from "./observations.js";
 
@@ -52,12 +52,22 @@ export class CommandRunner {
     this.#options = options;
   }
 
-  /** Finds out whether shells get a pty, then starts the main shell (once, at server start). */
+  /**
+   * Starts the main shell (once, at server start) on a pseudo-terminal when the image can give one, else (or
+   * when that start fails: no pty device, a `script` that cannot run it) on pipes.
+   */
   async start(): Promise<void> {
-    const { env } = this.#options.shell;
-    const support = probeTerminal(env.PATH ?? "", this.#options.workingDir, env);
-    if (support.kind === "pty") this.#scriptPath = support.scriptPath;
-    else this.#terminalNote = support.reason;
+    const support = findTerminal(this.#options.shell.env.PATH ?? "", this.#options.workingDir);
+    if (support.kind === "pty") {
+      this.#scriptPath = support.scriptPath;
+      try {
+        this.#session = await this.#newSession(this.#options.workingDir);
+        return;
+      } catch (err) {
+        this.#scriptPath = undefined;
+        this.#terminalNote = `${support.scriptPath} could not start bash on a pseudo-terminal: ${err instanceof Error ? err.message : String(err)}`;
+      }
+    } else this.#terminalNote = support.reason;
     this.#session = await this.#newSession(this.#options.workingDir);
   }
 
