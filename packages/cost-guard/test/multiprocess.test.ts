@@ -103,6 +103,18 @@ function expectCountersConsistent(
   }
 }
 
+/**
+ * Starts a child that hangs inside a ledger transaction (after `hangAfter`, once `settleFirst` leases settled),
+ * kills it with SIGKILL there, and returns it, the lease of the hung transaction and how it exited.
+ */
+async function killedInTransaction(config: Record<string, unknown>) {
+  const child = startChild({ mode: "hang", ...config });
+  const inTx = await child.waitFor((l) => l.startsWith("in-tx "));
+  child.proc.kill("SIGKILL");
+  const exit = await child.exited;
+  return { child, hungLease: inTx.split(" ")[1]!, exit };
+}
+
 describe.each(DRIVERS)("driver %s", (driver) => {
   describe("one file ledger shared by several processes", () => {
     it("3 processes making 1,200 concurrent reservations never exceed one budget", async () => {
@@ -131,18 +143,14 @@ describe.each(DRIVERS)("driver %s", (driver) => {
   describe("crash safety", () => {
     it("a process killed inside a settle transaction loses no settled entry and never charges twice", async () => {
       const ledgerPath = tempLedger();
-      const child = startChild({
+      const { child, hungLease, exit } = await killedInTransaction({
         driver,
-        mode: "hang",
         ledgerPath,
         hangAfter: "settle",
         settleFirst: 3,
         limitUsd: 100,
       });
-      const inTx = await child.waitFor((l) => l.startsWith("in-tx "));
-      const hungLease = inTx.split(" ")[1]!;
-      child.proc.kill("SIGKILL");
-      expect((await child.exited).signal).toBe("SIGKILL");
+      expect(exit.signal).toBe("SIGKILL");
       const settledBefore = child.lines.filter((l) => l.startsWith("settled ")).map((l) => l.split(" ")[1]!);
       expect(settledBefore).toHaveLength(3);
 
@@ -172,18 +180,13 @@ describe.each(DRIVERS)("driver %s", (driver) => {
 
     it("a process killed inside a reserve transaction leaves no lease and no reservation behind", async () => {
       const ledgerPath = tempLedger();
-      const child = startChild({
+      const { hungLease } = await killedInTransaction({
         driver,
-        mode: "hang",
         ledgerPath,
         hangAfter: "insertLease",
         settleFirst: 1,
         limitUsd: 100,
       });
-      await child.waitFor((l) => l.startsWith("in-tx "));
-      const hungLease = child.lines.find((l) => l.startsWith("in-tx "))!.split(" ")[1]!;
-      child.proc.kill("SIGKILL");
-      await child.exited;
       const ledger = new Ledger({ path: ledgerPath, mustExist: true, driver });
       try {
         expect(ledger.getLease(hungLease)).toBeUndefined();
@@ -260,17 +263,7 @@ describe.each(DRIVERS)("driver %s", (driver) => {
   describe("the guard reopens what a crashed process wrote", () => {
     it("keeps reservations made by another process in the budget", async () => {
       const ledgerPath = tempLedger();
-      const child = startChild({
-        driver,
-        mode: "hang",
-        ledgerPath,
-        hangAfter: "settle",
-        settleFirst: 0,
-        limitUsd: 0.3,
-      });
-      await child.waitFor((l) => l.startsWith("in-tx "));
-      child.proc.kill("SIGKILL");
-      await child.exited;
+      await killedInTransaction({ driver, ledgerPath, hangAfter: "settle", settleFirst: 0, limitUsd: 0.3 });
       const guard = costGuard(
         { ledgerPath, sqliteDriver: driver, enforceIntervalMs: 0, budgets: [{ limitUsd: 0.3 }] },
         { logger: silentLogger },
