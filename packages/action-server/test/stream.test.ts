@@ -127,7 +127,6 @@ describe("execute_action, streaming form (Accept: application/x-ndjson)", () => 
     expect(outputs.length).toBeGreaterThanOrEqual(5);
     expect(outputs.map((l) => l.value.content).join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
     expect(outputs[0]!.at).toBeLessThan(last.at - 300);
-    expect(outputs[0]!.at - t0).toBeLessThan(300);
     const seen = outputs.map((l) => Math.round(l.at - t0));
     // Chunks spread over the run (about 100 ms apart), not delivered together at the end.
     expect(seen.at(-1)! - seen[0]!).toBeGreaterThan(300);
