@@ -37,7 +37,9 @@ describe("a failed start shows the sandbox's own output", () => {
       "console.log('starting the agent server');",
       `console.error('fatal: cannot read /etc/agent/config.toml (password ${SECRET})');`,
       "console.error('    at loadConfig (server.js:12:7)');",
-      "process.exit(1);",
+      // Exits after Modal has scheduled the sandbox: one that exits before its V1 create returns fails the create
+      // itself (FAILED_PRECONDITION, "ended before Modal scheduled it"), a race a loaded machine used to win.
+      "setTimeout(() => process.exit(1), 1500);",
     ].join("\n");
     const p = provider({ serverCommand: [process.execPath, "-e", script] });
     const runtime = await p.create({ sessionId: "bad-start" });
