@@ -15,6 +15,12 @@ export const ImageBuilderErrorCode = {
   FAILED_PRECONDITION: "FAILED_PRECONDITION",
   /** A file the caller named (a spec, a tags file, the action-server package) does not exist. */
   NOT_FOUND: "NOT_FOUND",
+  /** A build through a container engine failed (a step exited non-zero); the message ends with the log tail. */
+  BUILD_FAILED: "BUILD_FAILED",
+  /** A build through a container engine took longer than its deadline. */
+  TIMEOUT: "TIMEOUT",
+  /** The container engine cannot be reached. */
+  UNAVAILABLE: "UNAVAILABLE",
 } as const;
 
 /** One of the {@link ImageBuilderErrorCode} values. */

@@ -26,6 +26,9 @@ export { readActionServerBundle } from "./bundle.js";
 export { stableStringify } from "./canonical-json.js";
 export type { DockerfileInstruction, ModalDockerfileBase } from "./dockerfile-base.js";
 export { dockerfileBaseForModal, scanDockerfile } from "./dockerfile-base.js";
+export type { EngineBuildOptions, EngineBuildResult } from "./engine-build.js";
+// Real builds through a container engine
+export { buildWithEngine, IMAGE_SOURCE_TAG_LABEL } from "./engine-build.js";
 export type { ImageBuilderErrorOptions } from "./errors.js";
 // Errors
 export { formatIssuePath, ImageBuilderError, ImageBuilderErrorCode, isImageBuilderError } from "./errors.js";
