@@ -422,15 +422,34 @@ export class DockerEngine {
    */
   startExec(execId: string, options: { tty?: boolean } = {}): Promise<ExecStream> {
     const payload = Buffer.from(JSON.stringify({ Detach: false, Tty: options.tty ?? false }));
+    return this.#hijack(`/exec/${encodeURIComponent(execId)}/start`, payload, `Starting exec ${execId}`);
+  }
+
+  /**
+   * Attaches to a container's main process (stdin, stdout and stderr; multiplexed without a TTY: see `Demuxer`).
+   * Attach before `startContainer` to see all of its output; with `OpenStdin` (and `StdinOnce`) in the create,
+   * ending `input` closes the process's stdin. `close()` drops the connection.
+   */
+  attachContainer(id: string): Promise<ExecStream> {
+    return this.#hijack(
+      `/containers/${encodeURIComponent(id)}/attach${queryString({ stream: 1, stdin: 1, stdout: 1, stderr: 1 })}`,
+      undefined,
+      `Attaching to container ${id}`,
+    );
+  }
+
+  /** A request the engine answers by hijacking the connection (exec start, attach). */
+  #hijack(path: string, payload: Buffer | undefined, what: string): Promise<ExecStream> {
     return new Promise((resolve, reject) => {
       const r = httpRequest({
         ...this.#base(),
         method: "POST",
-        path: `/v${this.apiVersion}/exec/${encodeURIComponent(execId)}/start`,
+        path: `/v${this.apiVersion}${path}`,
         headers: {
           Host: "docker",
-          "Content-Type": "application/json",
-          "Content-Length": String(payload.length),
+          ...(payload
+            ? { "Content-Type": "application/json", "Content-Length": String(payload.length) }
+            : {}),
           Connection: "Upgrade",
           Upgrade: "tcp",
         },
@@ -447,7 +466,7 @@ export class DockerEngine {
             reject(
               this.#failed(
                 { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) },
-                `Starting exec ${execId}`,
+                what,
               ),
             ),
           );
