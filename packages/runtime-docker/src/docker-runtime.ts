@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, rmSync } from "node:fs";
+import { linkSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { ContainerCreateBody, DockerEngine } from "@agent-runtime/docker-engine";
 import {
@@ -59,6 +59,8 @@ export class DockerRuntime extends BaseRuntime {
   readonly #poolId: string | undefined;
   #container: DockerHandleData | undefined;
   #exit: string | undefined;
+  /** The server's command line, for messages. */
+  #command = "";
   #watch: NodeJS.Timeout | undefined;
 
   constructor(init: {
@@ -117,9 +119,13 @@ export class DockerRuntime extends BaseRuntime {
     const name = containerNameFor(this.sessionId);
     const sessionApiKey = randomBytes(24).toString("base64url");
     const socket = svc.connect === "socket";
+    // Socket mode: the host directory <stateDir>/run is bound into the container, where the server makes its
+    // socket; the host connects through a hard link in <stateDir> itself, which the sandbox cannot reach (see
+    // #linkSocket).
     const stateDir = socket ? join(svc.stateBase, name) : undefined;
     const argv = [...this.#image.argv];
     if (socket) argv.push("--socket", `${SOCKET_DIR_IN_CONTAINER}/server.sock`);
+    this.#command = argv.join(" ");
     const env = {
       ...o.env,
       ...this.overrides.env,
@@ -154,7 +160,7 @@ export class DockerRuntime extends BaseRuntime {
         SecurityOpt: ["no-new-privileges"],
         ...(cpu !== undefined ? { NanoCpus: Math.round(cpu * 1e9) } : {}),
         ...(memory !== undefined ? { Memory: memory * 1024 * 1024, MemorySwap: memory * 1024 * 1024 } : {}),
-        ...(socket ? { Binds: [`${stateDir}:${SOCKET_DIR_IN_CONTAINER}`] } : {}),
+        ...(socket ? { Binds: [`${stateDir}/run:${SOCKET_DIR_IN_CONTAINER}`] } : {}),
         ...(socket ? {} : { PortBindings: { [portKey]: [{ HostIp: "127.0.0.1", HostPort: "" }] } }),
       },
     };
@@ -166,7 +172,7 @@ export class DockerRuntime extends BaseRuntime {
       image,
     };
     try {
-      if (stateDir) mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+      if (stateDir) mkdirSync(join(stateDir, "run"), { recursive: true, mode: 0o700 });
       this.#container.containerId = await svc.engine.createContainer(body, { name });
       if (request.signal?.aborted) throw new RuntimeError("CANCELLED", "connect() was aborted");
       await svc.engine.startContainer(this.#container.containerId);
@@ -183,6 +189,7 @@ export class DockerRuntime extends BaseRuntime {
         url = `http://127.0.0.1:${hostPort}`;
       }
       this.#startWatching(this.#container.containerId);
+      if (stateDir) await this.#linkSocket(stateDir, request.signal);
       return {
         sandboxId: this.#container.containerId,
         url,
@@ -198,6 +205,48 @@ export class DockerRuntime extends BaseRuntime {
       );
       await this.destroy(undefined, "start failed");
       throw error;
+    }
+  }
+
+  /**
+   * Waits for the server's socket in the bound directory, then hard-links it into the state directory, which
+   * only the host sees. The host always connects through that link: whatever the sandbox later puts at
+   * /run/agent-runtime/server.sock (a symlink to a host socket, another server) is never followed. `link()` does
+   * not follow symlinks, and the link must be a socket, so a symlink planted before the link fails the start.
+   */
+  async #linkSocket(stateDir: string, signal: AbortSignal | undefined): Promise<void> {
+    const inner = join(stateDir, "run", "server.sock");
+    const deadline = Date.now() + this.#svc.options.startupTimeoutMs;
+    for (;;) {
+      const stat = lstatSync(inner, { throwIfNoEntry: false });
+      if (stat) {
+        if (!stat.isSocket()) {
+          throw new RuntimeError(
+            "FAILED_PRECONDITION",
+            `The container's /run/agent-runtime/server.sock is not a socket (the image or its server put something else there); the sandbox was removed.`,
+          );
+        }
+        break;
+      }
+      if (this.#exit)
+        throw new RuntimeError("UNAVAILABLE", `The docker sandbox failed to start: ${this.#exit}`);
+      if (signal?.aborted) throw new RuntimeError("CANCELLED", "connect() was aborted");
+      if (Date.now() > deadline) {
+        throw new RuntimeError(
+          "TIMEOUT",
+          `The action server in container ${this.#container?.containerName} made no socket within ${this.#svc.options.startupTimeoutMs} ms (startupTimeoutMs)`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const outer = join(stateDir, "server.sock");
+    linkSync(inner, outer);
+    if (!lstatSync(outer).isSocket()) {
+      rmSync(outer, { force: true });
+      throw new RuntimeError(
+        "FAILED_PRECONDITION",
+        "The container's server socket was replaced while starting; the sandbox was removed.",
+      );
     }
   }
 
@@ -225,7 +274,7 @@ export class DockerRuntime extends BaseRuntime {
         const info = await this.#svc.engine.inspectContainer(containerId);
         if (!info || !info.State.Running) {
           this.#exit = info
-            ? `the container exited (code ${info.State.ExitCode}${info.State.OOMKilled ? ", killed for using more than its memory limit" : ""})`
+            ? `the container exited (code ${info.State.ExitCode}${info.State.OOMKilled ? ", killed for using more than its memory limit" : ""})${this.#command ? ` running \`${this.#command}\`` : ""}`
             : "the container was removed";
           this.#stopWatching();
           this.markDisconnected(this.#exit);
