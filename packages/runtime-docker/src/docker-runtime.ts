@@ -272,7 +272,7 @@ export class DockerRuntime extends BaseRuntime {
       busy = true;
       try {
         const info = await this.#svc.engine.inspectContainer(containerId);
-        if (!info || !info.State.Running) {
+        if (!info?.State.Running) {
           this.#exit = info
             ? `the container exited (code ${info.State.ExitCode}${info.State.OOMKilled ? ", killed for using more than its memory limit" : ""})${this.#command ? ` running \`${this.#command}\`` : ""}`
             : "the container was removed";

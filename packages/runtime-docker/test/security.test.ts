@@ -17,7 +17,7 @@ const session = () => `${PREFIX}${n++}`;
 /** Runs a node script inside the sandbox and returns its trimmed output. */
 async function nodeIn(runtime: Runtime, script: string, timeout = 30): Promise<string> {
   const obs = await runtime.runCommand(`node -e ${JSON.stringify(script).replace(/\$/g, "\\$")}`, {
-    timeout,
+    timeoutMs: timeout * 1000,
   });
   return obs.content.trim();
 }
@@ -150,7 +150,7 @@ describe.skipIf(found.skip !== undefined)(`runtime-docker isolation (attack test
   it("cannot use more memory than memoryMiB: the hog is killed, the server lives on", async () => {
     const obs = await egress.runCommand(
       'node -e "const a=[];for(;;)a.push(Buffer.alloc(1<<20,1))"; echo "exit=$?"',
-      { timeout: 60 },
+      { timeoutMs: 60_000 },
     );
     expect(obs.content).toMatch(/exit=(137|134|1)\b/);
     expect((await egress.runCommand("echo alive")).content.trim()).toBe("alive");
