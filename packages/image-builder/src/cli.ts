@@ -1,6 +1,7 @@
 /**
  * `agent-runtime-image`: validate an image spec (JSON or YAML), render its Dockerfile, print its content-hash
- * tags, or plan a build against the tags that exist. Errors point into the spec and exit non-zero.
+ * tags, plan a build against the tags that exist, or build it through a container engine. Errors point into the
+ * spec and exit non-zero.
  */
 import { readFileSync, realpathSync } from "node:fs";
 import { dirname, extname, resolve } from "node:path";
@@ -9,6 +10,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { serverLaunch } from "./action-server.js";
 import { stableStringify } from "./canonical-json.js";
+import { CliUsageError, checkBuildValues, runBuildCommand } from "./cli-build.js";
 import { ImageBuilderError } from "./errors.js";
 import { DEFAULT_MAX_INLINE_BYTES } from "./options.js";
 import { renderResolved, toDockerfile } from "./render.js";
@@ -46,21 +48,29 @@ Commands:
   canonical <spec>                    print the canonical JSON form of the spec
   server <spec>                       print how to start the image's action server as JSON
   plan <spec> --existing <tags.txt>   print the build plan as JSON (tags file: one tag per line, # comments)
+  build <spec> [--engine docker]      build the image through a container engine and tag it
+                                      <repository>:<source tag>; the build log goes to stderr, then
+                                      { "image", "imageId", "built" } is printed as JSON (built: false when
+                                      the tag existed and nothing was built)
 
 Options:
   --max-inline-bytes <n>   limit on inline content (default 2097152)
-  --repository <name>      plan: the image repository (default agent-runtime)
-  --force                  plan: build from scratch whatever exists
+  --repository <name>      plan, build: the image repository (default agent-runtime)
+  --force                  plan, build: build from scratch whatever exists
   --no-versioned           plan: never start from the versioned image
+  --engine <kind>          build: the engine's API; only docker (Docker, or Podman's Docker-compatible
+                           service) is supported (default docker)
+  --engine-address <addr>  build: unix:///path/to/docker.sock, an absolute socket path or tcp://host:port
+                           (default DOCKER_HOST, else /var/run/docker.sock, /run/podman/podman.sock,
+                           $XDG_RUNTIME_DIR/podman/podman.sock: the first that exists)
+  --timeout-ms <n>         build: deadline of the build in ms (default 1200000)
   -h, --help               show this help
   -v, --version            show the version
 
 In a spec file, a copy-inline step may give "contentFile" and an inline action-server install may give
 "bundleFile" instead of the content; paths are relative to the spec file.
-Exit codes: 0 success, 1 invalid spec or render failure, 2 usage error.`;
-
-/** A wrong command line (exit code 2), as opposed to a wrong spec (exit code 1). */
-class CliUsageError extends Error {}
+Exit codes: 0 success, 1 invalid spec, render or build failure (BUILD_FAILED with the end of the build log,
+UNAVAILABLE when the engine cannot be reached, TIMEOUT), 2 usage error.`;
 
 function usageError(message: string): CliUsageError {
   return new CliUsageError(message);
@@ -192,6 +202,8 @@ const defaultIo = (): CliIo => ({
 export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo> = {}): Promise<number> {
   const io = { ...defaultIo(), ...ioOverrides };
   let file = "";
+  // Build failures carry their code (BUILD_FAILED, UNAVAILABLE, TIMEOUT) so scripts and people can tell them apart.
+  let showCode = false;
   try {
     let parsed: ReturnType<typeof parse>;
     try {
@@ -210,7 +222,7 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
     }
     const [command, specFile, ...extra] = positionals;
     if (command === undefined) throw usageError("missing command");
-    if (!["validate", "dockerfile", "hash", "canonical", "server", "plan"].includes(command)) {
+    if (!["validate", "dockerfile", "hash", "canonical", "server", "plan", "build"].includes(command)) {
       throw usageError(`unknown command ${JSON.stringify(command)}`);
     }
     if (specFile === undefined) throw usageError(`${command} needs a spec file (or - for standard input)`);
@@ -222,13 +234,21 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
         throw usageError("--max-inline-bytes must be a non-negative integer");
       }
     }
-    if (
-      command !== "plan" &&
-      (values.existing ?? values.repository ?? values.force ?? values["no-versioned"]) !== undefined
-    ) {
-      throw usageError("--existing, --repository, --force and --no-versioned only apply to plan");
+    if (command !== "plan" && (values.existing ?? values["no-versioned"]) !== undefined) {
+      throw usageError("--existing and --no-versioned only apply to plan");
     }
+    if (!["plan", "build"].includes(command) && (values.repository ?? values.force) !== undefined) {
+      throw usageError("--repository and --force only apply to plan and build");
+    }
+    if (
+      command !== "build" &&
+      (values.engine ?? values["engine-address"] ?? values["timeout-ms"]) !== undefined
+    ) {
+      throw usageError("--engine, --engine-address and --timeout-ms only apply to build");
+    }
+    if (command === "build") checkBuildValues(values);
     file = specFile;
+    showCode = command === "build";
     const spec = await loadSpec(specFile, io);
     switch (command) {
       case "validate": {
@@ -267,6 +287,9 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
         io.stdout(json(plan));
         break;
       }
+      case "build":
+        await runBuildCommand(spec, values, io, maxInlineBytes);
+        break;
     }
     return CliExitCode.OK;
   } catch (err) {
@@ -275,7 +298,8 @@ export async function runCli(argv: readonly string[], ioOverrides: Partial<CliIo
       return CliExitCode.USAGE;
     }
     if (err instanceof ImageBuilderError) {
-      io.stderr(`agent-runtime-image: ${file ? `${file}: ` : ""}${err.message}\n`);
+      const code = showCode ? `${err.code}: ` : "";
+      io.stderr(`agent-runtime-image: ${file ? `${file}: ` : ""}${code}${err.message}\n`);
       return CliExitCode.FAILED;
     }
     io.stderr(
@@ -296,6 +320,9 @@ function parse(argv: readonly string[]) {
       force: { type: "boolean" },
       "no-versioned": { type: "boolean" },
       "max-inline-bytes": { type: "string" },
+      engine: { type: "string" },
+      "engine-address": { type: "string" },
+      "timeout-ms": { type: "string" },
       help: { type: "boolean", short: "h" },
       version: { type: "boolean", short: "v" },
     },

@@ -21,6 +21,8 @@ export const ImageBuilderErrorCode = {
   TIMEOUT: "TIMEOUT",
   /** The container engine cannot be reached. */
   UNAVAILABLE: "UNAVAILABLE",
+  /** A build through a container engine was cancelled by its `signal`. */
+  CANCELLED: "CANCELLED",
 } as const;
 
 /** One of the {@link ImageBuilderErrorCode} values. */

@@ -147,7 +147,7 @@ describe("agent-runtime-image", () => {
   it("usage errors exit 2 and point to --help", async () => {
     for (const argv of [
       [],
-      ["build", "x"],
+      ["bogus", "x"],
       ["dockerfile"],
       ["plan", "s.yaml"],
       ["hash", "s.yaml", "--bogus"],

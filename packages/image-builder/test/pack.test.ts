@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, lstatSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { imageTags, toDockerfile } from "../src/index.js";
@@ -26,6 +26,25 @@ const spec = {
   server: { kind: "agent-runtime", install: { strategy: "npm", version: "0.1.0" } },
 };
 
+/**
+ * The manifest as `pnpm pack` writes it inside the workspace: `workspace:` ranges become versions (the staging
+ * directory is outside the workspace, where pnpm cannot resolve them) and dev dependencies do not matter.
+ */
+function stagedManifest(): Record<string, unknown> {
+  const manifest = JSON.parse(readFileSync(join(packageDir, "package.json"), "utf8")) as {
+    peerDependencies?: Record<string, string>;
+    devDependencies?: Record<string, string>;
+  };
+  delete manifest.devDependencies;
+  for (const [name, range] of Object.entries(manifest.peerDependencies ?? {})) {
+    if (!range.startsWith("workspace:")) continue;
+    const dir = resolve(packageDir, "..", name.replace("@agent-runtime/", ""));
+    const { version } = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { version: string };
+    manifest.peerDependencies![name] = `${range.slice("workspace:".length)}${version}`;
+  }
+  return manifest;
+}
+
 describe("the packed package, installed alone", () => {
   const work = tempDir("image-builder-pack-");
   afterAll(() => work.cleanup());
@@ -37,7 +56,7 @@ describe("the packed package, installed alone", () => {
       cwd: packageDir,
       stdio: "pipe",
     });
-    copyFileSync(join(packageDir, "package.json"), join(stage, "package.json"));
+    writeFileSync(join(stage, "package.json"), JSON.stringify(stagedManifest(), null, 2));
     copyFileSync(join(packageDir, "README.md"), join(stage, "README.md"));
     execFileSync("pnpm", ["pack", "--pack-destination", work.dir], {
       cwd: stage,
@@ -72,8 +91,9 @@ describe("the packed package, installed alone", () => {
     const installed = join(app, "node_modules", "@agent-runtime", "image-builder");
     expect(lstatSync(installed).isSymbolicLink()).toBe(false);
     expect(existsSync(join(installed, "src"))).toBe(false);
-    // modal is an optional peer: not installed, and nothing below needs it.
+    // modal and docker-engine are optional peers: not installed, and nothing below needs them.
     expect(existsSync(join(app, "node_modules", "modal"))).toBe(false);
+    expect(existsSync(join(app, "node_modules", "@agent-runtime", "docker-engine"))).toBe(false);
 
     writeFileSync(join(app, "spec.json"), JSON.stringify(spec));
     const bin = join(app, "node_modules", ".bin", "agent-runtime-image");
@@ -103,6 +123,18 @@ describe("the packed package, installed alone", () => {
     });
     expect(invalid.status).toBe(1);
     expect(invalid.stderr).toContain("steps[0].packages[0]: must not start with '-'");
+
+    // build needs the optional peer docker-engine: without it, a clear error saying what to install.
+    const build = spawnSync(bin, ["build", "spec.json", "--engine-address", "unix:///nonexistent.sock"], {
+      cwd: app,
+      encoding: "utf8",
+      env: cleanEnv(),
+    });
+    expect(build.status).toBe(1);
+    expect(build.stdout).toBe("");
+    expect(build.stderr).toContain(
+      "FAILED_PRECONDITION: Building through a container engine needs @agent-runtime/docker-engine",
+    );
 
     // Both module formats and the ./modal entry load without modal installed.
     const esm = spawnSync(
