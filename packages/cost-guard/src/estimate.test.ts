@@ -98,7 +98,11 @@ describe("worked examples of modal-pricing.md (Sandbox rates, no region)", () =>
     expect(b.hourlyUsd - a.hourlyUsd).toBeCloseTo(0.00000667 * 3600, 9);
   });
 
-  it("the local backend costs nothing unless configured", () => {
+  it("the local and docker backends cost nothing unless configured", () => {
+    expect(
+      estimateCost({ provider: "docker", cpuCores: 4, memoryMiB: 8192 }, DAY_MS, DEFAULT_PRICE_TABLE)
+        .worstCaseUsd,
+    ).toBe(0);
     expect(
       estimateCost({ provider: "local", cpuCores: 4, memoryMiB: 8192 }, DAY_MS, DEFAULT_PRICE_TABLE)
         .worstCaseUsd,
@@ -158,7 +162,7 @@ describe("spec validation", () => {
       estimateCost({ provider: "e2b", cpuCores: 1, memoryMiB: 1 }, 1000, DEFAULT_PRICE_TABLE),
     );
     expect(provider.message).toContain('No prices for provider "e2b"');
-    expect(provider.message).toContain("Known providers: local, modal");
+    expect(provider.message).toContain("Known providers: docker, local, modal");
   });
 });
 

@@ -104,10 +104,11 @@ const gpu = (perSecondUsd: number, maxPerContainer = 8): GpuPrice => ({ perSecon
 
 /**
  * The default price table: Modal Sandbox rates as published on Modal's pricing page (checked Sept–Oct 2026),
- * and a `local` provider that costs nothing. Every figure can be overridden.
+ * and `local` and `docker` providers (sandboxes on your own machines) that cost nothing. Every figure can be
+ * overridden.
  */
 export const DEFAULT_PRICE_TABLE: PriceTable = deepFreeze({
-  version: "2026-10-01.1",
+  version: "2026-10-01.2",
   effectiveDate: "2026-10-01",
   source: "https://modal.com/pricing (Sandbox rates, checked 2026-10)",
   providers: {
@@ -140,6 +141,18 @@ export const DEFAULT_PRICE_TABLE: PriceTable = deepFreeze({
       regionMultipliers: {},
     },
     local: {
+      cpuPerCoreSecondUsd: 0,
+      memoryPerGiBSecondUsd: 0,
+      diskToMemoryRatio: 20,
+      defaultCpuBurstCores: 0,
+      gpus: {},
+      gpuAliases: {},
+      broadRegionMultiplier: 1,
+      narrowRegionMultiplier: 1,
+      regionMultipliers: {},
+    },
+    // Containers on your own engine (runtime-docker): free like local unless you price your machines.
+    docker: {
       cpuPerCoreSecondUsd: 0,
       memoryPerGiBSecondUsd: 0,
       diskToMemoryRatio: 20,
