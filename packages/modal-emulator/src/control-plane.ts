@@ -3,6 +3,7 @@
 // (secrets.ts) and strict mode's rules (strict.ts) live in modules of their own.
 import { posix } from "node:path";
 import type { Logger } from "@agent-runtime/runtime-core";
+import type { EngineImageBuilder } from "./engine-images.js";
 import type { Faults } from "./faults.js";
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from "./grpc-errors.js";
 import type { CallContext, Handlers } from "./grpc-service.js";
@@ -26,8 +27,8 @@ import type {
   SecretGetOrCreateMsg,
   SecretSourceMsg,
 } from "./messages.js";
-import type { SandboxRegistry } from "./registry.js";
-import { GenericStatus, type SandboxRecord } from "./sandbox.js";
+import type { Sandbox, SandboxRegistry } from "./registry.js";
+import { GenericStatus } from "./sandbox.js";
 import { ENV_KEY_RE, type NamedSecrets, SecretStore } from "./secrets.js";
 import { checkObjectName, checkStrictCreate, checkTags } from "./strict.js";
 import type { PortRequest, TunnelInfo } from "./tunnels.js";
@@ -63,6 +64,10 @@ export interface ControlPlaneSettings {
   /** Regions strict mode accepts. */
   regions: readonly string[];
   logger: Logger;
+  /** Engine mode: builds images for real. */
+  imageBuilder?: EngineImageBuilder;
+  /** Aborts engine builds when the emulator closes. */
+  shutdown?: AbortSignal;
 }
 
 function tagsToMap(tags: readonly SandboxTagMsg[] | undefined): Map<string, string> {
@@ -105,6 +110,9 @@ export class ControlPlane {
       faults,
       appExists: (appId) => this.#apps.has(appId),
       checkSecret: (secretId) => void this.#secrets.values(secretId),
+      builder: settings.imageBuilder,
+      shutdown: settings.shutdown,
+      logger: settings.logger,
     });
   }
 
@@ -153,7 +161,7 @@ export class ControlPlane {
   }
 
   /** Signs a router JWT for `sandbox`. */
-  routerJwt(sandbox: SandboxRecord): string {
+  routerJwt(sandbox: Sandbox): string {
     // Rounded up: a token lives at least routerJwtTtlMs (exp has whole-second resolution).
     const claims: JwtClaims = {
       sub: sandbox.spec.taskId,
@@ -282,6 +290,7 @@ export class ControlPlane {
       name,
       tags,
       imageId: image.imageId,
+      engineImage: image.engineImage,
       command: def.entrypoint_args ?? [],
       workdir,
       env,
@@ -290,6 +299,8 @@ export class ControlPlane {
       ports,
       milliCpu: def.resources?.milli_cpu || undefined,
       memoryMiB: def.resources?.memory_mb || undefined,
+      milliCpuMax: def.resources?.milli_cpu_max || undefined,
+      memoryMiBMax: def.resources?.memory_mb_max || undefined,
       regions: [...(def.scheduler_placement?.regions ?? [])],
       gpu: gpu
         ? `${gpu}${(def.resources?.gpu_config?.count ?? 1) > 1 ? `:${def.resources?.gpu_config?.count}` : ""}`

@@ -3,10 +3,12 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Logger, parseOrThrow, quietLogger } from "@agent-runtime/runtime-core";
+import { DockerEngine } from "@agent-runtime/docker-engine";
+import { type Logger, parseOrThrow, quietLogger, RuntimeError } from "@agent-runtime/runtime-core";
 import { type Metadata, Server, ServerCredentials } from "@grpc/grpc-js";
 import { generateCa, issueServerCertificate } from "./certs.js";
 import { ControlPlane } from "./control-plane.js";
+import { EngineImageBuilder } from "./engine-images.js";
 import { Faults } from "./faults.js";
 import { unauthenticated } from "./grpc-errors.js";
 import { buildService } from "./grpc-service.js";
@@ -14,9 +16,9 @@ import { randomAlnum } from "./ids.js";
 import { HostView, type IsolationMode, resolveIsolation } from "./isolation.js";
 import { type ModalEmulatorOptions, ModalEmulatorOptionsSchema, strictFromEnv } from "./options.js";
 import { loadModalProtos } from "./proto/load.js";
-import { SandboxRegistry } from "./registry.js";
+import { type Sandbox, SandboxRegistry } from "./registry.js";
 import { authorizeRouterCall, CommandRouter } from "./router.js";
-import { GenericStatus, type SandboxRecord } from "./sandbox.js";
+import { GenericStatus } from "./sandbox.js";
 import { NamedSecrets } from "./secrets.js";
 import { MODAL_REGIONS } from "./strict.js";
 
@@ -51,8 +53,13 @@ export interface SandboxSummary {
   }[];
   /** Host pid of the sandbox's main process (bwrap's under bwrap). */
   pid?: number;
-  /** The sandbox's root directory on the host (absolute sandbox paths outside the host view live here). */
+  /**
+   * The sandbox's root directory on the host (absolute sandbox paths outside the host view live here); `""` for
+   * a container sandbox.
+   */
   root: string;
+  /** Engine mode: the id of the sandbox's container (until it is removed). */
+  containerId?: string;
 }
 
 /** A running emulator. Stop it with {@link ModalEmulator.close}. */
@@ -69,8 +76,10 @@ export interface ModalEmulator {
   readonly caCertPath: string;
   /** The CA certificate (PEM). */
   readonly caCertPem: string;
-  /** How sandboxes are isolated in this emulator. */
+  /** How sandboxes are isolated in this emulator (local processes; not used with `sandboxEngine`). */
   readonly isolation: IsolationMode;
+  /** The container engine sandboxes run in (the `sandboxEngine` option), or undefined for local processes. */
+  readonly sandboxEngine: { kind: "docker"; address: string } | undefined;
   /** Whether strict mode is on (the `strict` option, or `MODAL_EMULATOR_STRICT`). */
   readonly strict: boolean;
   /** Directory with sandbox roots, the CA and the protos. */
@@ -113,7 +122,7 @@ function urlHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-function summarize(sb: SandboxRecord): SandboxSummary {
+function summarize(sb: Sandbox): SandboxSummary {
   const statusName = (code: number): GenericStatusName =>
     (Object.entries(GenericStatus).find(([, v]) => v === code)?.[0] as GenericStatusName | undefined) ??
     "UNSPECIFIED";
@@ -143,6 +152,7 @@ function summarize(sb: SandboxRecord): SandboxSummary {
     })),
     pid: sb.pid,
     root: sb.root,
+    ...("containerId" in sb && sb.containerId !== undefined ? { containerId: sb.containerId } : {}),
   };
 }
 
@@ -154,6 +164,7 @@ interface EmulatorParts {
   caCertPath: string;
   caCertPem: string;
   isolation: IsolationMode;
+  sandboxEngine: { kind: "docker"; address: string } | undefined;
   strict: boolean;
   stateDir: string;
   faults: Faults;
@@ -169,6 +180,7 @@ class RunningEmulator implements ModalEmulator {
   readonly caCertPath: string;
   readonly caCertPem: string;
   readonly isolation: IsolationMode;
+  readonly sandboxEngine: { kind: "docker"; address: string } | undefined;
   readonly strict: boolean;
   readonly stateDir: string;
   readonly faults: Faults;
@@ -183,6 +195,7 @@ class RunningEmulator implements ModalEmulator {
     this.caCertPath = parts.caCertPath;
     this.caCertPem = parts.caCertPem;
     this.isolation = parts.isolation;
+    this.sandboxEngine = parts.sandboxEngine;
     this.strict = parts.strict;
     this.stateDir = parts.stateDir;
     this.faults = parts.faults;
@@ -217,8 +230,24 @@ class RunningEmulator implements ModalEmulator {
       routerUrl: this.routerUrl,
       tokenId: this.tokenId,
       isolation: this.isolation,
+      ...(this.sandboxEngine ? { sandboxEngine: this.sandboxEngine } : {}),
       strict: this.strict,
     };
+  }
+}
+
+/** The `sandboxEngine` engine, checked to answer: UNAVAILABLE naming the option otherwise. */
+async function connectEngine(address: string | undefined): Promise<DockerEngine> {
+  try {
+    const engine = new DockerEngine(address !== undefined ? { address } : {});
+    await engine.ping();
+    return engine;
+  } catch (err) {
+    throw new RuntimeError(
+      "UNAVAILABLE",
+      `modal-emulator options: sandboxEngine: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
 }
 
@@ -248,7 +277,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
   const cleanups: (() => Promise<void> | void)[] = [];
   try {
     const isolation = await resolveIsolation(opts.isolation);
-    if (opts.isolation === "auto" && isolation.reason) {
+    if (opts.isolation === "auto" && isolation.reason && !opts.sandboxEngine) {
       logger.warn(
         `modal-emulator: sandboxes run as plain host processes, without isolation (${isolation.reason}). ` +
           "What cannot be faked: a sandbox's own paths (/workspace, /tmp, /root) live under its root in the " +
@@ -271,6 +300,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
     const tokenId = opts.tokenId ?? `ak-${randomAlnum(22)}`;
     const tokenSecret = opts.tokenSecret ?? `as-${randomAlnum(32)}`;
     const shutdown = new AbortController();
+    const engine = opts.sandboxEngine ? await connectEngine(opts.sandboxEngine.address) : undefined;
 
     const registry = new SandboxRegistry({
       view,
@@ -286,6 +316,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
       keepRoots: opts.keepStateDir,
       strict,
       logger,
+      ...(engine ? { engine: { engine, instance: randomAlnum(16).toLowerCase() } } : {}),
     });
     cleanups.push(() => registry.stopAll());
     const faults = new Faults(registry);
@@ -305,6 +336,10 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
         strict,
         regions: opts.regions ?? MODAL_REGIONS,
         logger,
+        shutdown: shutdown.signal,
+        ...(engine && opts.sandboxEngine
+          ? { imageBuilder: new EngineImageBuilder(engine, opts.sandboxEngine, logger) }
+          : {}),
       },
       registry,
       faults,
@@ -383,6 +418,7 @@ export async function startModalEmulator(options: ModalEmulatorOptions = {}): Pr
       caCertPath,
       caCertPem: ca.certPem,
       isolation: isolation.mode,
+      sandboxEngine: engine ? { kind: "docker", address: engine.address } : undefined,
       strict,
       stateDir,
       faults,

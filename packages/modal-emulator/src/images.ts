@@ -1,4 +1,6 @@
 import { createHash } from "node:crypto";
+import type { Logger } from "@agent-runtime/runtime-core";
+import type { EngineImageBuilder, EngineLayer } from "./engine-images.js";
 import type { Faults } from "./faults.js";
 import { notFound } from "./grpc-errors.js";
 import type { CallContext } from "./grpc-service.js";
@@ -14,6 +16,12 @@ interface ImageRecord {
   logs: { entryId: string; data: string }[];
   result?: SandboxResult;
   done: Promise<void>;
+  /** Engine mode: the engine image this layer was built as. */
+  engineImage?: string;
+  /** Engine mode: the log grows while the build runs, so joins stream it as it comes. */
+  live?: boolean;
+  /** Joins waiting for the next log line or the result (live builds only). */
+  waiters?: Set<() => void>;
 }
 
 /** What the image service needs from the rest of the control plane. */
@@ -23,6 +31,11 @@ export interface ImageServiceDeps {
   appExists(appId: string): boolean;
   /** Throws NOT_FOUND for an unknown secret. */
   checkSecret(secretId: string): void;
+  /** Engine mode: builds layers for real (see engine-images.ts). */
+  builder?: EngineImageBuilder;
+  /** Aborts engine builds when the emulator closes. */
+  shutdown?: AbortSignal;
+  logger?: Logger;
 }
 
 /** Clamps a client's long-poll timeout (seconds) to `[0, LONG_POLL_CAP_SECS]`; 0 means "do not wait". */
@@ -51,8 +64,11 @@ export class ImageService {
     this.#deps = deps;
   }
 
-  /** The built image `imageId`, or undefined when it does not exist or has not built successfully. */
-  built(imageId: string | undefined): { imageId: string } | undefined {
+  /**
+   * The built image `imageId` (with its engine image in engine mode), or undefined when it does not exist or
+   * has not built successfully.
+   */
+  built(imageId: string | undefined): { imageId: string; engineImage?: string } | undefined {
     const image = this.#images.get(imageId ?? "");
     return image?.result?.status === GenericStatus.SUCCESS ? image : undefined;
   }
@@ -89,7 +105,19 @@ export class ImageService {
     this.#images.set(imageId, record);
     const log = (data: string): void => {
       record.logs.push({ entryId: `${record.logs.length + 1}`, data });
+      for (const w of [...(record.waiters ?? [])]) w();
     };
+    const builder = this.#deps.builder;
+    if (builder && !fault) {
+      // Engine mode: a real build; faults keep their replayed behaviour below.
+      record.live = true;
+      record.waiters = new Set();
+      const baseImages = new Map(
+        bases.map((b) => [b.docker_tag ?? "", this.#images.get(b.image_id ?? "")?.engineImage ?? ""]),
+      );
+      void this.#engineBuild(builder, record, { commands, bases: baseImages }, log, finish);
+      return { image_id: imageId };
+    }
     // "Build": replay the Dockerfile as a build log. Commands are not run: sandboxes use the host's tools.
     setImmediate(() => {
       commands.forEach((cmd, i) => {
@@ -109,6 +137,33 @@ export class ImageService {
     return { image_id: imageId };
   }
 
+  async #engineBuild(
+    builder: EngineImageBuilder,
+    record: ImageRecord,
+    layer: EngineLayer,
+    log: (data: string) => void,
+    finish: () => void,
+  ): Promise<void> {
+    const signal = this.#deps.shutdown ?? new AbortController().signal;
+    const outcome = await builder.build(layer, (line) => log(`${line}\n`), signal);
+    if (outcome.ok) {
+      record.engineImage = outcome.image;
+      log(`Built image ${record.imageId} as ${outcome.image}\n`);
+      record.result = { status: GenericStatus.SUCCESS, exitcode: 0 };
+      this.#deps.logger?.info("modal-emulator: image built", {
+        imageId: record.imageId,
+        engineImage: outcome.image,
+        built: outcome.built,
+      });
+    } else {
+      log(`${outcome.message}\n`);
+      record.result = { status: GenericStatus.FAILURE, exitcode: 1, exception: outcome.message };
+      this.#deps.logger?.info("modal-emulator: image build failed", { imageId: record.imageId });
+    }
+    finish();
+    for (const w of [...(record.waiters ?? [])]) w();
+  }
+
   async join(
     req: ImageJoinStreamingMsg,
     ctx: CallContext,
@@ -123,6 +178,7 @@ export class ImageService {
     // SDKs leave it false and read only the result.
     const logsWanted = !this.#deps.strict || !record.result || req.include_logs_for_finished === true;
     const timeoutMs = clampTimeoutSecs(req.timeout) * 1000 || LONG_POLL_CAP_SECS * 1000;
+    if (record.live) return this.#joinLive(record, req, ctx, write, logsWanted, timeoutMs);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       record.done,
@@ -141,5 +197,48 @@ export class ImageService {
       });
     }
     if (record.result) await write({ result: record.result, eof: true });
+  }
+
+  /** A join of an engine build: log lines as they come, then the result (or nothing at the window's end). */
+  async #joinLive(
+    record: ImageRecord,
+    req: ImageJoinStreamingMsg,
+    ctx: CallContext,
+    write: (m: object) => Promise<void>,
+    logsWanted: boolean,
+    timeoutMs: number,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let after = Number.parseInt(req.last_entry_id ?? "", 10) || 0;
+    for (;;) {
+      const logs = logsWanted ? record.logs.filter((l) => Number(l.entryId) > after) : [];
+      if (logs.length > 0) {
+        after = Number(logs[logs.length - 1]!.entryId);
+        await write({
+          task_logs: logs.map((l) => ({ data: l.data, file_descriptor: 1 })),
+          entry_id: logs[logs.length - 1]!.entryId,
+        });
+      }
+      if (record.result) {
+        await write({ result: record.result, eof: true });
+        return;
+      }
+      const left = deadline - Date.now();
+      if (left <= 0 || ctx.signal.aborted) return;
+      let timer: NodeJS.Timeout | undefined;
+      let wake: () => void = () => {};
+      await Promise.race([
+        new Promise<void>((r) => {
+          wake = r;
+          record.waiters?.add(r);
+        }),
+        new Promise((r) => {
+          timer = setTimeout(r, left);
+        }),
+        onAbort(ctx.signal),
+      ]);
+      clearTimeout(timer);
+      record.waiters?.delete(wake);
+    }
   }
 }

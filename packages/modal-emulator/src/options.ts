@@ -10,6 +10,43 @@ const topLevelDir = z
   .string()
   .regex(/^\/[^/]+$/, "must be a top-level absolute directory such as /workspace (no nested paths)");
 
+/** The `sandboxEngine` option: where sandboxes run and images are built when not as local processes. */
+export const SandboxEngineOptionsSchema = z
+  .object({
+    /** The engine kind; only `"docker"` (the Docker Engine API, which Podman's service speaks too). */
+    kind: z.literal("docker"),
+    /**
+     * The engine's address: `unix:///path/to/docker.sock`, an absolute socket path or `tcp://host:port`.
+     * @default `DOCKER_HOST`, else /var/run/docker.sock, else Podman's sockets
+     */
+    address: z.string().min(1).optional(),
+    /**
+     * Base images replaced before a build: `FROM <key>` becomes `FROM <value>` (exact match of the image
+     * reference the SDK sent, e.g. `{ "node:24-bookworm-slim": "localhost/agent-runtime/debian-trixie-min" }`),
+     * for registries the engine cannot reach. Unmapped bases are used as written (pulled by the engine).
+     * @default {}
+     */
+    baseImageMap: z.record(z.string().min(1), z.string().min(1)).default({}),
+    /**
+     * Repository the built images are tagged in (`<repository>:<content hash>`); they stay in the engine after
+     * `close()`, so a later run with the same Dockerfile reuses them.
+     * @default "localhost/modal-emulator"
+     */
+    repository: z
+      .string()
+      .regex(
+        /^[a-z0-9]+(?:[._:/-][a-z0-9]+)*$/,
+        "must be a lower-case image repository such as localhost/modal-emulator",
+      )
+      .default("localhost/modal-emulator"),
+    /**
+     * Deadline of one image build, in ms: past it the build ends with `FAILURE` and the log's last lines.
+     * @default 1_200_000
+     */
+    buildTimeoutMs: z.number().int().min(1000).default(1_200_000),
+  })
+  .strict();
+
 /** The options schema of {@link startModalEmulator}; every field is optional. */
 export const ModalEmulatorOptionsSchema = z
   .object({
@@ -137,6 +174,13 @@ export const ModalEmulatorOptionsSchema = z
      * @default MODAL_REGIONS
      */
     regions: z.array(z.string().min(1)).min(1).optional(),
+    /**
+     * Run sandboxes as containers of a container engine (Docker, or Podman's Docker-compatible service) and
+     * really build images there, instead of local processes and a replayed build log. See the README's
+     * "Container engine" section.
+     * @default undefined (local processes)
+     */
+    sandboxEngine: SandboxEngineOptionsSchema.optional(),
     /** Logger for emulator events (ids only, never secret values). @default quiet: warnings and errors only */
     logger: z
       .custom<Logger>((value) => isLogger(value), "must have debug, info, warn and error methods")
@@ -167,6 +211,10 @@ function isLogger(value: unknown): value is Logger {
   return ["debug", "info", "warn", "error"].every((k) => typeof v[k] === "function");
 }
 
+/** The `sandboxEngine` option as users write it. */
+export type SandboxEngineOptions = z.input<typeof SandboxEngineOptionsSchema>;
+/** The `sandboxEngine` option after defaults are applied. */
+export type ResolvedSandboxEngineOptions = z.output<typeof SandboxEngineOptionsSchema>;
 /** Options of {@link startModalEmulator} as users write them. */
 export type ModalEmulatorOptions = z.input<typeof ModalEmulatorOptionsSchema>;
 /** Options of {@link startModalEmulator} after defaults are applied. */

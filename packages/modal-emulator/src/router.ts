@@ -14,8 +14,7 @@ import type {
   TaskExecStdinWriteStreamMsg,
   TaskExecStdioReadMsg,
 } from "./messages.js";
-import type { SandboxRegistry } from "./registry.js";
-import type { SandboxRecord } from "./sandbox.js";
+import type { Sandbox, SandboxRegistry } from "./registry.js";
 
 const STDIO_CHUNK_BYTES = 64 * 1024;
 
@@ -84,7 +83,7 @@ export class CommandRouter {
     };
   }
 
-  #sandbox(taskId: string | undefined): SandboxRecord {
+  #sandbox(taskId: string | undefined): Sandbox {
     const sb = this.#registry.getByTask(taskId);
     sb.touch();
     return sb;

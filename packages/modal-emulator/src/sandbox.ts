@@ -58,6 +58,8 @@ export interface SandboxSpec {
   name?: string;
   tags: Map<string, string>;
   imageId: string;
+  /** Engine mode: the engine image the sandbox's container runs. */
+  engineImage?: string;
   command: string[];
   workdir: string;
   env: Record<string, string>;
@@ -65,7 +67,9 @@ export interface SandboxSpec {
   idleTimeoutSecs?: number;
   ports: PortRequest[];
   milliCpu?: number;
+  milliCpuMax?: number;
   memoryMiB?: number;
+  memoryMiBMax?: number;
   gpu?: string;
   /** Regions the sandbox was pinned to (`scheduler_placement.regions`); recorded, not enforced. */
   regions: string[];

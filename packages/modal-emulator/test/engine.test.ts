@@ -1,0 +1,216 @@
+import { randomBytes } from "node:crypto";
+import type { DockerEngine } from "@agent-runtime/docker-engine";
+import { engineForTests } from "@agent-runtime/docker-engine/testing";
+import { type Logger, silentLogger } from "@agent-runtime/runtime-core";
+import { DEFAULT_BASE_IMAGE, modalRuntime } from "@agent-runtime/runtime-modal";
+import type { App, ModalClient } from "modal";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SANDBOX_LABEL } from "../src/container-sandbox.js";
+import { MANAGED_BY, MANAGED_BY_LABEL } from "../src/engine-images.js";
+import { type ModalEmulator, startModalEmulator } from "../src/index.js";
+import { clientFor } from "./helpers.js";
+
+const found = await engineForTests();
+const run = randomBytes(4).toString("hex");
+/** A registry base the engine cannot pull here, mapped onto the local Debian base. */
+const REGISTRY_BASE = "debian:trixie-slim";
+
+/** Records `modal-emulator: image built` events (which engine image, and whether it was built or found). */
+function buildLog(): { logger: Logger; builds: { engineImage: string; built: boolean }[] } {
+  const builds: { engineImage: string; built: boolean }[] = [];
+  const quiet = (): void => {};
+  return {
+    builds,
+    logger: {
+      debug: quiet,
+      warn: quiet,
+      error: quiet,
+      info: (message, fields) => {
+        if (message === "modal-emulator: image built")
+          builds.push({ engineImage: String(fields?.engineImage), built: fields?.built === true });
+      },
+    },
+  };
+}
+
+describe.skipIf(found.skip !== undefined)(
+  `modal-emulator with a container engine${found.skip ? ` (skipped: ${found.skip})` : ""}`,
+  () => {
+    const engine = found.engine as DockerEngine;
+    const log = buildLog();
+    const madeImages = new Set<string>();
+    const sandboxIds: string[] = [];
+    let emulator: ModalEmulator;
+    let client: ModalClient;
+    let app: App;
+
+    beforeAll(async () => {
+      emulator = await startModalEmulator({
+        sandboxEngine: {
+          kind: "docker",
+          address: engine.address,
+          baseImageMap: { [REGISTRY_BASE]: found.baseImage },
+        },
+        logger: log.logger,
+      });
+      client = clientFor(emulator);
+      app = await client.apps.fromName(`engine-${run}`, { createIfMissing: true });
+    });
+
+    afterAll(async () => {
+      client?.close();
+      await emulator?.close();
+      // The first build is the layer FROM the mapped base, the same in every run: kept for the next run.
+      for (const image of [...madeImages].slice(1))
+        await engine.removeImage(image, { force: true }).catch(() => {});
+    });
+
+    const ownImage = () =>
+      client.images.fromRegistry(REGISTRY_BASE).dockerfileCommands([`RUN echo built-${run} > /built.txt`]);
+
+    it("builds the image for real and runs the sandbox as a container of it: exec, env and secrets, stdin", async () => {
+      const sb = await client.sandboxes.create(app, ownImage(), {
+        command: ["sleep", "infinity"],
+        env: { PLAIN: "plain-value" },
+        secrets: [await client.secrets.fromObject({ TOKEN: `secret-${run}` })],
+        workdir: "/tmp",
+      });
+      sandboxIds.push(sb.sandboxId);
+      for (const b of log.builds) madeImages.add(b.engineImage);
+      // The base layer (FROM the mapped base) and the RUN layer, each its own engine image.
+      expect(log.builds.length).toBe(2);
+
+      const cat = await sb.exec(["cat", "/built.txt"]);
+      expect(await cat.stdout.readText()).toBe(`built-${run}\n`);
+      expect(await cat.wait()).toBe(0);
+
+      const env = await sb.exec(["sh", "-c", 'echo "$PLAIN $TOKEN $(pwd)"; echo to-err >&2; exit 5']);
+      expect(await env.stdout.readText()).toBe(`plain-value secret-${run} /tmp\n`);
+      expect(await env.stderr.readText()).toBe("to-err\n");
+      expect(await env.wait()).toBe(5);
+
+      const cat2 = await sb.exec(["cat"]);
+      await cat2.stdin.writeText("through stdin");
+      await cat2.stdin.close();
+      expect(await cat2.stdout.readText()).toBe("through stdin");
+      expect(await cat2.wait()).toBe(0);
+
+      const summary = emulator.listSandboxes().find((s) => s.sandboxId === sb.sandboxId);
+      expect(summary?.containerId).toMatch(/^[0-9a-f]{12,}$/);
+      const info = await engine.inspectContainer(summary!.containerId!);
+      expect(info?.Config.Labels?.[MANAGED_BY_LABEL]).toBe(MANAGED_BY);
+      expect(info?.Config.Image).toContain(madeImages.values().next().value?.split(":")[0]);
+      await sb.terminate();
+    }, 180_000);
+
+    it("a second sandbox of the same image does not build again, here or in another emulator", async () => {
+      const before = log.builds.length;
+      const sb = await client.sandboxes.create(app, ownImage(), { command: ["sh", "-c", "exit 3"] });
+      sandboxIds.push(sb.sandboxId);
+      expect(await sb.wait()).toBe(3);
+      expect(log.builds.length).toBe(before);
+
+      // A fresh emulator knows no images, but the engine has the tags: found, not built.
+      const other = buildLog();
+      const second = await startModalEmulator({
+        sandboxEngine: {
+          kind: "docker",
+          address: engine.address,
+          baseImageMap: { [REGISTRY_BASE]: found.baseImage },
+        },
+        logger: other.logger,
+      });
+      try {
+        const c2 = clientFor(second);
+        const app2 = await c2.apps.fromName(`engine-${run}`, { createIfMissing: true });
+        const image = await c2.images
+          .fromRegistry(REGISTRY_BASE)
+          .dockerfileCommands([`RUN echo built-${run} > /built.txt`])
+          .build(app2);
+        expect(image.imageId).toMatch(/^im-/);
+        expect(other.builds.length).toBeGreaterThan(0);
+        expect(other.builds.every((b) => !b.built)).toBe(true);
+        c2.close();
+      } finally {
+        await second.close();
+      }
+    }, 120_000);
+
+    it("a failing RUN step fails the image build with its output in the error", async () => {
+      const image = client.images
+        .fromRegistry(REGISTRY_BASE)
+        .dockerfileCommands([`RUN echo output-of-failing-step-${run}; exit 3`]);
+      const err = await image.build(app).then(
+        () => undefined,
+        (e: unknown) => e as Error,
+      );
+      expect(err?.message).toMatch(/^Image build for im-\S+ failed with the exception:\s/);
+      expect(err?.message).toContain(`output-of-failing-step-${run}`);
+    }, 120_000);
+
+    it("terminate removes the container; close removes every container it made", async () => {
+      const sb = await client.sandboxes.create(app, ownImage(), { command: ["sleep", "infinity"] });
+      sandboxIds.push(sb.sandboxId);
+      const mine = () => engine.listContainers({ labels: { [SANDBOX_LABEL]: sb.sandboxId }, all: true });
+      expect((await mine()).length).toBe(1);
+      await sb.terminate();
+      await expect.poll(mine, { timeout: 30_000 }).toEqual([]);
+
+      const left = await client.sandboxes.create(app, ownImage(), { command: ["sleep", "infinity"] });
+      sandboxIds.push(left.sandboxId);
+      await emulator.close();
+      const managed = await engine.listContainers({ labels: { [MANAGED_BY_LABEL]: MANAGED_BY }, all: true });
+      expect(managed.filter((c) => sandboxIds.includes(c.Labels?.[SANDBOX_LABEL] ?? ""))).toEqual([]);
+    }, 120_000);
+  },
+);
+
+describe.skipIf(found.skip !== undefined)(
+  `runtime-modal on the emulator with a container engine${found.skip ? ` (skipped: ${found.skip})` : ""}`,
+  () => {
+    let emulator: ModalEmulator | undefined;
+    afterAll(async () => {
+      await emulator?.close();
+    });
+
+    it("builds the default action-server image for real (its base mapped onto Debian) and runs a command", async () => {
+      const engine = found.engine as DockerEngine;
+      emulator = await startModalEmulator({
+        sandboxEngine: {
+          kind: "docker",
+          address: engine.address,
+          baseImageMap: { [DEFAULT_BASE_IMAGE]: found.baseImage },
+        },
+      });
+      // The first run builds the recipe (apt-get installs Node.js: about 40 s); later runs find its content tag.
+      const provider = modalRuntime(
+        {
+          serverUrl: emulator.serverUrl,
+          credentials: { tokenId: emulator.tokenId, tokenSecret: emulator.tokenSecret },
+          caCertPem: emulator.caCertPem,
+          appName: `engine-e2e-${run}`,
+          imageBuildTimeoutMs: 600_000,
+          // Against a loopback server runtime-modal runs the host's server bundle unless told otherwise: here
+          // the image really has its own, on PATH (image-builder's ACTION_SERVER_COMMAND).
+          serverCommand: ["agent-runtime-action-server"],
+        },
+        { logger: silentLogger },
+      );
+      try {
+        const runtime = await provider.create({ sessionId: `engine-e2e-${run}` });
+        try {
+          await runtime.connect();
+          const result = await runtime.runCommand("echo hi; cat /etc/debian_version");
+          expect(result.content).toMatch(/^hi\n13\./);
+        } finally {
+          await runtime.close();
+        }
+      } finally {
+        await provider.close();
+      }
+      const sandboxes = emulator.listSandboxes();
+      expect(sandboxes.length).toBeGreaterThan(0);
+      expect(sandboxes.every((s) => !s.running)).toBe(true);
+    }, 600_000);
+  },
+);
