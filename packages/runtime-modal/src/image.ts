@@ -31,14 +31,24 @@ export interface ResolvedImage {
   workspaceDir: string;
 }
 
-function defaultSpec(): ImageSpec {
-  // The bundle is written into the image by RUN commands: no npm registry needed at build time.
+/**
+ * The default image recipe on `base`: the bundled action-server written into the image by RUN commands (no npm
+ * registry needed at build time), with Node.js >= 20 and bash installed by apt-get or apk when the base lacks
+ * them. With no argument it is what runs when the `image` option is not given; CI builds it for real on a clean
+ * Debian trixie base (test/default-image-build.test.ts).
+ *
+ * @example
+ * ```ts
+ * const spec = defaultImageSpec("debian:trixie-slim");
+ * ```
+ */
+export function defaultImageSpec(base: string = DEFAULT_BASE_IMAGE): ImageSpec {
   const bundle = readFileSync(actionServerBinPath(), "utf8");
-  return fromRegistry(DEFAULT_BASE_IMAGE).withActionServer({ strategy: "inline", bundle }).build();
+  return fromRegistry(base).withActionServer({ strategy: "inline", bundle }).build();
 }
 
 function specOf(image: ResolvedModalRuntimeOptions["image"]): ImageSpec {
-  if (image === undefined) return defaultSpec();
+  if (image === undefined) return defaultImageSpec();
   if (typeof image === "string")
     return fromRegistry(image).withActionServer({ strategy: "preinstalled" }).build();
   if ("openhands" in image && typeof image.openhands === "string") {
