@@ -239,6 +239,9 @@ export class DockerRuntime extends BaseRuntime {
       }
       await new Promise((r) => setTimeout(r, 20));
     }
+    // A root engine makes the socket as root with the server's umask: a host that is not root could not connect.
+    // The directory around it is the host user's, mode 0700, so opening the socket itself to everyone is safe.
+    if (process.getuid?.() !== 0) await this.#openSocketToHost();
     const outer = join(stateDir, "server.sock");
     linkSync(inner, outer);
     if (!lstatSync(outer).isSocket()) {
@@ -246,6 +249,31 @@ export class DockerRuntime extends BaseRuntime {
       throw new RuntimeError(
         "FAILED_PRECONDITION",
         "The container's server socket was replaced while starting; the sandbox was removed.",
+      );
+    }
+  }
+
+  /** Runs `chmod 0666` on the server's socket inside the container (for a host user that is not root). */
+  async #openSocketToHost(): Promise<void> {
+    const engine = this.#svc.engine;
+    const id = this.#container?.containerId as string;
+    const execId = await engine.createExec(id, {
+      Cmd: ["chmod", "0666", `${SOCKET_DIR_IN_CONTAINER}/server.sock`],
+      User: "0",
+      AttachStdout: true,
+      AttachStderr: true,
+    });
+    const stream = await engine.startExec(execId);
+    await new Promise<void>((resolve) => {
+      stream.output.resume();
+      stream.output.once("end", resolve);
+      stream.output.once("close", resolve);
+    });
+    const result = await engine.inspectExec(execId);
+    if (result.ExitCode !== 0) {
+      throw new RuntimeError(
+        "FAILED_PRECONDITION",
+        `Opening the server's socket to this host user failed (chmod exited ${result.ExitCode}); run the host as root, use a rootless engine, or set connect: "port".`,
       );
     }
   }

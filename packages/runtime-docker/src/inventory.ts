@@ -1,7 +1,9 @@
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import type { DockerEngine } from "@agent-runtime/docker-engine";
 import type { InventorySandbox, SandboxInventory } from "@agent-runtime/runtime-core";
 import { toDockerRuntimeError } from "./errors.js";
-import { LABELS, MANAGED_BY } from "./naming.js";
+import { CONTAINER_NAME_PREFIX, LABELS, MANAGED_BY } from "./naming.js";
 
 /** A container runtime-docker made, as the engine lists it. */
 export interface ListedContainer extends InventorySandbox {
@@ -19,9 +21,12 @@ export interface ListedContainer extends InventorySandbox {
 export class DockerSandboxInventory implements SandboxInventory {
   readonly provider = "docker";
   readonly #engine: DockerEngine;
+  readonly #stateBase: string | undefined;
 
-  constructor(engine: DockerEngine) {
+  /** `stateBase`: where the provider keeps per-container state, removed with each container terminated here. */
+  constructor(engine: DockerEngine, stateBase?: string) {
     this.#engine = engine;
+    this.#stateBase = stateBase;
   }
 
   /** Containers of runtime-docker carrying every label of `match` (`true`: any value), running or stopped. */
@@ -51,9 +56,14 @@ export class DockerSandboxInventory implements SandboxInventory {
     }));
   }
 
+  /** Removes the container (running or not) and its state directory on this host. Gone already is not an error. */
   async terminate(sandboxId: string): Promise<void> {
     try {
+      const name = (await this.#engine.inspectContainer(sandboxId))?.Name.replace(/^\//, "");
       await this.#engine.removeContainer(sandboxId);
+      if (this.#stateBase && name?.startsWith(CONTAINER_NAME_PREFIX) && !name.includes("/")) {
+        rmSync(join(this.#stateBase, name), { recursive: true, force: true });
+      }
     } catch (err) {
       throw toDockerRuntimeError(err, `Removing container ${sandboxId}`);
     }

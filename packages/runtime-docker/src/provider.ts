@@ -99,7 +99,7 @@ export class DockerRuntimeProvider implements RuntimeProvider {
       connect,
       stateBase: options.stateDir ?? join(tmpdir(), "agent-runtime-docker"),
     };
-    this.inventory = new DockerSandboxInventory(engine);
+    this.inventory = new DockerSandboxInventory(engine, this.#svc.stateBase);
     this.poolId = `ar-pool-${randomBytes(6).toString("hex")}`;
     this.capabilities = {
       persistentShell: true,

@@ -191,24 +191,31 @@ describe.skipIf(found.skip !== undefined)(`runtime-docker on a real engine${skip
 
   it("a warm pool hands out a started container at once; close removes only what was never handed out", async () => {
     const provider = dockerRuntime(testOptions({ pool: { size: 1 } }));
-    await expect.poll(() => provider.poolReady, { timeout: 60_000, interval: 100 }).toBe(1);
-    const pooledIds = (await provider.inventory.list({ [LABELS.pool]: provider.poolId })).map(
-      (c) => c.sandboxId,
-    );
-    expect(pooledIds).toHaveLength(1);
-    const sessionId = session();
-    const runtime = await provider.create({ sessionId });
-    expect(runtime.status).toBe(RuntimeStatus.READY);
-    expect(runtime.containerId).toBe(pooledIds[0]);
-    expect((await runtime.runCommand("echo pooled")).content.trim()).toBe("pooled");
-    // A create that changes the shape bypasses the pool.
-    const other = await provider.create({ sessionId: session(), memoryMiB: 300 });
-    expect(other.status).not.toBe(RuntimeStatus.READY);
-    await provider.close();
-    const left = await provider.inventory.list({ [LABELS.pool]: provider.poolId });
-    expect(left.map((c) => c.sandboxId)).toEqual([runtime.containerId]);
-    await runtime.close();
-    expect(await provider.inventory.list({ [LABELS.pool]: provider.poolId })).toEqual([]);
+    try {
+      await expect.poll(() => provider.poolReady, { timeout: 60_000, interval: 100 }).toBe(1);
+      const pooledIds = (await provider.inventory.list({ [LABELS.pool]: provider.poolId })).map(
+        (c) => c.sandboxId,
+      );
+      expect(pooledIds).toHaveLength(1);
+      const sessionId = session();
+      const runtime = await provider.create({ sessionId });
+      expect(runtime.status).toBe(RuntimeStatus.READY);
+      expect(runtime.containerId).toBe(pooledIds[0]);
+      expect((await runtime.runCommand("echo pooled")).content.trim()).toBe("pooled");
+      // A create that changes the shape bypasses the pool.
+      const other = await provider.create({ sessionId: session(), memoryMiB: 300 });
+      expect(other.status).not.toBe(RuntimeStatus.READY);
+      await provider.close();
+      const left = await provider.inventory.list({ [LABELS.pool]: provider.poolId });
+      expect(left.map((c) => c.sandboxId)).toEqual([runtime.containerId]);
+      await runtime.close();
+      expect(await provider.inventory.list({ [LABELS.pool]: provider.poolId })).toEqual([]);
+    } finally {
+      await provider.close();
+      for (const c of await provider.inventory.list({ [LABELS.pool]: provider.poolId })) {
+        await provider.inventory.terminate(c.sandboxId);
+      }
+    }
   }, 180_000);
 });
 

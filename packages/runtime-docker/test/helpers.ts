@@ -1,3 +1,6 @@
+import { existsSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { DockerEngine } from "@agent-runtime/docker-engine";
 import { engineForTests } from "@agent-runtime/docker-engine/testing";
 import { afterAll } from "vitest";
@@ -36,6 +39,12 @@ export function cleanupSessions(prefix: string): void {
     const rows = await engine.listContainers({ all: true, labels: { [LABELS.managedBy]: MANAGED_BY } });
     for (const row of rows) {
       if (row.Labels?.[LABELS.session]?.startsWith(prefix)) await engine.removeContainer(row.Id);
+    }
+    // State directories of containers a test removed behind the runtime's back.
+    const base = join(tmpdir(), "agent-runtime-docker");
+    for (const name of existsSync(base) ? readdirSync(base, { withFileTypes: true }) : []) {
+      if (name.name.startsWith(`ar-${prefix}`))
+        rmSync(join(base, name.name), { recursive: true, force: true });
     }
   });
 }
