@@ -24,7 +24,8 @@ export interface CliSession {
 /** The CLI's usage text. */
 export const USAGE = `Usage: agent-runtime-modal-emulator [options]
 
-Serves Modal's API on 127.0.0.1 for the modal SDK; sandboxes run as local processes. Prints the environment to
+Serves Modal's API on 127.0.0.1 for the modal SDK; sandboxes run as local processes (or, with --engine, as
+containers). Prints the environment to
 export, then runs until Ctrl-C (which stops every sandbox it started).
 
 Options:
@@ -36,6 +37,11 @@ Options:
   --secret NAME:K=V[,K=V]   a named secret for secrets.fromName (repeatable; prefer --secrets-file)
   --secrets-file FILE       JSON {"name": {"KEY": "value"}} of named secrets
   --isolation MODE          auto | bwrap | none (default: auto)
+  --engine docker[=ADDR]    run sandboxes as containers and build images for real in a container engine
+                            (ADDR: unix:///path/to/docker.sock or tcp://host:port; default: DOCKER_HOST or
+                            the usual sockets)
+  --engine-base-map FROM=TO with --engine: build on TO where an image says FROM FROM (repeatable), e.g.
+                            node:24-bookworm-slim=localhost/agent-runtime/debian-trixie-min
   --state-dir DIR           where sandbox roots live (default: a temp dir)
   --keep-state              keep the state dir on exit
   --strict                  behave as the real Modal service (the default unless
@@ -73,6 +79,7 @@ function intArg(flag: string, value: string | undefined, min = 0): number {
 export function parseCliArgs(argv: readonly string[]): ParsedArgs {
   const options: ModalEmulatorOptions = {};
   const secrets: Record<string, Record<string, string>> = {};
+  const baseImageMap: Record<string, string> = {};
   const parsed: ParsedArgs = { options, fails: [], json: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -144,6 +151,30 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
         options.isolation = v;
         break;
       }
+      case "--engine": {
+        const v = value();
+        const eq = v.indexOf("=");
+        const kind = eq < 0 ? v : v.slice(0, eq);
+        if (kind !== "docker")
+          throw new InvalidArgumentError(
+            `--engine must be docker or docker=ADDRESS, got ${JSON.stringify(v)}`,
+          );
+        const address = eq < 0 ? undefined : v.slice(eq + 1);
+        options.sandboxEngine = {
+          ...options.sandboxEngine,
+          kind: "docker",
+          ...(address ? { address } : {}),
+        };
+        break;
+      }
+      case "--engine-base-map": {
+        const v = value();
+        const eq = v.indexOf("=");
+        if (eq <= 0 || eq === v.length - 1)
+          throw new InvalidArgumentError(`--engine-base-map expects FROM=TO, got ${JSON.stringify(v)}`);
+        baseImageMap[v.slice(0, eq)] = v.slice(eq + 1);
+        break;
+      }
       case "--state-dir":
         options.stateDir = value();
         break;
@@ -176,6 +207,10 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
     }
   }
   if (Object.keys(secrets).length > 0) options.secrets = secrets;
+  if (Object.keys(baseImageMap).length > 0) {
+    if (!options.sandboxEngine) throw new InvalidArgumentError("--engine-base-map needs --engine docker");
+    options.sandboxEngine.baseImageMap = baseImageMap;
+  }
   return parsed;
 }
 
@@ -270,11 +305,20 @@ export async function runCli(
   const env = emulator.env();
   if (parsed.json) {
     io.stdout.write(
-      `${JSON.stringify({ env, routerUrl: emulator.routerUrl, isolation: emulator.isolation, strict: emulator.strict })}\n`,
+      `${JSON.stringify({
+        env,
+        routerUrl: emulator.routerUrl,
+        isolation: emulator.isolation,
+        ...(emulator.sandboxEngine ? { sandboxEngine: emulator.sandboxEngine } : {}),
+        strict: emulator.strict,
+      })}\n`,
     );
   } else {
+    const where = emulator.sandboxEngine
+      ? `sandboxes in docker at ${emulator.sandboxEngine.address}`
+      : `isolation=${emulator.isolation}`;
     io.stdout.write(
-      `# modal-emulator: isolation=${emulator.isolation}, ${emulator.strict ? "strict" : "lenient"}; Ctrl-C stops it and every sandbox.\n`,
+      `# modal-emulator: ${where}, ${emulator.strict ? "strict" : "lenient"}; Ctrl-C stops it and every sandbox.\n`,
     );
     for (const [k, v] of Object.entries(env)) io.stdout.write(`export ${k}=${shellQuote(v)}\n`);
   }

@@ -5,8 +5,9 @@ import {
   type ExecStream,
 } from "@agent-runtime/docker-engine";
 import type { Logger } from "@agent-runtime/runtime-core";
+import { failedExec, startEngineExec, stdinOf } from "./container-exec.js";
 import { MANAGED_BY, MANAGED_BY_LABEL } from "./engine-images.js";
-import { ExecRecord, StdinSink, type StdinTarget, type StdinWriteResult } from "./exec.js";
+import { type ExecRecord, StdinSink, type StdinWriteResult } from "./exec.js";
 import { isFsToolCommand } from "./fs-tool.js";
 import { OutputBuffer } from "./output-buffer.js";
 import {
@@ -42,18 +43,6 @@ const WAIT_FOREVER_MS = 2 ** 31 - 1;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
-}
-
-function stdinOf(stream: ExecStream): StdinTarget {
-  stream.input?.on("error", () => {});
-  return {
-    write: (data) => {
-      if (stream.input && !stream.input.destroyed) stream.input.write(data);
-    },
-    end: () => {
-      if (stream.input && !stream.input.destroyed) stream.input.end();
-    },
-  };
 }
 
 /**
@@ -295,16 +284,17 @@ export class ContainerSandbox {
     if (existing) return existing;
     let record: ExecRecord;
     if (isFsToolCommand(options.argv)) {
-      record = new ExecRecord(options.execId, { write: () => {}, end: () => {} }, () => {});
-      record.stderr.write(
-        Buffer.from(
-          "modal-emulator: the filesystem API (sb.filesystem) is not implemented for container-engine sandboxes; use exec (cat, tee) instead\n",
-        ),
+      record = failedExec(
+        options.execId,
+        "the filesystem API (sb.filesystem) is not implemented for container-engine sandboxes; use exec (cat, tee) instead",
+        1,
       );
-      record.finish({ code: 1 });
     } else {
       await this.#ready;
-      record = await this.#engineExec(options);
+      record = await startEngineExec(this.#ctx.engine, this.containerId as string, options, {
+        workdir: this.spec.workdir,
+        running: () => this.running,
+      });
     }
     this.execs.set(options.execId, record);
     this.#activeExecs++;
@@ -323,63 +313,6 @@ export class ContainerSandbox {
       this.#armIdle();
     });
     return record;
-  }
-
-  async #engineExec(options: ExecOptions): Promise<ExecRecord> {
-    const { engine } = this.#ctx;
-    const containerId = this.containerId as string;
-    let engineExecId: string;
-    let stream: ExecStream;
-    try {
-      engineExecId = await engine.createExec(containerId, {
-        Cmd: options.argv,
-        // The container's environment (the sandbox's env and secrets) applies already.
-        Env: Object.entries(options.env).map(([k, v]) => `${k}=${v}`),
-        WorkingDir: options.workdir ?? this.spec.workdir,
-        AttachStdin: true,
-        AttachStdout: true,
-        AttachStderr: true,
-      });
-      stream = await engine.startExec(engineExecId);
-    } catch (err) {
-      const record = new ExecRecord(options.execId, { write: () => {}, end: () => {} }, () => {});
-      record.stderr.write(Buffer.from(`modal-emulator: ${options.argv[0]}: ${(err as Error).message}\n`));
-      record.finish({ code: 126 });
-      return record;
-    }
-    // The engine cannot signal an exec: killing it drops its stream (the process may run on until the sandbox
-    // ends).
-    const record = new ExecRecord(options.execId, stdinOf(stream), () => stream.close());
-    const errTarget = options.stderrConfig === 2 ? record.stdout : record.stderr;
-    const demux = new Demuxer((kind, data) => {
-      if (kind === "stderr") {
-        if (options.stderrConfig !== 0) errTarget.write(data);
-      } else if (options.stdoutConfig !== 0) record.stdout.write(data);
-    });
-    stream.output.on("data", (c: Buffer) => demux.write(c));
-    stream.output.on("error", () => {});
-    let ended = false;
-    const onEnd = (): void => {
-      if (ended) return;
-      ended = true;
-      void this.#execExit(engineExecId, record);
-    };
-    stream.output.once("end", onEnd);
-    stream.output.once("close", onEnd);
-    return record;
-  }
-
-  async #execExit(engineExecId: string, record: ExecRecord): Promise<void> {
-    for (let i = 0; i < 40 && record.status === undefined; i++) {
-      const info = await this.#ctx.engine.inspectExec(engineExecId).catch(() => undefined);
-      if (info && !info.Running && info.ExitCode !== null) {
-        record.finish({ code: info.ExitCode });
-        return;
-      }
-      if (!info || !this.running) break;
-      await sleep(50);
-    }
-    record.finish({ signal: 9 });
   }
 
   async #waitForExit(containerId: string, attachEnded: Promise<void>): Promise<void> {

@@ -36,11 +36,30 @@ test("--help prints usage; bad arguments exit 2 naming the problem", async () =>
     [["--secret", "novalues"], /--secret expects NAME:KEY=VALUE/],
     [["--secrets-file", join(dir, "missing.json")], /--secrets-file/],
     [["--fail", "OnlyMethod"], /--fail expects METHOD:STATUS/],
+    [["--engine", "podman"], /--engine must be docker or docker=ADDRESS, got "podman"/],
+    [["--engine", "docker", "--engine-base-map", "no-target"], /--engine-base-map expects FROM=TO/],
+    [["--engine-base-map", "a=b"], /--engine-base-map needs --engine docker/],
   ] as const) {
     const bad = io();
     expect((await runCli(args, bad.io)).exitCode).toBe(2);
     expect(bad.err.join("")).toMatch(pattern);
   }
+});
+
+test("parses --engine with and without an address, and repeatable base image maps", () => {
+  expect(parseCliArgs(["--engine", "docker"]).options.sandboxEngine).toEqual({ kind: "docker" });
+  expect(
+    parseCliArgs([
+      "--engine=docker=unix:///run/x.sock",
+      "--engine-base-map",
+      "node:24-bookworm-slim=localhost/base",
+      "--engine-base-map=a:1=b",
+    ]).options.sandboxEngine,
+  ).toEqual({
+    kind: "docker",
+    address: "unix:///run/x.sock",
+    baseImageMap: { "node:24-bookworm-slim": "localhost/base", "a:1": "b" },
+  });
 });
 
 test("parses repeatable secrets, a secrets file and faults", () => {

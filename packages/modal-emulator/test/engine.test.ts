@@ -5,6 +5,7 @@ import { type Logger, silentLogger } from "@agent-runtime/runtime-core";
 import { DEFAULT_BASE_IMAGE, modalRuntime } from "@agent-runtime/runtime-modal";
 import type { App, ModalClient } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../src/cli.js";
 import { SANDBOX_LABEL } from "../src/container-sandbox.js";
 import { MANAGED_BY, MANAGED_BY_LABEL } from "../src/engine-images.js";
 import { type ModalEmulator, startModalEmulator } from "../src/index.js";
@@ -32,6 +33,31 @@ function buildLog(): { logger: Logger; builds: { engineImage: string; built: boo
     },
   };
 }
+
+describe("sandboxEngine option", () => {
+  it("an engine that does not answer fails the start, naming the option and the address", async () => {
+    const err = await startModalEmulator({
+      sandboxEngine: { kind: "docker", address: "unix:///nonexistent-dir/engine.sock" },
+    }).then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    expect(err?.code).toBe("UNAVAILABLE");
+    expect(err?.message).toMatch(
+      /^modal-emulator options: sandboxEngine: .*unix:\/\/\/nonexistent-dir\/engine\.sock/,
+    );
+  });
+
+  it("reports bad fields as path: message", async () => {
+    await expect(
+      startModalEmulator({
+        sandboxEngine: { kind: "podman", repository: "Upper/Case" } as never,
+      }),
+    ).rejects.toThrow(
+      /sandboxEngine\.kind: [\s\S]*sandboxEngine\.repository: must be a lower-case image repository/,
+    );
+  });
+});
 
 describe.skipIf(found.skip !== undefined)(
   `modal-emulator with a container engine${found.skip ? ` (skipped: ${found.skip})` : ""}`,
@@ -147,6 +173,28 @@ describe.skipIf(found.skip !== undefined)(
       expect(err?.message).toMatch(/^Image build for im-\S+ failed with the exception:\s/);
       expect(err?.message).toContain(`output-of-failing-step-${run}`);
     }, 120_000);
+
+    it("the CLI's --engine starts an emulator on the engine", async () => {
+      const out: string[] = [];
+      const { session, exitCode } = await runCli(
+        [
+          "--engine",
+          `docker=${engine.address}`,
+          "--engine-base-map",
+          `${REGISTRY_BASE}=${found.baseImage}`,
+          "--json",
+        ],
+        { stdout: { write: (t: string) => out.push(t) }, stderr: { write: (t: string) => out.push(t) } },
+      );
+      try {
+        expect(exitCode).toBe(0);
+        expect(JSON.parse(out.join(""))).toMatchObject({
+          sandboxEngine: { kind: "docker", address: engine.address },
+        });
+      } finally {
+        await session?.stop();
+      }
+    });
 
     it("terminate removes the container; close removes every container it made", async () => {
       const sb = await client.sandboxes.create(app, ownImage(), { command: ["sleep", "infinity"] });
