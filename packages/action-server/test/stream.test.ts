@@ -1,4 +1,6 @@
+import { existsSync } from "node:fs";
 import { request } from "node:http";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, run, startTestServer, type TestServer } from "./helpers.js";
 
@@ -31,8 +33,8 @@ function stream(
     accept?: string;
     /** Called with each line as it arrives; returning "destroy" drops the connection. */
     onLine?: (line: Line) => "destroy" | undefined;
-    /** Do not read the body for this long after the headers (a slow client). */
-    pauseMs?: number;
+    /** Do not read the body until this resolves (a slow client). */
+    pauseUntil?: () => Promise<void>;
   } = {},
 ): Promise<Streamed> {
   const url = new URL("/execute_action", t.server.url);
@@ -53,9 +55,15 @@ function stream(
         const result: Streamed = { status: res.statusCode ?? 0, headers: res.headers, lines: [], bytes: 0 };
         let pending = "";
         let destroyed = false;
-        if (options.pauseMs) {
+        if (options.pauseUntil) {
           res.pause();
-          setTimeout(() => res.resume(), options.pauseMs);
+          options.pauseUntil().then(
+            () => res.resume(),
+            (err: unknown) => {
+              req.destroy();
+              reject(err);
+            },
+          );
         }
         res.setEncoding("utf8");
         res.on("data", (chunk: string) => {
@@ -247,8 +255,18 @@ describe("execute_action, streaming form (Accept: application/x-ndjson)", () => 
   });
 
   it("a slow reader gets a note instead of unbounded buffering; the observation still comes whole", async () => {
-    // 16 MB without a newline while the client does not read for 1.5 s.
-    const r = await stream(runAction("head -c 16000000 /dev/zero | tr '\\0' a; echo"), { pauseMs: 1500 });
+    // 16 MB without a newline while the client reads nothing until the command has printed it all (a pause of
+    // fixed length was not enough on a loaded machine: the command printed slower than the socket could hold).
+    const doneFile = join(t.workDir, "slow-reader.done");
+    const printed = async () => {
+      const deadline = Date.now() + 90_000;
+      while (!existsSync(doneFile)) {
+        if (Date.now() > deadline) throw new Error("the command did not print its 16 MB within 90 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const command = `head -c 16000000 /dev/zero | tr '\\0' a; echo; : > ${doneFile}`;
+    const r = await stream({ ...runAction(command), timeout: 90 }, { pauseUntil: printed });
     const last = r.lines.at(-1)!;
     expect(last.value.type).toBe("observation");
     expect((last.value.observation as { content: string }).content).toContain(
@@ -257,5 +275,5 @@ describe("execute_action, streaming form (Accept: application/x-ndjson)", () => 
     const outputs = r.lines.filter((l) => l.value.type === "output").map((l) => l.value.content ?? "");
     expect(outputs.join("")).toMatch(/characters of live output skipped: the client read too slowly/);
     expect(r.bytes).toBeLessThan(16_000_000);
-  }, 30_000);
+  }, 120_000);
 });
