@@ -124,7 +124,12 @@ function classify(err: unknown, step: ModalStep): { code: ErrorCode; text: strin
 export function toModalRuntimeError(err: unknown, step: ModalStep, what: string): RuntimeError {
   if (isRuntimeError(err)) return err;
   if (isImageBuilderError(err)) {
-    const code: ErrorCode = err.code === "LIMIT_EXCEEDED" ? "INVALID_ARGUMENT" : err.code;
+    const code: ErrorCode =
+      err.code === "LIMIT_EXCEEDED"
+        ? "INVALID_ARGUMENT"
+        : err.code === "BUILD_FAILED"
+          ? "FAILED_PRECONDITION"
+          : err.code;
     return new RuntimeError(code, `${what}: ${err.message}`, {
       cause: err,
       details: { step, issues: err.issues },
