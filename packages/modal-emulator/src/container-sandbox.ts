@@ -172,25 +172,27 @@ export class ContainerSandbox {
       this.#creating = false;
     }
     if (!this.accepting) return this.#abandon();
-    const attach = await engine.attachContainer(this.containerId);
-    this.#attach = attach;
-    this.#stdin = new StdinSink(stdinOf(attach));
-    const demux = new Demuxer((kind, data) => (kind === "stderr" ? this.stderr : this.stdout).write(data));
-    attach.output.on("data", (c: Buffer) => demux.write(c));
-    attach.output.on("error", () => {});
-    const attachEnded = new Promise<void>((resolve) => {
-      attach.output.once("end", resolve);
-      attach.output.once("close", resolve);
-    });
-    if (!this.accepting) return this.#abandon();
+    let attachEnded: Promise<void>;
     try {
+      const attach = await engine.attachContainer(this.containerId);
+      this.#attach = attach;
+      this.#stdin = new StdinSink(stdinOf(attach));
+      const demux = new Demuxer((kind, data) => (kind === "stderr" ? this.stderr : this.stdout).write(data));
+      attach.output.on("data", (c: Buffer) => demux.write(c));
+      attach.output.on("error", () => {});
+      attachEnded = new Promise<void>((resolve) => {
+        attach.output.once("end", resolve);
+        attach.output.once("close", resolve);
+      });
+      if (!this.accepting) return this.#abandon();
       await engine.startContainer(this.containerId);
     } catch (err) {
-      // Say an executable that does not exist: the container ends like a failed entrypoint.
+      // Say an executable that does not exist (Podman says so on attach, Docker on start): the sandbox ends
+      // like a failed entrypoint.
       const state = await engine.inspectContainer(this.containerId).catch(() => undefined);
       this.stderr.write(Buffer.from(`modal-emulator: cannot start ${argv[0]}: ${(err as Error).message}\n`));
       this.#rejectReady(err as Error);
-      void this.#finalize(state?.State.ExitCode || 126);
+      void this.#finalize(state?.State.ExitCode || 127);
       return;
     }
     const info = await engine.inspectContainer(this.containerId);
@@ -225,6 +227,11 @@ export class ContainerSandbox {
         this.#ctx.strict,
       );
       this.tunnels = await this.#tunnelSet.open(s.ports);
+      // Ended while the tunnels opened (say its command exited at once): finalize ran before they existed.
+      if (!this.running) {
+        this.#tunnelSet.close();
+        this.tunnels = [];
+      }
     }
   }
 

@@ -53,11 +53,15 @@ export class EngineImageBuilder {
     return { dockerfile: `${lines.join("\n")}\n`, froms };
   }
 
-  /** Builds the layer (or finds it built); `log` gets each build log line. Never throws. */
+  /**
+   * Builds the layer, or finds its tag built already (unless `force`: the SDK's `force_build`); `log` gets each
+   * build log line. Never throws.
+   */
   async build(
     layer: EngineLayer,
     log: (line: string) => void,
     signal: AbortSignal,
+    force = false,
   ): Promise<EngineBuildOutcome> {
     const { dockerfile, froms } = this.render(layer);
     const tag = await this.#tagOf(dockerfile, froms);
@@ -66,7 +70,7 @@ export class EngineImageBuilder {
       log(`Waiting for the build of ${tag} that is already running`);
       return running;
     }
-    const build = this.#build(dockerfile, tag, log, signal).finally(() => this.#inFlight.delete(tag));
+    const build = this.#build(dockerfile, tag, log, signal, force).finally(() => this.#inFlight.delete(tag));
     this.#inFlight.set(tag, build);
     return build;
   }
@@ -76,9 +80,10 @@ export class EngineImageBuilder {
     tag: string,
     log: (line: string) => void,
     signal: AbortSignal,
+    force: boolean,
   ): Promise<EngineBuildOutcome> {
     try {
-      if (await this.#engine.inspectImage(tag)) {
+      if (!force && (await this.#engine.inspectImage(tag))) {
         log(`Using ${tag}, built before from the same Dockerfile`);
         return { ok: true, image: tag, built: false };
       }

@@ -115,7 +115,14 @@ export class ImageService {
       const baseImages = new Map(
         bases.map((b) => [b.docker_tag ?? "", this.#images.get(b.image_id ?? "")?.engineImage ?? ""]),
       );
-      void this.#engineBuild(builder, record, { commands, bases: baseImages }, log, finish);
+      void this.#engineBuild(
+        builder,
+        record,
+        { commands, bases: baseImages },
+        log,
+        finish,
+        req.force_build === true,
+      );
       return { image_id: imageId };
     }
     // "Build": replay the Dockerfile as a build log. Commands are not run: sandboxes use the host's tools.
@@ -143,9 +150,10 @@ export class ImageService {
     layer: EngineLayer,
     log: (data: string) => void,
     finish: () => void,
+    force: boolean,
   ): Promise<void> {
     const signal = this.#deps.shutdown ?? new AbortController().signal;
-    const outcome = await builder.build(layer, (line) => log(`${line}\n`), signal);
+    const outcome = await builder.build(layer, (line) => log(`${line}\n`), signal, force);
     if (outcome.ok) {
       record.engineImage = outcome.image;
       log(`Built image ${record.imageId} as ${outcome.image}\n`);

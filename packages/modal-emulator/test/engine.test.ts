@@ -134,6 +134,10 @@ describe.skipIf(found.skip !== undefined)(
       const sb = await client.sandboxes.create(app, ownImage(), { command: ["sh", "-c", "exit 3"] });
       sandboxIds.push(sb.sandboxId);
       expect(await sb.wait()).toBe(3);
+      const missing = await client.sandboxes.create(app, ownImage(), { command: ["no-such-command-here"] });
+      sandboxIds.push(missing.sandboxId);
+      expect(await missing.wait()).toBe(127);
+      expect(await missing.stderr.readText()).toMatch(/no-such-command-here/);
       expect(log.builds.length).toBe(before);
 
       // A fresh emulator knows no images, but the engine has the tags: found, not built.
