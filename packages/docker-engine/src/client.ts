@@ -156,16 +156,19 @@ export class DockerEngine {
         },
         ...(req.signal ? { signal: req.signal } : {}),
       });
+      let response: IncomingMessage | undefined;
       const timer = setTimeout(() => {
-        r.destroy(
-          new DockerEngineError(
-            "TIMEOUT",
-            `${method} ${path} on the container engine at ${this.address} took longer than ${timeoutMs} ms`,
-          ),
+        const late = new DockerEngineError(
+          "TIMEOUT",
+          `${method} ${path} on the container engine at ${this.address} took longer than ${timeoutMs} ms`,
         );
+        // Once the answer is streaming (builds, logs), its reader gets the TIMEOUT, not a bare "aborted".
+        if (response) response.destroy(late);
+        else r.destroy(late);
       }, timeoutMs);
       timer.unref();
       r.once("response", (res) => {
+        response = res;
         res.once("close", () => clearTimeout(timer));
         resolve(res);
       });
@@ -252,7 +255,8 @@ export class DockerEngine {
   /**
    * Builds an image from a context (a `Dockerfile` and any files it copies) and tags it. Resolves with the image
    * id and the build's log; a failed step is FAILED_PRECONDITION with the last lines of the log, a build past
-   * `timeoutMs` TIMEOUT (the engine stops it when the connection closes).
+   * `timeoutMs` TIMEOUT with the log so far (Docker stops the build when the connection closes; Podman 4 finishes the
+   * running step in the background but tags nothing).
    */
   async build(options: BuildOptions): Promise<{ imageId: string; log: string }> {
     const context = Buffer.isBuffer(options.context) ? options.context : tarArchive(options.context);

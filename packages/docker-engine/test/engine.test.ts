@@ -165,6 +165,21 @@ describe.skipIf(found.skip !== undefined)(
       expect(await engine.inspectImage(`localhost/agent-runtime-test/engine:${run}-bad`)).toBeUndefined();
     }, 120_000);
 
+    it("a build past its deadline is TIMEOUT with the log so far, and tags nothing", async () => {
+      const tag = `localhost/agent-runtime-test/engine:${run}-slow`;
+      const slow = engine.build({
+        context: [
+          { name: "Dockerfile", content: `FROM ${found.baseImage}\nRUN echo before-the-wait && sleep 4\n` },
+        ],
+        tag,
+        timeoutMs: 1500,
+      });
+      await expect(slow).rejects.toMatchObject({ code: "TIMEOUT" });
+      await expect(slow).rejects.toThrow(/took longer than 1500 ms/);
+      await new Promise((r) => setTimeout(r, 5000));
+      expect(await engine.inspectImage(tag)).toBeUndefined();
+    }, 60_000);
+
     it("runs a labelled container: inspect, list by label, logs, exec with stdin, remove", async () => {
       const id = await engine.createContainer(
         {
