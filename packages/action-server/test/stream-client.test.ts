@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
@@ -60,21 +60,37 @@ function inProcessRuntime({ handle, key }: { handle: ActionServerHandle; key: st
   });
 }
 
-const FIVE_LINES = "for i in 1 2 3 4 5; do echo line$i; sleep 0.1; done";
+/**
+ * Five lines, each printed only once the caller received the previous one (`ack(text)` creates `ack<i>` for each
+ * `line<i>` seen): chunks cannot merge on a loaded machine, and a server that held output back would never
+ * let the command finish (it fails at the action's 30 s timeout). Once the files exist it runs straight through.
+ */
+function fiveLines(): { command: string; ack: (text: string) => void } {
+  const dir = mkdtempSync(join(tmpdir(), "ar-as-ack-"));
+  roots.push(dir);
+  const command = `for i in 1 2 3 4 5; do echo line$i; while [ ! -e ${dir}/ack$i ]; do sleep 0.01; done; done`;
+  const ack = (text: string) => {
+    for (const [, i] of text.matchAll(/line(\d)/g)) writeFileSync(join(dir, `ack${i}`), "");
+  };
+  return { command, ack };
+}
 
 describe.each(["tcp", "unix"] as const)("a runtime-core caller follows a command live (%s)", (transport) => {
   it("Runtime.run({ onOutput }) sees each line before the command ends, then the observation", async () => {
     const runtime = inProcessRuntime(await server(transport));
     try {
       await runtime.connect();
-      const chunks: { text: string; at: number }[] = [];
-      const obs = (await runtime.run(cmdRun(FIVE_LINES, { blocking: true, timeoutMs: 30_000 }), {
-        onOutput: (text) => chunks.push({ text, at: performance.now() }),
+      const chunks: string[] = [];
+      const lines = fiveLines();
+      const obs = (await runtime.run(cmdRun(lines.command, { blocking: true, timeoutMs: 30_000 }), {
+        onOutput: (text) => {
+          chunks.push(text);
+          lines.ack(text);
+        },
       })) as CmdOutputObservation;
-      const doneAt = performance.now();
-      expect(chunks.map((c) => c.text).join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
+      expect(chunks.join("")).toBe("line1\nline2\nline3\nline4\nline5\n");
+      // One chunk a line at least: each was received before the next one was printed.
       expect(chunks.length).toBeGreaterThanOrEqual(5);
-      expect(chunks[0]!.at).toBeLessThan(doneAt - 300);
       expect(obs.content).toBe("line1\nline2\nline3\nline4\nline5");
       expect(obs.extras.metadata.exit_code).toBe(0);
     } finally {
@@ -109,11 +125,19 @@ it("ActionExecutionClient.executeAction({ onOutput }) gets raw chunks; without i
   const client = new ActionExecutionClient({ baseUrl: target.handle.url, sessionApiKey: target.key });
   try {
     const chunks: string[] = [];
-    const streamed = await client.executeAction(cmdRun(FIVE_LINES, { blocking: true, timeoutMs: 30_000 }), {
-      onOutput: (t) => chunks.push(t),
-    });
+    const lines = fiveLines();
+    const streamed = await client.executeAction(
+      cmdRun(lines.command, { blocking: true, timeoutMs: 30_000 }),
+      {
+        onOutput: (t) => {
+          chunks.push(t);
+          lines.ack(t);
+        },
+      },
+    );
     expect(chunks.length).toBeGreaterThanOrEqual(5);
-    const plain = await client.executeAction(cmdRun(FIVE_LINES, { blocking: true, timeoutMs: 30_000 }));
+    // The acknowledgements exist now: the plain form runs the same command straight through.
+    const plain = await client.executeAction(cmdRun(lines.command, { blocking: true, timeoutMs: 30_000 }));
     expect(streamed.content).toBe(plain.content);
     expect(streamed.observation).toBe(plain.observation);
   } finally {
