@@ -25,7 +25,7 @@ export interface CliIo {
 const USAGE = `agent-host ${VERSION}: run agent actions in sandboxes
 
 Usage:
-  agent-host demo  [--runtime local|modal] [--emulator] [--isolation auto|none|bubblewrap] [--config file]
+  agent-host demo  [--runtime local|docker|modal] [--emulator] [--isolation auto|none|bubblewrap] [--config file]
   agent-host run   <script.yaml> [--runtime name] [--emulator] [--config file] [--verbose] [--follow]
   agent-host serve [--config file] [--runtime name] [--emulator] [--host 127.0.0.1] [--port 8787]
                    [--state-dir dir] [--db file] [--no-auth]
@@ -42,7 +42,10 @@ Commands:
 
 Options:
   --config <file>    Host configuration (YAML or JSON): runtime plugin and options, secrets, cost, server.
-  --runtime <name>   Runtime plugin: local (default), modal, or a module exporting a runtime plugin.
+  --runtime <name>   Runtime plugin: local (default), docker, modal, or a module exporting a runtime plugin.
+                     docker runs each sandbox in a container on Docker or Podman: the engine is
+                     DOCKER_HOST (or runtime.options.engine in --config), the image's base
+                     runtime.options.baseImage (default node:24-bookworm-slim; built once, then cached).
   --emulator         Start modal-emulator in-process and run on the modal runtime against it (offline).
                      Without it, --runtime modal talks to MODAL_SERVER_URL (an emulator started elsewhere:
                      also set MODAL_TOKEN_ID, MODAL_TOKEN_SECRET and NODE_EXTRA_CA_CERTS as it prints).

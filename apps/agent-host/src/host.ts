@@ -60,7 +60,10 @@ export class AgentHost {
   readonly logger: Logger;
   /** The private state directory (absolute; created 0700 by {@link AgentHost.ensureStateDir} when first needed). */
   readonly stateDir: string;
-  /** Settles once every session open at startup has re-attached or failed to. */
+  /**
+   * Settles once every session open at startup has re-attached or failed to, and the cost plugin's orphan sweep
+   * (cost-guard with a provider that has an inventory, e.g. docker or modal) has run.
+   */
   readonly recovered: Promise<void>;
   readonly #core: HostCore;
   readonly #sessions: SessionLifecycle;

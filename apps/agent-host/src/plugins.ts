@@ -7,6 +7,7 @@ import {
   PluginRegistry,
   RuntimeError,
 } from "@agent-runtime/runtime-core";
+import { dockerRuntimePlugin } from "@agent-runtime/runtime-docker";
 import { localRuntimePlugin } from "@agent-runtime/runtime-local";
 import { secretsPlugin } from "@agent-runtime/secrets";
 
@@ -15,9 +16,16 @@ export const LAZY_PLUGIN_MODULES: Readonly<Record<string, string>> = {
   "runtime:modal": "@agent-runtime/runtime-modal",
 };
 
-/** A registry with the plugins bundled with the host: `local` (runtime), `secrets`, `cost-guard`. */
+/**
+ * A registry with the plugins bundled with the host: `local` and `docker` (runtimes), `secrets`, `cost-guard`.
+ * The docker plugin connects to its engine only when a provider is created from it.
+ */
 export function builtinRegistry(): PluginRegistry {
-  return new PluginRegistry().register(localRuntimePlugin).register(secretsPlugin).register(costGuardPlugin);
+  return new PluginRegistry()
+    .register(localRuntimePlugin)
+    .register(dockerRuntimePlugin)
+    .register(secretsPlugin)
+    .register(costGuardPlugin);
 }
 
 /** Imports a module by name; separated so the bundler leaves it as a runtime import. */

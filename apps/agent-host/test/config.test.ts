@@ -122,8 +122,9 @@ describe("plugin loading", () => {
 
   test("built-ins are there; a module's single runtime plugin is registered and used", async () => {
     const registry = builtinRegistry();
-    expect(registry.names("runtime")).toEqual(["local"]);
+    expect(registry.names("runtime")).toEqual(["docker", "local"]);
     expect(await ensurePlugin(registry, "runtime", "local")).toBe("local");
+    expect(await ensurePlugin(registry, "runtime", "docker")).toBe("docker");
     const name = await ensurePlugin(registry, "runtime", "acme-runtime", async (spec) => {
       expect(spec).toBe("acme-runtime");
       return { acmePlugin: fakePlugin("acme"), helper: 1 };
@@ -147,7 +148,7 @@ describe("plugin loading", () => {
       (e: unknown) => e,
     );
     expect(isRuntimeError(err, "UNSUPPORTED")).toBe(true);
-    expect((err as Error).message).toMatch(/no-such-module-xyz.*Built-in runtime plugins: local/s);
+    expect((err as Error).message).toMatch(/no-such-module-xyz.*Built-in runtime plugins: docker, local/s);
   });
 
   test("several plugins of the kind in one module: name one", async () => {

@@ -248,8 +248,8 @@ function printSummary(progress: Progress, report: DemoReport, plugins: ComposedP
   if (report.costUsd === undefined) progress.line("Cost: not tracked (cost.enabled is false).");
   else {
     const note =
-      report.costUsd === 0 && report.backend === "local"
-        ? " (local sandboxes are free unless you set prices for the local provider)"
+      report.costUsd === 0 && (report.backend === "local" || report.backend === "docker")
+        ? ` (${report.backend} sandboxes are free unless you set prices for the ${report.backend} provider)`
         : "";
     progress.line(`Cost: ${formatUsd(report.costUsd)} for this sandbox, from ${plugins.costPlugin}${note}.`);
   }

@@ -3,6 +3,7 @@ import type { ComposedPlugins } from "../compose.js";
 import type { HostStore } from "../store.js";
 import type { HostCore } from "./core.js";
 import { errorInfo } from "./error-info.js";
+import { sweepOrphans } from "./orphans.js";
 import type { SessionLifecycle } from "./sessions.js";
 
 /** Message of tasks found unfinished when the host starts. */
@@ -47,7 +48,8 @@ export async function resolveRecoveryRedactors(
 /**
  * What a restarted host does with what the previous run left: unfinished tasks are marked interrupted, sessions
  * that were ready re-attach to their sandboxes, the others become `error` (leases of lost sandboxes settled).
- * Resolves once every re-attach succeeded or failed.
+ * Once every re-attach succeeded or failed, cost-guard's orphan sweep removes sandboxes no open lease pays for
+ * (one a killed host was still creating) and settles leases whose sandbox is gone (see {@link sweepOrphans}).
  */
 export async function recover(
   core: HostCore,
@@ -106,4 +108,5 @@ export async function recover(
     });
   }
   await Promise.all(attaching);
+  await sweepOrphans(core);
 }
