@@ -127,6 +127,11 @@ describe("interactive programs", () => {
     expect(readProc(pid)?.state).toBe("T");
     const kill = await done("kill %1");
     expect(kill.extras.metadata.exit_code).toBe(0);
+    // Dead (a zombie bash has yet to reap, or reaped) before the next command: on a loaded machine the job
+    // could take longer to die than the next command's 0.2 s.
+    const deadline = Date.now() + 30_000;
+    for (let p = readProc(pid); p && p.state !== "Z" && Date.now() < deadline; p = readProc(pid))
+      await new Promise((r) => setTimeout(r, 20));
     // The job's end shows now or with the next command, as a terminal reports it before its next prompt.
     const later = await done("sleep 0.2; jobs");
     expect(`${kill.content}\n${later.content}`).toMatch(/\[1\]\+\s+Terminated\s+sleep 20/);
