@@ -6,9 +6,13 @@ import { DEFAULT_BASE_IMAGE, modalRuntime } from "@agent-runtime/runtime-modal";
 import type { App, ModalClient } from "modal";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli.js";
-import { SANDBOX_LABEL } from "../src/container-sandbox.js";
-import { MANAGED_BY, MANAGED_BY_LABEL } from "../src/engine-images.js";
-import { type ModalEmulator, startModalEmulator } from "../src/index.js";
+import {
+  MANAGED_BY,
+  MANAGED_BY_LABEL,
+  type ModalEmulator,
+  SANDBOX_LABEL,
+  startModalEmulator,
+} from "../src/index.js";
 import { clientFor } from "./helpers.js";
 
 const found = await engineForTests();
@@ -170,7 +174,7 @@ describe.skipIf(found.skip !== undefined)(
       }
     }, 120_000);
 
-    it("a failing RUN step fails the image build with its output in the error", async () => {
+    it("a failing RUN step fails the image build with its output in the error; faults still apply", async () => {
       const image = client.images
         .fromRegistry(REGISTRY_BASE)
         .dockerfileCommands([`RUN echo output-of-failing-step-${run}; exit 3`]);
@@ -180,6 +184,13 @@ describe.skipIf(found.skip !== undefined)(
       );
       expect(err?.message).toMatch(/^Image build for im-\S+ failed with the exception:\s/);
       expect(err?.message).toContain(`output-of-failing-step-${run}`);
+
+      // An injected fault wins over the engine: the build fails as without one, nothing is built.
+      const before = log.builds.length;
+      emulator.faults.failImageBuilds(1, "injected build failure");
+      const faulted = client.images.fromRegistry(REGISTRY_BASE).dockerfileCommands([`RUN echo never-${run}`]);
+      await expect(faulted.build(app)).rejects.toThrow(/injected build failure/);
+      expect(log.builds.length).toBe(before);
     }, 120_000);
 
     it("the CLI's --engine starts an emulator on the engine", async () => {
