@@ -121,6 +121,38 @@ function ledgerOf(stateDir: string) {
   return costGuard({ ledgerPath: join(stateDir, "agent-host.db.costs"), enforceIntervalMs: 0 });
 }
 
+// File level: runs after each suite's own afterAll (the engine suite removes its containers first).
+afterAll(() => dir.cleanup());
+
+describe.skipIf(!existsSync(cli))("agent-host on the docker runtime without an engine", () => {
+  test("demo --runtime docker with no engine at the address fails with exit 1, naming the address and how to fix it", async () => {
+    const config = join(dir.path, "no-engine.json");
+    const missing = join(dir.path, "no-engine.sock");
+    writeFileSync(
+      config,
+      JSON.stringify({ runtime: { plugin: "docker", options: { engine: `unix://${missing}` } } }),
+    );
+    const child = spawn(process.execPath, [cli, "demo", "--runtime", "docker", "--config", config], {
+      cwd: dir.path,
+      env: { ...process.env, HOME: dir.path, NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+    expect(code, out).toBe(1);
+    expect(out).toContain("FAIL start the sandbox");
+    expect(out).toContain(`error [UNAVAILABLE]`);
+    expect(out).toContain(`The container engine at unix://${missing} cannot be reached`);
+    expect(out).toContain("DOCKER_HOST");
+  }, 60_000);
+});
+
 if (found.skip) {
   describe(`agent-host on the docker runtime (skipped: ${found.skip})`, () => {
     test.skip("needs a container engine", () => {});
@@ -140,7 +172,6 @@ if (found.skip) {
       for (const row of rows)
         if (row.Labels?.["agent-runtime.session"]?.startsWith(PREFIX))
           await engine.removeContainer(row.Id).catch(() => undefined);
-      dir.cleanup();
     });
 
     test("demo --runtime docker: the demo runs in a container; timings and a free cost printed; exit 0", async () => {
