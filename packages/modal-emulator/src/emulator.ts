@@ -48,7 +48,10 @@ export interface SandboxSummary {
     containerPort: number;
     url: string;
     unencrypted?: { host: string; port: number };
-    /** Isolation "none" only: the free host port the sandbox's server was moved to (its command named the port). */
+    /**
+     * Isolation "none": the free host port the sandbox's server was moved to (its command named the port);
+     * engine mode: the port published on 127.0.0.1.
+     */
     hostPort?: number;
   }[];
   /** Host pid of the sandbox's main process (bwrap's under bwrap). */
