@@ -17,6 +17,23 @@ function hardeningFlags(slirp: string): string[] {
   return slirpFlags;
 }
 
+/**
+ * The command that starts slirp4netns. As root, `--enable-sandbox` (slirp4netns 1.2) unmounts mounts that are
+ * shared with the host's mount namespace: every named network namespace under /run/netns (Podman's, `ip netns`)
+ * vanished from the host when a sandbox's NAT started. Run as root, it therefore starts in a private mount
+ * namespace of its own (`unshare --mount --propagation private`, which execs it: same pid), where its sandbox
+ * unmounts only its own copies; without `unshare` it runs without `--enable-sandbox`.
+ */
+export function natCommand(slirp: string, args: readonly string[]): { file: string; args: string[] } {
+  const flags = hardeningFlags(slirp);
+  const root = process.getuid?.() === 0;
+  const unshare = root && flags.includes("--enable-sandbox") ? which("unshare") : undefined;
+  const hardening = root && !unshare ? flags.filter((f) => f !== "--enable-sandbox") : flags;
+  const full = [...args.slice(0, -2), ...hardening, ...args.slice(-2)];
+  if (unshare) return { file: unshare, args: ["--mount", "--propagation", "private", "--", slirp, ...full] };
+  return { file: slirp, args: full };
+}
+
 /** The path of `slirp4netns`, or undefined when it is not installed. */
 export function slirpPath(): string | undefined {
   return which("slirp4netns");
@@ -46,20 +63,19 @@ export async function startNatNetwork(input: {
       'network: "egress" needs slirp4netns (apt-get install slirp4netns), or use network: "none".',
     );
   }
-  const child = spawn(
-    slirp,
-    [
-      "--configure",
-      "--mtu=65520",
-      "--disable-host-loopback",
-      ...hardeningFlags(slirp),
-      "--exit-fd=3",
-      "--ready-fd=4",
-      String(input.targetPid),
-      "tap0",
-    ],
-    { detached: true, stdio: ["ignore", input.logFd, input.logFd, input.exitFd, "pipe"] },
-  );
+  const command = natCommand(slirp, [
+    "--configure",
+    "--mtu=65520",
+    "--disable-host-loopback",
+    "--exit-fd=3",
+    "--ready-fd=4",
+    String(input.targetPid),
+    "tap0",
+  ]);
+  const child = spawn(command.file, command.args, {
+    detached: true,
+    stdio: ["ignore", input.logFd, input.logFd, input.exitFd, "pipe"],
+  });
   child.unref();
   const ready = child.stdio[4] as Readable;
   try {

@@ -359,6 +359,16 @@ describe.skipIf(!canMakeNetns && !inCI)("egress through the NAT, and allow-lists
     expect(await sh(box, fetchOutside)).toContain("outside-host");
   });
 
+  it("starting the NAT leaves the host's mounts alone: named network namespaces (Podman's, ip netns) survive", async () => {
+    const mounted = () => readFileSync("/proc/self/mountinfo", "utf8").includes(`/run/netns/${ns} `);
+    expect(mounted()).toBe(true);
+    const box = await sandbox();
+    expect(await sh(box, fetchOutside)).toContain("outside-host");
+    // slirp4netns --enable-sandbox, run as root in the host's mount namespace, used to unmount them.
+    expect(mounted()).toBe(true);
+    expect(spawnSync("ip", ["netns", "exec", ns, "true"]).status).toBe(0);
+  });
+
   it("network.allow admits the listed CIDR and nothing else", async () => {
     const allowed = await sandbox({ network: { allow: [`10.213.${octet}.0/30`] } });
     expect(await sh(allowed, fetchOutside)).toContain("outside-host");
