@@ -27,10 +27,6 @@ function dockerConfig(name: string, extra: Record<string, unknown> = {}): string
     engine: engine.address,
     baseImage: found.baseImage,
     stateDir: join(dir.path, "docker"),
-    // No network namespace under /run/netns for these containers: runtime-local's egress NAT (slirp4netns
-    // --enable-sandbox, run as root by bubblewrap tests at the same time, e.g. cli.test's demo) unmounts the
-    // engine's named network namespaces, after which Podman fails every call on those containers.
-    network: "none",
     startupTimeoutMs: 90_000,
     ...extra,
   };
