@@ -1,3 +1,4 @@
+import type { SandboxInventory } from "./inventory.js";
 import type { Logger } from "./logger.js";
 
 /**
@@ -193,8 +194,27 @@ export interface CostPlugin extends CostHooks {
   }): CostReportRow[];
   /** A lease by id, or undefined when the plugin does not know it. */
   getLease?(leaseId: string): LeaseRecord | undefined;
+  /**
+   * Reconciles leases with a backend's live sandboxes (a provider's `inventory`): settles leases whose sandbox is
+   * gone, terminates sandboxes no open lease pays for. Hosts run it after re-attaching on start.
+   */
+  sweepOrphans?(inventory: SandboxInventory): Promise<OrphanSweepReport>;
   /** Stops timers and closes storage. */
   close?(): void | Promise<void>;
+}
+
+/** What one orphan sweep did (ids and counts; secret-free). */
+export interface OrphanSweepReport {
+  /** Sandboxes listed with a lease tag. */
+  listed: number;
+  /** Leases settled because no sandbox carries them. */
+  settled: readonly { leaseId: string }[];
+  /** Sandboxes terminated because no open lease pays for them. */
+  terminated: readonly { sandboxId: string; leaseId: string; reason: string }[];
+  /** Sandboxes found for leases that were reserved but never activated (now active). */
+  adopted: readonly { sandboxId: string; leaseId: string }[];
+  /** Terminations that failed (the sandbox may still run). */
+  errors: readonly { sandboxId: string; message: string }[];
 }
 
 /** What every plugin's `create` receives: one object that passes shared services to each part. */

@@ -20,6 +20,7 @@ export type {
   CostScope,
   LeaseInfo,
   LeaseRecord,
+  OrphanSweepReport,
   PluginContext,
   RedactionStream,
   Redactor,

@@ -1,22 +1,5 @@
-import { CostGuard } from "@agent-runtime/cost-guard";
-import type { RuntimeProvider, SandboxInventory } from "@agent-runtime/runtime-core";
 import type { HostCore } from "./core.js";
 import { errorInfo } from "./error-info.js";
-
-/**
- * The provider's runtime-core `SandboxInventory` (runtime-docker's and runtime-modal's `provider.inventory`), when
- * it offers one. `RuntimeProvider` does not declare it, so the shape is checked here, once.
- */
-export function inventoryOf(provider: RuntimeProvider): SandboxInventory | undefined {
-  const inventory = (provider as { inventory?: unknown }).inventory;
-  if (typeof inventory !== "object" || inventory === null) return undefined;
-  const candidate = inventory as Partial<SandboxInventory>;
-  return typeof candidate.provider === "string" &&
-    typeof candidate.listByTag === "function" &&
-    typeof candidate.terminate === "function"
-    ? (candidate as SandboxInventory)
-    : undefined;
-}
 
 /** What one orphan sweep did, in counts (undefined when none ran). */
 export interface OrphanSweepSummary {
@@ -37,13 +20,14 @@ export interface OrphanSweepSummary {
  * inventory): a sandbox whose lease was settled or is unknown, such as one a killed host was still creating, is
  * removed; a lease of this provider whose sandbox is gone (older than cost-guard's `sweepGraceMs`) is settled.
  * Runs once the sessions found at startup have re-attached, so their sandboxes are covered by their leases.
- * Needs the `cost-guard` plugin and a provider with an inventory; otherwise does nothing. Never throws: a failed
+ * Needs a cost plugin with `sweepOrphans` (cost-guard) and a provider with an `inventory`; otherwise does nothing. Never throws: a failed
  * sweep is logged.
  */
 export async function sweepOrphans(core: HostCore): Promise<OrphanSweepSummary | undefined> {
+  // runtime-core's contract: a provider may offer an `inventory`, a cost plugin a `sweepOrphans` over one.
   const cost = core.plugins.cost;
-  const inventory = inventoryOf(core.plugins.provider);
-  if (!(cost instanceof CostGuard) || !inventory) return undefined;
+  const inventory = core.plugins.provider.inventory;
+  if (!cost?.sweepOrphans || !inventory) return undefined;
   try {
     const report = await cost.sweepOrphans(inventory);
     const summary: OrphanSweepSummary = {

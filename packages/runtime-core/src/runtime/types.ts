@@ -7,6 +7,7 @@ import type {
   FileEditObservation,
   Observation,
 } from "../protocol/observations.js";
+import type { SandboxInventory } from "../inventory.js";
 import type { CreateRuntimeInput, SessionOverrideField } from "./overrides.js";
 
 /** Runtime status values (OpenHands `RuntimeStatus`, same strings on the wire). */
@@ -186,6 +187,11 @@ export interface RuntimeProvider {
    * takes); a create that sets another field fails with UNSUPPORTED naming it. Absent: none.
    */
   readonly supportedOverrides?: readonly SessionOverrideField[];
+  /**
+   * The backend's sandboxes, labelled with their cost lease (runtime-modal, runtime-docker): what a cost plugin's
+   * `sweepOrphans` reconciles leases with. Absent: the backend keeps no inventory.
+   */
+  readonly inventory?: SandboxInventory;
   /**
    * A runtime for `input.sessionId`, shaped by its per-session overrides over the provider's options.
    * Throws INVALID_ARGUMENT (every issue as `path: message`) and UNSUPPORTED (a field this backend cannot set).
