@@ -1,9 +1,12 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import type { Readable, Writable } from "node:stream";
+import { type BuildOptions, buildImage } from "./build.js";
 import { type EngineEndpoint, endpointText, resolveEngineEndpoint } from "./endpoint.js";
-import { codeOfStatus, DockerEngineError } from "./errors.js";
-import { Demuxer, JsonLines, tailLines } from "./streams.js";
-import { type TarEntry, tarArchive } from "./tar.js";
+import { codeOfStatus, DockerEngineError, engineMessage } from "./errors.js";
+
+export type { BuildOptions } from "./build.js";
+
+import { Demuxer } from "./streams.js";
 import type {
   ContainerCreateBody,
   ContainerInspect,
@@ -47,31 +50,6 @@ export interface EngineResponse {
   body: Buffer;
 }
 
-/** Options of {@link DockerEngine.build}. */
-export interface BuildOptions {
-  /** The build context: files (a `Dockerfile` among them) or a ready tar archive. */
-  context: readonly TarEntry[] | Buffer;
-  /** The tag the image gets (`name:tag`). */
-  tag: string;
-  /** Labels put on the image. */
-  labels?: Record<string, string>;
-  /** Deadline of the whole build, in ms. @default 1200000 (20 minutes) */
-  timeoutMs?: number;
-  signal?: AbortSignal;
-  /** Each line of the build's log, as it comes. */
-  onLog?: (line: string) => void;
-}
-
-/** An attached exec: its output stream, its stdin (when the engine gave one) and a way to drop it. */
-export interface ExecStream {
-  output: Readable;
-  input: Writable | undefined;
-  close(): void;
-}
-
-/** Lines of a failed build's log kept in its error. */
-const BUILD_LOG_TAIL_LINES = 30;
-
 function queryString(query: EngineRequest["query"]): string {
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined) params.set(k, String(v));
@@ -79,15 +57,11 @@ function queryString(query: EngineRequest["query"]): string {
   return text ? `?${text}` : "";
 }
 
-function messageOf(body: Buffer): string {
-  const text = body.toString("utf8").trim();
-  try {
-    const parsed = JSON.parse(text) as { message?: unknown; cause?: unknown };
-    if (typeof parsed.message === "string") return parsed.message;
-  } catch {
-    // not JSON
-  }
-  return text.slice(0, 1000) || "(no message)";
+/** An attached exec: its output stream, its stdin (when the engine gave one) and a way to drop it. */
+export interface ExecStream {
+  output: Readable;
+  input: Writable | undefined;
+  close(): void;
 }
 
 /**
@@ -125,7 +99,8 @@ export class DockerEngine {
     return this.endpoint;
   }
 
-  #unreachable(cause: unknown): DockerEngineError {
+  /** UNAVAILABLE naming the engine's address, for a connection that failed with `cause`. */
+  unreachable(cause: unknown): DockerEngineError {
     const why = cause instanceof Error ? cause.message : String(cause);
     return new DockerEngineError(
       "UNAVAILABLE",
@@ -134,8 +109,11 @@ export class DockerEngine {
     );
   }
 
-  /** Opens a request and resolves with the response stream (any status). */
-  #open(method: string, path: string, req: EngineRequest): Promise<IncomingMessage> {
+  /**
+   * Opens a request and resolves with the response as it streams (any status), for answers read as they come
+   * (builds). Errors reading it: TIMEOUT past `timeoutMs`, UNAVAILABLE when the connection fails.
+   */
+  openStream(method: string, path: string, req: EngineRequest): Promise<IncomingMessage> {
     const timeoutMs = req.timeoutMs ?? this.#timeoutMs;
     let payload: Buffer | undefined;
     let contentType = req.contentType;
@@ -177,7 +155,7 @@ export class DockerEngine {
         if (err instanceof DockerEngineError) reject(err);
         else if (req.signal?.aborted)
           reject(new DockerEngineError("CANCELLED", `${method} ${path} was cancelled`, { cause: err }));
-        else reject(this.#unreachable(err));
+        else reject(this.unreachable(err));
       });
       r.end(payload);
     });
@@ -185,13 +163,13 @@ export class DockerEngine {
 
   /** One request, its whole body read. Statuses of 400 and over are not errors here (see {@link json}). */
   async request(method: string, path: string, req: EngineRequest = {}): Promise<EngineResponse> {
-    const res = await this.#open(method, path, req);
+    const res = await this.openStream(method, path, req);
     const chunks: Buffer[] = [];
     try {
       for await (const chunk of res) chunks.push(chunk as Buffer);
     } catch (err) {
       if (err instanceof DockerEngineError) throw err;
-      throw this.#unreachable(err);
+      throw this.unreachable(err);
     }
     return { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) };
   }
@@ -199,7 +177,7 @@ export class DockerEngine {
   /** A request whose answer must be 2xx: the parsed JSON body (undefined when empty), else a DockerEngineError. */
   async json<T>(method: string, path: string, req: EngineRequest = {}, what?: string): Promise<T> {
     const res = await this.request(method, path, req);
-    if (res.status >= 400) throw this.#failed(res, what ?? `${method} ${path}`);
+    if (res.status >= 400) throw this.failed(res, what ?? `${method} ${path}`);
     if (res.body.length === 0) return undefined as T;
     try {
       return JSON.parse(res.body.toString("utf8")) as T;
@@ -214,8 +192,9 @@ export class DockerEngine {
     }
   }
 
-  #failed(res: EngineResponse, what: string): DockerEngineError {
-    const message = messageOf(res.body);
+  /** The error of a failed answer: the engine's message after `what`, a code from its status. */
+  failed(res: EngineResponse, what: string): DockerEngineError {
+    const message = engineMessage(res.body);
     // Podman answers a name conflict with 500 and "... is already in use" where Docker answers 409.
     const code = /already in use/i.test(message) ? "CONFLICT" : codeOfStatus(res.status);
     return new DockerEngineError(code, `${what}: ${message}`, {
@@ -226,7 +205,7 @@ export class DockerEngine {
   /** Resolves when the engine answers `/_ping`; UNAVAILABLE otherwise. */
   async ping(timeoutMs = 5000): Promise<void> {
     const res = await this.request("GET", "/_ping", { timeoutMs });
-    if (res.status !== 200) throw this.#unreachable(new Error(`/_ping answered ${res.status}`));
+    if (res.status !== 200) throw this.unreachable(new Error(`/_ping answered ${res.status}`));
   }
 
   /** The engine's version document (Podman's compatible service says "Podman Engine" among its components). */
@@ -240,7 +219,7 @@ export class DockerEngine {
   async inspectImage(ref: string): Promise<ImageInspect | undefined> {
     const res = await this.request("GET", `/images/${encodeURIComponent(ref)}/json`);
     if (res.status === 404) return undefined;
-    if (res.status >= 400) throw this.#failed(res, `Inspecting image ${ref}`);
+    if (res.status >= 400) throw this.failed(res, `Inspecting image ${ref}`);
     return JSON.parse(res.body.toString("utf8")) as ImageInspect;
   }
 
@@ -249,82 +228,17 @@ export class DockerEngine {
     const res = await this.request("DELETE", `/images/${encodeURIComponent(ref)}`, {
       query: { force: options.force ?? false },
     });
-    if (res.status >= 400 && res.status !== 404) throw this.#failed(res, `Removing image ${ref}`);
+    if (res.status >= 400 && res.status !== 404) throw this.failed(res, `Removing image ${ref}`);
   }
 
   /**
    * Builds an image from a context (a `Dockerfile` and any files it copies) and tags it. Resolves with the image
    * id and the build's log; a failed step is FAILED_PRECONDITION with the last lines of the log, a build past
    * `timeoutMs` TIMEOUT with the log so far (Docker stops the build when the connection closes; Podman 4 finishes the
-   * running step in the background but tags nothing).
+   * running step in the background but tags nothing). See `build.ts`.
    */
-  async build(options: BuildOptions): Promise<{ imageId: string; log: string }> {
-    const context = Buffer.isBuffer(options.context) ? options.context : tarArchive(options.context);
-    const timeoutMs = options.timeoutMs ?? 1_200_000;
-    const res = await this.#open("POST", "/build", {
-      query: {
-        t: options.tag,
-        rm: true,
-        forcerm: true,
-        ...(options.labels ? { labels: JSON.stringify(options.labels) } : {}),
-      },
-      body: context,
-      contentType: "application/x-tar",
-      timeoutMs,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    const log: string[] = [];
-    let error: string | undefined;
-    let imageId: string | undefined;
-    const lines = new JsonLines((m) => {
-      if (typeof m.stream === "string") {
-        log.push(m.stream);
-        for (const line of m.stream.split("\n")) if (line) options.onLog?.(line);
-      }
-      if (typeof m.error === "string") error = m.error;
-      const aux = m.aux as { ID?: unknown } | undefined;
-      if (typeof aux?.ID === "string") imageId = aux.ID;
-    });
-    try {
-      for await (const chunk of res) lines.write(chunk as Buffer);
-      lines.end();
-    } catch (err) {
-      if (err instanceof DockerEngineError) {
-        if (err.code === "TIMEOUT") {
-          throw new DockerEngineError(
-            "TIMEOUT",
-            `Building ${options.tag} took longer than ${timeoutMs} ms. Last lines of the build log:\n${tailLines(log.join(""), BUILD_LOG_TAIL_LINES)}`,
-          );
-        }
-        throw err;
-      }
-      throw this.#unreachable(err);
-    }
-    const text = log.join("");
-    if ((res.statusCode ?? 0) >= 400) {
-      throw new DockerEngineError(
-        (res.statusCode ?? 0) === 500 ? "FAILED_PRECONDITION" : codeOfStatus(res.statusCode ?? 500),
-        `Building ${options.tag} failed: ${error ?? messageOf(Buffer.from(text))}`,
-        { status: res.statusCode ?? 0 },
-      );
-    }
-    if (error !== undefined) {
-      throw new DockerEngineError(
-        "FAILED_PRECONDITION",
-        `Building ${options.tag} failed: ${error.trim()}\nLast lines of the build log:\n${tailLines(text, BUILD_LOG_TAIL_LINES)}`,
-      );
-    }
-    if (imageId === undefined) {
-      const inspected = await this.inspectImage(options.tag);
-      if (!inspected) {
-        throw new DockerEngineError(
-          "INTERNAL",
-          `Building ${options.tag} ended without an image. Last lines of the build log:\n${tailLines(text, BUILD_LOG_TAIL_LINES)}`,
-        );
-      }
-      imageId = inspected.Id;
-    }
-    return { imageId, log: text };
+  build(options: BuildOptions): Promise<{ imageId: string; log: string }> {
+    return buildImage(this, options);
   }
 
   // ---- containers ----
@@ -343,14 +257,14 @@ export class DockerEngine {
   async startContainer(id: string): Promise<void> {
     const res = await this.request("POST", `/containers/${encodeURIComponent(id)}/start`);
     // 304: already started.
-    if (res.status >= 400) throw this.#failed(res, `Starting container ${id}`);
+    if (res.status >= 400) throw this.failed(res, `Starting container ${id}`);
   }
 
   /** The container's inspection, or undefined when it does not exist. */
   async inspectContainer(id: string): Promise<ContainerInspect | undefined> {
     const res = await this.request("GET", `/containers/${encodeURIComponent(id)}/json`);
     if (res.status === 404) return undefined;
-    if (res.status >= 400) throw this.#failed(res, `Inspecting container ${id}`);
+    if (res.status >= 400) throw this.failed(res, `Inspecting container ${id}`);
     return JSON.parse(res.body.toString("utf8")) as ContainerInspect;
   }
 
@@ -375,7 +289,7 @@ export class DockerEngine {
       query: { signal },
     });
     if (res.status >= 400 && res.status !== 404 && res.status !== 409 && res.status !== 304) {
-      throw this.#failed(res, `Killing container ${id}`);
+      throw this.failed(res, `Killing container ${id}`);
     }
   }
 
@@ -385,7 +299,7 @@ export class DockerEngine {
       query: { force: true, v: true },
       timeoutMs: Math.max(this.#timeoutMs, 60_000),
     });
-    if (res.status >= 400 && res.status !== 404) throw this.#failed(res, `Removing container ${id}`);
+    if (res.status >= 400 && res.status !== 404) throw this.failed(res, `Removing container ${id}`);
   }
 
   /**
@@ -396,7 +310,7 @@ export class DockerEngine {
     const res = await this.request("GET", `/containers/${encodeURIComponent(id)}/logs`, {
       query: { stdout: true, stderr: true, tail: options.tail ?? 50 },
     });
-    if (res.status >= 400) throw this.#failed(res, `Reading the logs of container ${id}`);
+    if (res.status >= 400) throw this.failed(res, `Reading the logs of container ${id}`);
     const body = res.body;
     // Multiplexed frames start with a stream byte (0-2) and three zero bytes.
     const framed =
@@ -468,7 +382,7 @@ export class DockerEngine {
           res.on("data", (c: Buffer) => chunks.push(c));
           res.once("end", () =>
             reject(
-              this.#failed(
+              this.failed(
                 { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) },
                 what,
               ),
@@ -479,7 +393,7 @@ export class DockerEngine {
         // An engine that does not upgrade streams the output as the response body (stdin is then not wired).
         resolve({ output: res, input: undefined, close: () => res.destroy() });
       });
-      r.once("error", (err) => reject(this.#unreachable(err)));
+      r.once("error", (err) => reject(this.unreachable(err)));
       r.end(payload);
     });
   }

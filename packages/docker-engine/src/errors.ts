@@ -40,3 +40,15 @@ export function codeOfStatus(status: number): DockerEngineErrorCode {
   if (status === 503) return "UNAVAILABLE";
   return "INTERNAL";
 }
+
+/** The message of an engine's error answer (its JSON `message`, else the text, cut to 1000 characters). */
+export function engineMessage(body: Buffer): string {
+  const text = body.toString("utf8").trim();
+  try {
+    const parsed = JSON.parse(text) as { message?: unknown };
+    if (typeof parsed.message === "string") return parsed.message;
+  } catch {
+    // not JSON
+  }
+  return text.slice(0, 1000) || "(no message)";
+}
