@@ -1,3 +1,5 @@
+// About 400 lines: one class per API surface the packages use (transport, images, containers, exec, attach); the
+// build's streaming lives in build.ts, the wire formats (tar, multiplexed streams, JSON lines) in their own modules.
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from "node:http";
 import type { Readable, Writable } from "node:stream";
 import { type BuildOptions, buildImage } from "./build.js";

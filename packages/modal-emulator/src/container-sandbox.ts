@@ -1,3 +1,5 @@
+// About 400 lines: one container sandbox (create, start, stdio attach, execs, tunnels, timers, exit and removal),
+// the engine-mode counterpart of sandbox.ts; exec streams live in container-exec.ts, image builds in engine-images.ts.
 import {
   type ContainerCreateBody,
   Demuxer,

@@ -1,3 +1,5 @@
+// Over 400 lines: the emulator's whole public surface in one place (options, start-up of the CA, the gRPC services and
+// the optional container engine, the summaries tests read, close); the RPCs and sandboxes live in their own modules.
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
