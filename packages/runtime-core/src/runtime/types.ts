@@ -1,4 +1,5 @@
 import type { Writable } from "node:stream";
+import type { SandboxInventory } from "../inventory.js";
 import type { Action, ActionInput } from "../protocol/actions.js";
 import type { CmdRunOptions, EditRequest } from "../protocol/codec.js";
 import type {
@@ -7,7 +8,6 @@ import type {
   FileEditObservation,
   Observation,
 } from "../protocol/observations.js";
-import type { SandboxInventory } from "../inventory.js";
 import type { CreateRuntimeInput, SessionOverrideField } from "./overrides.js";
 
 /** Runtime status values (OpenHands `RuntimeStatus`, same strings on the wire). */
