@@ -5,6 +5,7 @@ import {
   buildWithEngine,
   fromRegistry,
   type ImageSpec,
+  imageTags,
   isImageBuilderError,
   parseImageSpec,
   serverLaunch,
@@ -32,6 +33,8 @@ export interface ResolvedImage {
   workspaceDir: string;
   /** True when the spec is built through the engine (false: a preinstalled image used as it is). */
   build: boolean;
+  /** What {@link ImageCache} knows the image by: the spec's content-hash tag, or the preinstalled image's name. */
+  cacheKey: string;
 }
 
 /** Resolves `image` (a name with the server preinstalled, a spec object, or absent for the default recipe). */
@@ -66,12 +69,17 @@ export function resolveImage(
     );
   }
   const launch = serverLaunch(spec);
+  // Only a registry image with the server preinstalled and no steps is used as it is.
+  const build =
+    spec.base.kind !== "registry" || spec.server.install.strategy !== "preinstalled" || spec.steps.length > 0;
   return {
     spec,
     argv: launch.argv,
     port: launch.port,
     workspaceDir: spec.server.workingDir,
-    build: spec.server.install.strategy !== "preinstalled" || spec.steps.length > 0,
+    build,
+    // Computed once here, not per create: a spec with the inline bundle is over a megabyte of JSON.
+    cacheKey: !build && spec.base.kind === "registry" ? `ref:${spec.base.image}` : imageTags(spec).sourceTag,
   };
 }
 
@@ -92,9 +100,7 @@ export class ImageCache {
   }
 
   ensure(image: ResolvedImage): Promise<string> {
-    const key = image.build
-      ? JSON.stringify(image.spec)
-      : `ref:${(image.spec.base as { image: string }).image}`;
+    const key = image.cacheKey;
     let ready = this.#ready.get(key);
     if (!ready) {
       ready = this.#prepare(image);
