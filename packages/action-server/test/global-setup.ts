@@ -26,12 +26,13 @@ export default async function setup(project: TestProject): Promise<() => void> {
   mkdirSync(cache, { recursive: true });
   const libraryDir = mkdtempSync(join(cache, "ar-as-lib-"));
   // One build after the other, and the bundle checked before any test uses it: under load, two concurrent
-  // tsup builds once handed the tests a bundle that did not parse ("SyntaxError: Unexpected number").
+  // tsup builds once handed the tests a bundle that did not parse ("SyntaxError: Unexpected number"), and once one
+  // that did not run.
   const buildBin = () => build({ ...binConfig, outDir: binDir, silent: true, sourcemap: false });
   await buildBin();
-  if (!parses(join(binDir, "bin.cjs"))) {
+  if (!runs(join(binDir, "bin.cjs"))) {
     await buildBin();
-    if (!parses(join(binDir, "bin.cjs"))) throw new Error(`the test bundle ${binDir}/bin.cjs does not parse`);
+    if (!runs(join(binDir, "bin.cjs"))) throw new Error(`the test bundle ${binDir}/bin.cjs does not run`);
   }
   await build({ ...libraryConfig, outDir: libraryDir, silent: true, sourcemap: false, dts: false });
   project.provide("binPath", join(binDir, "bin.cjs"));
@@ -42,7 +43,12 @@ export default async function setup(project: TestProject): Promise<() => void> {
   };
 }
 
-/** True when `node --check` parses the file. */
-function parses(file: string): boolean {
-  return spawnSync(process.execPath, ["--check", file], { stdio: "ignore" }).status === 0;
+/**
+ * True when the bundle runs as far as its argument check: it exits 2 on an unknown flag. A parse check alone let
+ * through a bundle that called a helper it did not define ("init_cjs_shims is not defined", exit 1).
+ */
+function runs(file: string): boolean {
+  return (
+    spawnSync(process.execPath, [file, "--no-such-flag"], { stdio: "ignore", timeout: 30_000 }).status === 2
+  );
 }
