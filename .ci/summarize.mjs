@@ -8,10 +8,9 @@ const names = labels.split(",");
 const total = { passed: 0, failed: 0, skipped: 0 };
 const line = (s) => `${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`;
 const failures = [];
+const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
 logs.forEach((log, i) => {
-  const rows = readFileSync(log, "utf8")
-    .replace(/\x1b\[[0-9;]*[A-Za-z]/g, "")
-    .split("\n");
+  const rows = readFileSync(log, "utf8").replace(ansi, "").split("\n");
   const sum = { passed: 0, failed: 0, skipped: 0 };
   rows.forEach((row, at) => {
     const m = /:test:\s+Tests\s+(.*)\(\d+\)\s*$/.exec(row);
