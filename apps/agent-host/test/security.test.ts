@@ -204,7 +204,8 @@ describe("state lives in a private directory", () => {
         .stdout.split("\n")
         .filter(Boolean).length;
     let deadline = Date.now() + 10_000;
-    while (count() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // `setsid` of a job forks, and its parent (`setsid sleep …`) lives a moment: wait for exactly three sleeps.
+    while (count() !== 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(count()).toBe(3);
     expect((await t.request("DELETE", `/v1/sessions/${id}`)).status).toBeLessThan(300);
     deadline = Date.now() + 2000;

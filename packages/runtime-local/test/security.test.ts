@@ -411,8 +411,10 @@ describe.skipIf(!bwrap)("attack: processes that outlive the sandbox", () => {
   };
   const spawnJobs = async (runtime: LocalRuntime, marker: string) => {
     await runtime.runCommand(`sleep ${marker} & (sleep ${marker}; echo never) & setsid sleep ${marker} &`);
+    // `setsid` forks when it leads its process group (a job of an interactive shell does), and its parent, whose
+    // command line is `setsid sleep …`, lives a moment longer: wait until exactly the three sleeps remain.
     const deadline = Date.now() + 10_000;
-    while (countSleeps(marker) < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while (countSleeps(marker) !== 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(countSleeps(marker)).toBe(3);
   };
 
