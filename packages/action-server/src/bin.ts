@@ -2,6 +2,7 @@
 import { isRuntimeError, type Logger } from "@agent-runtime/runtime-core";
 import { parseCliArgs, USAGE } from "./cli.js";
 import { startActionServer } from "./start-server.js";
+import { ENV_FROM_STDIN_FLAG, readStdinEnv } from "./stdin-env.js";
 
 const LEVELS = ["debug", "info", "warn", "error"] as const;
 
@@ -22,6 +23,10 @@ function stderrLogger(level: string | undefined): Logger {
 async function main(): Promise<void> {
   let options: ReturnType<typeof parseCliArgs>;
   try {
+    // Secrets a launcher would not store in the process's recorded environment (a container's is shown by
+    // `docker inspect`) come on stdin; shells then inherit them as if they were in the environment.
+    if (process.argv.includes(ENV_FROM_STDIN_FLAG))
+      Object.assign(process.env, await readStdinEnv(process.stdin));
     options = parseCliArgs(process.argv.slice(2), process.env);
   } catch (err) {
     process.stderr.write(

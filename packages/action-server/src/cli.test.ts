@@ -1,5 +1,7 @@
+import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { parseCliArgs } from "./cli.js";
+import { MAX_STDIN_ENV_BYTES, parseStdinEnv, readStdinEnv } from "./stdin-env.js";
 
 describe("parseCliArgs", () => {
   it("reads the contract's arguments and environment", () => {
@@ -50,5 +52,34 @@ describe("startActionServer options", () => {
     await expect(
       startActionServer({ workingDir: "/tmp/x", port: 70_000, timeoutMs: 5 } as never),
     ).rejects.toThrow(/Invalid action-server options:[\s\S]*port: [\s\S]*Unrecognized key: "timeoutMs"/);
+  });
+});
+
+describe("readStdinEnv", () => {
+  it("reads one JSON object to the end of the stream", async () => {
+    const input = new PassThrough();
+    const env = readStdinEnv(input, 5000);
+    input.write('{"A":"1",');
+    input.end('"B_2":"two"}');
+    expect(await env).toEqual({ A: "1", B_2: "two" });
+  });
+
+  it("gives up when stdin does not end in time, saying the launcher must close it", async () => {
+    const input = new PassThrough();
+    input.write('{"A":"1"}');
+    await expect(readStdinEnv(input, 50)).rejects.toThrow(
+      /stdin did not end within 50 ms; the launcher must/,
+    );
+  });
+
+  it("refuses more than 1 MiB", async () => {
+    const input = new PassThrough();
+    const env = readStdinEnv(input, 5000);
+    input.end(`{"A":"${"x".repeat(MAX_STDIN_ENV_BYTES)}"}`);
+    await expect(env).rejects.toThrow(/stdin is over 1048576 bytes/);
+  });
+
+  it("parseStdinEnv accepts the empty object", () => {
+    expect(parseStdinEnv("{}")).toEqual({});
   });
 });

@@ -2,7 +2,7 @@ import { InvalidArgumentError } from "@agent-runtime/runtime-core";
 import type { ActionServerOptions } from "./options.js";
 
 /** Usage text printed on bad arguments. */
-export const USAGE = `Usage: agent-runtime-action-server <port> --working-dir <dir> [--host <addr>] [--socket <path>] [--username <name>] [--user-id <uid>]
+export const USAGE = `Usage: agent-runtime-action-server <port> --working-dir <dir> [--host <addr>] [--socket <path>] [--username <name>] [--user-id <uid>] [--env-from-stdin]
 
   <port>                 TCP port; 0 picks a free one
   --working-dir <dir>    where the shell starts (created if missing)
@@ -10,6 +10,9 @@ export const USAGE = `Usage: agent-runtime-action-server <port> --working-dir <d
   --socket <path>        listen on this unix socket instead of TCP
   --username <name>      user name reported in command metadata
   --user-id <uid>        uid shells run as (honoured when started as root)
+  --env-from-stdin       first read one JSON object of environment variables from stdin, to its end (at most
+                         1 MiB, within 30 s): secrets and SESSION_API_KEY that must not sit in a stored
+                         environment, such as a container's
   --plugins ..., --enable-browser, --no-enable-browser, --browsergym-eval-env <x>
                          accepted for OpenHands compatibility and ignored
 
@@ -42,7 +45,8 @@ export function parseCliArgs(
     const eq = arg.indexOf("=");
     const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
     const inline = eq > 0 ? arg.slice(eq + 1) : undefined;
-    if (name === "enable-browser" || name === "no-enable-browser") continue;
+    // --env-from-stdin is read by the bin before these arguments are parsed (see stdin-env.ts).
+    if (name === "enable-browser" || name === "no-enable-browser" || name === "env-from-stdin") continue;
     if (name === "plugins") {
       while (i + 1 < argv.length && !argv[i + 1]!.startsWith("--")) i++;
       continue;

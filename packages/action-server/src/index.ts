@@ -13,4 +13,5 @@ export { splitBashCommands } from "./shell/split-commands.js";
 export type { ActionServerHandle } from "./start-server.js";
 // Starting the server
 export { startActionServer } from "./start-server.js";
+export { ENV_FROM_STDIN_FLAG, parseStdinEnv, readStdinEnv } from "./stdin-env.js";
 export { unifiedDiff } from "./util/unified-diff.js";

@@ -241,3 +241,62 @@ describe("the bundled bin with --socket", () => {
     }
   });
 });
+
+describe("the bundled bin with --env-from-stdin", () => {
+  /** Starts the bin with `--env-from-stdin`, no SESSION_API_KEY in its environment, and `input` on its stdin. */
+  function spawnWithStdin(input: string) {
+    const { SESSION_API_KEY: _key, ...rest } = env();
+    const proc = spawn(
+      process.execPath,
+      [BIN, "0", "--working-dir", join(root, "stdin-work"), "--host", "127.0.0.1", "--env-from-stdin"],
+      { env: rest, stdio: ["pipe", "pipe", "pipe"] },
+    );
+    proc.stdin!.end(input);
+    return proc;
+  }
+
+  it("takes the session key and secrets from stdin: auth is on, shells see the secrets, logs see neither", async () => {
+    const stdinKey = "stdin-key-5b1e7c";
+    const secret = "stdin-secret-value-93d2";
+    const proc = spawnWithStdin(JSON.stringify({ SESSION_API_KEY: stdinKey, STDIN_SECRET: secret }));
+    try {
+      const { line, stdout, stderr } = await listeningLine(proc);
+      const url = `http://127.0.0.1:${(line as { port: number }).port}`;
+      const command = { action: { action: "run", args: { command: 'echo "$STDIN_SECRET"' } } };
+      expect((await post(url, "/execute_action", command)).status).toBe(403);
+      const obs = await post(url, "/execute_action", command, stdinKey);
+      expect(obs.json.content).toBe(secret);
+      const key = await post(
+        url,
+        "/execute_action",
+        { action: { action: "run", args: { command: "printenv SESSION_API_KEY || echo no key" } } },
+        stdinKey,
+      );
+      expect(key.json.content).toBe("no key");
+      expect(stderr() + stdout()).not.toContain(stdinKey);
+    } finally {
+      proc.kill("SIGKILL");
+    }
+  });
+
+  it.each([
+    ["not JSON", "stdin-secret-not-json", /stdin is not JSON \(21 characters\)/],
+    ["a JSON array", '["stdin-secret-in-array"]', /stdin holds JSON array, not an object/],
+    [
+      "bad names and values",
+      '{"OK":"stdin-secret-ok","bad name":"stdin-secret-x","NUM":7}',
+      /"bad name": not a variable name[\s\S]*NUM: expected a string, got number/,
+    ],
+  ])("exits 2 on %s, naming what is wrong and never a value", async (_what, input, message) => {
+    const proc = spawnWithStdin(input);
+    let err = "";
+    proc.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const code = await new Promise<number | null>((res) => proc.on("exit", res));
+    expect(code).toBe(2);
+    expect(err).toMatch(message);
+    expect(err).toContain("--env-from-stdin");
+    expect(err).not.toContain("stdin-secret");
+  });
+});

@@ -348,11 +348,14 @@ export class DockerEngine {
   /**
    * Attaches to a container's main process (stdin, stdout and stderr; multiplexed without a TTY: see `Demuxer`).
    * Attach before `startContainer` to see all of its output; with `OpenStdin` (and `StdinOnce`) in the create,
-   * ending `input` closes the process's stdin. `close()` drops the connection.
+   * ending `input` closes the process's stdin. `close()` drops the connection. `{ stdout: false, stderr: false }`
+   * attaches stdin alone (to hand a process input without reading its output).
    */
-  attachContainer(id: string): Promise<ExecStream> {
+  attachContainer(id: string, streams: { stdout?: boolean; stderr?: boolean } = {}): Promise<ExecStream> {
+    const stdout = streams.stdout === false ? 0 : 1;
+    const stderr = streams.stderr === false ? 0 : 1;
     return this.#hijack(
-      `/containers/${encodeURIComponent(id)}/attach${queryString({ stream: 1, stdin: 1, stdout: 1, stderr: 1 })}`,
+      `/containers/${encodeURIComponent(id)}/attach${queryString({ stream: 1, stdin: 1, stdout, stderr })}`,
       undefined,
       `Attaching to container ${id}`,
     );

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { linkSync, lstatSync, mkdirSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import type { ContainerCreateBody, DockerEngine } from "@agent-runtime/docker-engine";
+import { ENV_FROM_STDIN_FLAG } from "@agent-runtime/action-server";
+import type { ContainerCreateBody, DockerEngine, ExecStream } from "@agent-runtime/docker-engine";
 import {
   BaseRuntime,
   LEASE_TAG_KEY,
@@ -47,6 +48,40 @@ const START_LOG_LINES = 40;
 const WATCH_INTERVAL_MS = 1000;
 
 /** A container name for a session: `ar-<session, made name-safe>-<random>`. */
+/**
+ * Hands the server its secret environment on stdin (`--env-from-stdin`): one JSON object, then end of input. The
+ * engine closes the container's stdin when the attach connection's write side ends; the connection itself is
+ * left to the engine to close (dropping it at once could reset it before the engine read the data), and dropped
+ * after a minute at most.
+ */
+function sendSecretEnv(stdin: ExecStream, env: Record<string, string>): Promise<void> {
+  const input = stdin.input;
+  if (!input) {
+    return Promise.reject(
+      new RuntimeError(
+        "UNAVAILABLE",
+        "The container engine did not hijack the attach connection, so the server's secrets cannot go on its stdin; use Docker or Podman's Docker-compatible service.",
+      ),
+    );
+  }
+  stdin.output.on("error", () => {});
+  stdin.output.resume();
+  const drop = setTimeout(() => stdin.close(), 60_000);
+  drop.unref();
+  stdin.output.once("close", () => clearTimeout(drop));
+  return new Promise((resolve, reject) => {
+    input.once("error", (err) =>
+      reject(
+        new RuntimeError(
+          "UNAVAILABLE",
+          `Writing the server's environment to its stdin failed: ${err.message}`,
+        ),
+      ),
+    );
+    input.end(JSON.stringify(env), () => resolve());
+  });
+}
+
 function containerNameFor(sessionId: string): string {
   const slug = sessionId.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 40);
   return `${CONTAINER_NAME_PREFIX}${slug}-${randomBytes(4).toString("hex")}`;
@@ -125,14 +160,16 @@ export class DockerRuntime extends BaseRuntime {
     const stateDir = socket ? join(svc.stateBase, name) : undefined;
     const argv = [...this.#image.argv];
     if (socket) argv.push("--socket", `${SOCKET_DIR_IN_CONTAINER}/server.sock`);
+    argv.push(ENV_FROM_STDIN_FLAG);
     this.#command = argv.join(" ");
+    // The engine stores a container's environment and shows it to anyone who may inspect it: secrets and the
+    // session key go to the server on its stdin instead (see #sendSecretEnv), never into the create body.
     const env = {
       ...o.env,
       ...this.overrides.env,
-      ...(request.secrets?.env ?? {}),
-      SESSION_API_KEY: sessionApiKey,
       NO_CHANGE_TIMEOUT_SECONDS: String(o.noChangeTimeoutSeconds),
     };
+    const secretEnv = { ...(request.secrets?.env ?? {}), SESSION_API_KEY: sessionApiKey };
     const labels: Record<string, string> = {
       ...o.labels,
       ...Object.fromEntries(
@@ -151,6 +188,9 @@ export class DockerRuntime extends BaseRuntime {
       Entrypoint: [],
       Cmd: argv,
       Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      OpenStdin: true,
+      StdinOnce: true,
+      AttachStdin: true,
       Labels: labels,
       ...(socket ? {} : { ExposedPorts: { [portKey]: {} } }),
       HostConfig: {
@@ -175,7 +215,17 @@ export class DockerRuntime extends BaseRuntime {
       if (stateDir) mkdirSync(join(stateDir, "run"), { recursive: true, mode: 0o700 });
       this.#container.containerId = await svc.engine.createContainer(body, { name });
       if (request.signal?.aborted) throw new RuntimeError("CANCELLED", "connect() was aborted");
-      await svc.engine.startContainer(this.#container.containerId);
+      const stdin = await svc.engine.attachContainer(this.#container.containerId, {
+        stdout: false,
+        stderr: false,
+      });
+      try {
+        await svc.engine.startContainer(this.#container.containerId);
+      } catch (err) {
+        stdin.close();
+        throw err;
+      }
+      await sendSecretEnv(stdin, secretEnv);
       let url = "http://sandbox.local";
       if (!socket) {
         const info = await svc.engine.inspectContainer(this.#container.containerId);

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Runtime } from "@agent-runtime/runtime-core";
+import { noopRedactor, type Runtime } from "@agent-runtime/runtime-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DockerRuntime, dockerRuntime } from "../src/index.js";
 import { cleanupSessions, engine, found, skipNote, testOptions } from "./helpers.js";
@@ -177,5 +177,39 @@ describe.skipIf(found.skip !== undefined)(`runtime-docker isolation (attack test
     expect(obs.content).not.toContain("exit=0");
     const nnp = await egress.runCommand("grep NoNewPrivs /proc/self/status");
     expect(nnp.content).toMatch(/NoNewPrivs:\s+1/);
+  });
+
+  it("cannot read its secrets back from the engine: neither they nor the session key are in the container's stored record", async () => {
+    const secretValue = `docker-secret-${process.pid}-value`;
+    const secrets = {
+      resolve: async () => ({
+        env: { DOCKER_TEST_SECRET: secretValue },
+        names: ["DOCKER_TEST_SECRET"],
+        redactor: noopRedactor,
+      }),
+    };
+    const provider = dockerRuntime(testOptions(), { secrets });
+    const runtime = await provider.create({ sessionId: session() });
+    try {
+      await runtime.connect();
+      // The shell has the secret (what it is for), and not the server's key.
+      const seen = await runtime.runCommand(
+        'echo "$DOCKER_TEST_SECRET"; printenv SESSION_API_KEY || echo no key',
+      );
+      expect(seen.content.trim().split(/\r?\n/)).toEqual([secretValue, "no key"]);
+      // Whoever may inspect the container (the engine's record, on its disk) sees neither.
+      const stored = JSON.stringify(await engine.inspectContainer(runtime.containerId as string));
+      expect(stored).toContain("NO_CHANGE_TIMEOUT_SECONDS");
+      expect(stored).not.toContain(secretValue);
+      expect(stored).not.toContain("DOCKER_TEST_SECRET");
+      expect(stored).not.toContain("SESSION_API_KEY");
+      // Nor does the container's first process, whose environment any process in it can read.
+      const first = await runtime.runCommand("tr '\\0' '\\n' < /proc/1/environ");
+      expect(first.content).not.toContain(secretValue);
+      expect(first.content).not.toContain("SESSION_API_KEY");
+    } finally {
+      await runtime.close();
+      await provider.close();
+    }
   });
 });
