@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { createServer } from "node:net";
 
 /** A sandbox command with the ports it names moved to free host ports (isolation "none"). */
@@ -9,8 +10,62 @@ export interface MovedPorts {
   hostPorts: Map<number, number>;
 }
 
-/** A port nobody listens on right now (the kernel's pick). */
-export function freeHostPort(): Promise<number> {
+/** Ports handed out by this process lately: not handed out again while they may still be starting. */
+const recent: number[] = [];
+const RECENT_KEEP = 2000;
+
+/**
+ * The range of ports the kernel gives to `listen(0)` and outgoing connections (Linux's ip_local_port_range), or
+ * its usual default where it cannot be read.
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (low && high && low < high) return [low, high];
+  } catch {
+    // Not Linux: assume the IANA range.
+  }
+  return [49152, 65535];
+}
+
+function bindsNow(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once("error", () => resolve(false));
+    server.listen(port, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A port nobody listens on right now, for a sandbox's server to bind a moment later. The kernel's own pick
+ * (`listen(0)`) would come from the ephemeral range, which every other process's `listen(0)` and outgoing
+ * connection draws from too: one of them could take it before the sandbox binds (seen as a sandbox whose server
+ * exits at once on a busy machine). So the port is drawn at random from below that range, checked free, and not
+ * handed out again by this process soon after; the kernel's pick is the fallback.
+ */
+export async function freeHostPort(): Promise<number> {
+  const [low] = ephemeralRange();
+  const top = Math.max(low, 12_000);
+  const bottom = Math.max(10_000, top - 16_000);
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const port = bottom + Math.floor(Math.random() * (top - bottom));
+    if (recent.includes(port)) continue;
+    if (await bindsNow(port)) return remember(port);
+  }
+  return remember(await kernelPort());
+}
+
+function remember(port: number): number {
+  recent.push(port);
+  if (recent.length > RECENT_KEEP) recent.shift();
+  return port;
+}
+
+function kernelPort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, test } from "vitest";
-import { moveNamedPorts } from "../src/host-ports.js";
+import { freeHostPort, moveNamedPorts } from "../src/host-ports.js";
 import { HostView } from "../src/isolation.js";
 
 describe('isolation "none": what the emulator rewrites in a sandbox command', () => {
@@ -40,5 +40,18 @@ describe('isolation "none": what the emulator rewrites in a sandbox command', ()
       [8000, 41001],
       [9000, 41002],
     ]);
+  });
+});
+
+describe("freeHostPort", () => {
+  test("draws ports from below the kernel's ephemeral range (where listen(0) elsewhere cannot take them), and not repeated", async () => {
+    const [low] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    const ports: number[] = [];
+    for (let i = 0; i < 200; i++) ports.push(await freeHostPort());
+    expect(new Set(ports).size).toBe(200);
+    if (low! > 12_000) for (const p of ports) expect(p).toBeLessThan(low!);
   });
 });
