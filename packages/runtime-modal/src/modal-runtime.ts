@@ -340,11 +340,25 @@ export class ModalRuntime extends BaseRuntime {
    * `details.output`, and against modal-emulator a hint when the image's server cannot exist there.
    */
   protected override async explainStartFailure(error: RuntimeError): Promise<RuntimeError> {
-    const tail = this.#output;
-    const sandboxId = this.#sb?.sandboxId;
+    let tail = this.#output;
+    let sandboxId = this.#sb?.sandboxId;
     const hint = this.#svc.emulatorHint;
-    // No sandbox to read: on V1 a start command that exits before Modal schedules the sandbox fails the create
-    // itself (the SDK's ConflictError, "has already finished"). The emulator hint still applies.
+    // On V1 a start command that exits before Modal schedules the sandbox fails the create itself (the SDK's
+    // ConflictError names the sandbox): its output is still kept by Modal, read it by id.
+    const finished = tail ? undefined : /\b(sb-[A-Za-z0-9]+) has already finished\b/.exec(error.message)?.[1];
+    if (finished) {
+      try {
+        const sb = await this.#svc.client.sandboxes.fromId(finished);
+        tail = new SandboxOutputTail({ stdout: sb.stdout, stderr: sb.stderr }, this.logger);
+        sandboxId = finished;
+      } catch (err) {
+        this.logger.debug("cannot read the finished sandbox's output", {
+          sandboxId: finished,
+          error: String(err),
+        });
+      }
+    }
+    // No sandbox to read. The emulator hint still applies.
     if (!tail) {
       // A failed image build is not about the server command: the hint would mislead.
       if (!hint || isModalImageBuildError(error)) return error;
@@ -354,7 +368,7 @@ export class ModalRuntime extends BaseRuntime {
       });
     }
     // A sandbox that ended has (nearly) all its output in flight; a running one had time to write.
-    await tail.settled(this.#gone ? OUTPUT_DRAIN_MS : 250);
+    await tail.settled(this.#gone || finished ? OUTPUT_DRAIN_MS : 250);
     tail.stop();
     this.#output = undefined;
     const output = tail.lines(this.redactor);

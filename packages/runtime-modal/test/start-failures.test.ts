@@ -69,6 +69,24 @@ describe("a failed start shows the sandbox's own output", () => {
     expect(running(p.options.appName)).toEqual([]);
   });
 
+  it("a start command that exits before Modal schedules the sandbox (V1 create fails): its output is read by id", async () => {
+    // Modal answers the SDK's scheduling poll with "unavailable" a few times; the command exits meanwhile, so the
+    // create itself fails ("has already finished") and no Sandbox object exists to read from.
+    h.emulator.faults.failNext("SandboxGetTaskId", "UNAVAILABLE", 4);
+    const script = `console.error('fatal: no such flag --bogus (token ${SECRET})'); process.exit(3);`;
+    const p = provider({ serverCommand: [process.execPath, "-e", script] });
+    const runtime = await p.create({ sessionId: "exits-at-once" });
+    h.track(runtime);
+    const err = await errorOf(runtime.connect());
+    expect(err.code).toBe("FAILED_PRECONDITION");
+    expect(err.message).toMatch(/sb-\S+ has already finished \(the sandbox ended before Modal scheduled it/);
+    expect(err.message).toContain("  | fatal: no such flag --bogus (token [redacted])");
+    expect(err.details?.output).toEqual(["fatal: no such flag --bogus (token [redacted])"]);
+    expect(err.details?.sandboxId).toMatch(/^sb-/);
+    expect(JSON.stringify(err.toJSON())).not.toContain(SECRET);
+    expect(running(p.options.appName)).toEqual([]);
+  });
+
   it("a server that never gets ready (TIMEOUT) still shows what it printed", async () => {
     const p = provider({
       serverCommand: [
