@@ -152,7 +152,7 @@ describe("state lives in a private directory", () => {
     }
   });
 
-  test("/health answers within 100 ms while another process holds the cost ledger's lock", async () => {
+  test("/health keeps answering while another process holds the cost ledger's lock (the create waits, the event loop does not)", async () => {
     const stateDir = join(dir.path, "locked-ledger");
     const t = await startTestServer({ storage: { stateDir }, cost: { enabled: true } });
     servers.push(t);
@@ -186,7 +186,8 @@ describe("state lives in a private directory", () => {
         await new Promise((r) => setTimeout(r, 25));
       }
       expect(times.length).toBeGreaterThan(10);
-      expect(Math.max(...times)).toBeLessThan(100);
+      // A blocking wait would hold one answer for the rest of the lock's 1.5 s; a busy machine delays some by tens of ms.
+      expect(Math.max(...times)).toBeLessThan(500);
       expect((await created).status).toBe(201);
     } finally {
       holder.kill("SIGKILL");

@@ -338,11 +338,13 @@ describe("warm pool and sweeping", () => {
     const { cost } = guarded();
     const p = provider({ pool: { size: 1 } }, { cost });
     await eventually(() => p.poolReady === 1, 15_000);
-    const t0 = performance.now();
+    const pooled = runningIn(p.options.appName).map((s) => s.sandboxId);
+    expect(pooled).toHaveLength(1);
     const runtime = await p.create({ sessionId: "from-pool" });
     h.track(runtime);
     await runtime.connect();
-    expect(performance.now() - t0).toBeLessThan(200);
+    // The pooled sandbox itself, already started (its speed is bench/'s business).
+    expect(runtime.sandboxId).toBe(pooled[0]);
     expect(runtime.status).toBe(RuntimeStatus.READY);
     expect(runtime.sessionId).toBe("from-pool");
     await runtime.pendingRetag;
