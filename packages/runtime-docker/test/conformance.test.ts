@@ -11,8 +11,8 @@ if (found.skip) {
     it.skip("needs a container engine", () => {});
   });
 } else {
-  // Socket mode runs on an image with python3 (so run_ipython runs too: no test of the kit skips); port mode on
-  // the default recipe.
+  // Socket mode runs on an image with python3 (run_ipython keeps state); port mode on the default recipe, without
+  // ipython (run_ipython is UNSUPPORTED). Every test of the kit runs in both modes; none is skipped.
   const withPython = fromRegistry(found.baseImage)
     .aptInstall(["python3"])
     .withActionServer({ strategy: "inline", bundle: readFileSync(actionServerBinPath(), "utf8") })
