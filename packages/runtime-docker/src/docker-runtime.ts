@@ -47,7 +47,6 @@ const START_LOG_LINES = 40;
 /** How often a running container's state is checked, in ms. */
 const WATCH_INTERVAL_MS = 1000;
 
-/** A container name for a session: `ar-<session, made name-safe>-<random>`. */
 /**
  * Hands the server its secret environment on stdin (`--env-from-stdin`): one JSON object, then end of input. The
  * engine closes the container's stdin when the attach connection's write side ends; the connection itself is
@@ -82,6 +81,7 @@ function sendSecretEnv(stdin: ExecStream, env: Record<string, string>): Promise<
   });
 }
 
+/** A container name for a session: `ar-<session, made name-safe>-<random>`. */
 function containerNameFor(sessionId: string): string {
   const slug = sessionId.replace(/[^A-Za-z0-9_.-]/g, "-").slice(0, 40);
   return `${CONTAINER_NAME_PREFIX}${slug}-${randomBytes(4).toString("hex")}`;
@@ -163,7 +163,7 @@ export class DockerRuntime extends BaseRuntime {
     argv.push(ENV_FROM_STDIN_FLAG);
     this.#command = argv.join(" ");
     // The engine stores a container's environment and shows it to anyone who may inspect it: secrets and the
-    // session key go to the server on its stdin instead (see #sendSecretEnv), never into the create body.
+    // session key go to the server on its stdin instead (see sendSecretEnv), never into the create body.
     const env = {
       ...o.env,
       ...this.overrides.env,
