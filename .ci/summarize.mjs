@@ -34,6 +34,22 @@ logs.forEach((log, i) => {
       }
       failures.push(`[${names[i]}] ${prefix.replace(/:test:$/, "")}: ${fail[2]}\n${detail.join("\n")}`);
     }
+    // Errors outside any test (an uncaught exception in a worker) fail the run with every test passed.
+    const unhandled = /^(\S+:test:)\s+Vitest caught (\d+) unhandled error/.exec(row);
+    if (unhandled) {
+      const prefix = unhandled[1];
+      const detail = [];
+      for (let j = at + 1; j < rows.length && detail.length < 6; j++) {
+        if (!rows[j].startsWith(prefix)) continue;
+        const text = rows[j].slice(prefix.length).trim();
+        if (/^(Error|\w+Error|Serialized Error|This error originated)/.test(text))
+          detail.push(`      ${text}`);
+        if (/ELIFECYCLE/.test(text)) break;
+      }
+      failures.push(
+        `[${names[i]}] ${prefix.replace(/:test:$/, "")}: ${unhandled[2]} unhandled error(s) outside the tests\n${detail.join("\n")}`,
+      );
+    }
     const task = /^\s*Failed:\s+(\S+)/.exec(row);
     if (task) failures.push(`[${names[i]}] turbo task failed: ${task[1]}`);
   });

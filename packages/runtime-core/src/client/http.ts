@@ -137,6 +137,9 @@ function sendRequest(
       onResponse(res, req);
     },
   );
+  // Listened to before anything can destroy the request: a request destroyed early (a signal that was already
+  // aborted) emits "socket hang up", which would otherwise be an uncaught exception.
+  req.on("error", (err: NodeJS.ErrnoException) => fail(requestFailure(err)));
   const timer = setTimeout(() => {
     req.destroy();
     fail(new TransportError("timeout", `No complete response within ${opts.timeoutMs} ms`));
@@ -156,7 +159,6 @@ function sendRequest(
     return { req, disarm };
   }
   opts.signal?.addEventListener("abort", onAbort, { once: true });
-  req.on("error", (err: NodeJS.ErrnoException) => fail(requestFailure(err)));
   if (opts.body !== undefined) req.end(opts.body);
   else req.end();
   return { req, disarm };
@@ -288,11 +290,12 @@ export function httpStreamTo(opts: HttpStreamOptions): Promise<HttpStreamResult>
         );
       },
     );
+    // Before anything can destroy the request (see sendRequest).
+    req.on("error", (err: NodeJS.ErrnoException) => fail(requestFailure(err)));
     arm();
     const onAbort = () => fail(new TransportError("aborted", "The request was aborted"));
     if (opts.signal?.aborted) return onAbort();
     opts.signal?.addEventListener("abort", onAbort, { once: true });
-    req.on("error", (err: NodeJS.ErrnoException) => fail(requestFailure(err)));
     req.end();
   });
 }
