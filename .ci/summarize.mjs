@@ -9,6 +9,21 @@ const total = { passed: 0, failed: 0, skipped: 0 };
 const line = (s) => `${s.passed} passed, ${s.failed} failed, ${s.skipped} skipped`;
 const failures = [];
 const ansi = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*[A-Za-z]`, "g");
+/**
+ * Up to `max` non-empty lines of one task's output (rows starting with `prefix`) after row `at`, indented; stops
+ * at a line for which `stop` holds, keeps those for which `keep` holds.
+ */
+function linesAfter(rows, at, prefix, max, stop, keep) {
+  const kept = [];
+  for (let j = at + 1; j < rows.length && kept.length < max; j++) {
+    if (!rows[j].startsWith(prefix)) continue;
+    const text = rows[j].slice(prefix.length).trim();
+    if (stop(text)) break;
+    if (text && keep(text)) kept.push(`      ${text}`);
+  }
+  return kept.join("\n");
+}
+
 logs.forEach((log, i) => {
   const rows = readFileSync(log, "utf8").replace(ansi, "").split("\n");
   const sum = { passed: 0, failed: 0, skipped: 0 };
@@ -24,30 +39,29 @@ logs.forEach((log, i) => {
     // vitest's "Failed Tests" section: " FAIL  test/x.test.ts > suite > name", then the error.
     const fail = /^(\S+:test:)\s+FAIL\s+(.*)$/.exec(row);
     if (fail) {
-      const prefix = fail[1];
-      const detail = [];
-      for (let j = at + 1; j < rows.length && detail.length < 8; j++) {
-        if (!rows[j].startsWith(prefix)) continue;
-        const text = rows[j].slice(prefix.length).trimEnd();
-        if (/^\s+FAIL\s/.test(text) || /⎯{3}/.test(text)) break;
-        if (text.trim()) detail.push(`      ${text.trim()}`);
-      }
-      failures.push(`[${names[i]}] ${prefix.replace(/:test:$/, "")}: ${fail[2]}\n${detail.join("\n")}`);
+      const detail = linesAfter(
+        rows,
+        at,
+        fail[1],
+        8,
+        (text) => /^FAIL\s|⎯{3}/.test(text),
+        () => true,
+      );
+      failures.push(`[${names[i]}] ${fail[1].replace(/:test:$/, "")}: ${fail[2]}\n${detail}`);
     }
     // Errors outside any test (an uncaught exception in a worker) fail the run with every test passed.
     const unhandled = /^(\S+:test:)\s+Vitest caught (\d+) unhandled error/.exec(row);
     if (unhandled) {
-      const prefix = unhandled[1];
-      const detail = [];
-      for (let j = at + 1; j < rows.length && detail.length < 6; j++) {
-        if (!rows[j].startsWith(prefix)) continue;
-        const text = rows[j].slice(prefix.length).trim();
-        if (/^(Error|\w+Error|Serialized Error|This error originated)/.test(text))
-          detail.push(`      ${text}`);
-        if (/ELIFECYCLE/.test(text)) break;
-      }
+      const detail = linesAfter(
+        rows,
+        at,
+        unhandled[1],
+        6,
+        (text) => /ELIFECYCLE/.test(text),
+        (text) => /^(Error|\w+Error|Serialized Error|This error originated)/.test(text),
+      );
       failures.push(
-        `[${names[i]}] ${prefix.replace(/:test:$/, "")}: ${unhandled[2]} unhandled error(s) outside the tests\n${detail.join("\n")}`,
+        `[${names[i]}] ${unhandled[1].replace(/:test:$/, "")}: ${unhandled[2]} unhandled error(s) outside the tests\n${detail}`,
       );
     }
     const task = /^\s*Failed:\s+(\S+)/.exec(row);

@@ -23,50 +23,38 @@ const sink = () =>
     },
   });
 
+/** Runs `requests` 20 times; each must reject with TransportError "aborted", and nothing may be thrown elsewhere. */
+async function abortedTwentyTimes(request: () => Promise<unknown>): Promise<void> {
+  const uncaught: unknown[] = [];
+  const onUncaught = (err: unknown) => uncaught.push(err);
+  process.on("uncaughtException", onUncaught);
+  try {
+    for (let i = 0; i < 20; i++) {
+      const err = await request().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(TransportError);
+      expect((err as TransportError).kind).toBe("aborted");
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(uncaught).toEqual([]);
+  } finally {
+    process.off("uncaughtException", onUncaught);
+  }
+}
+
 describe("requests whose signal was aborted before they were sent", () => {
   it("httpCall rejects with TransportError 'aborted' and nothing is thrown elsewhere", async () => {
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown) => uncaught.push(err);
-    process.on("uncaughtException", onUncaught);
-    try {
-      for (let i = 0; i < 20; i++) {
-        const err = await httpCall({ method: "GET", url, timeoutMs: 5000, signal: AbortSignal.abort() }).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect(err).toBeInstanceOf(TransportError);
-        expect((err as TransportError).kind).toBe("aborted");
-      }
-      await new Promise((r) => setTimeout(r, 100));
-      expect(uncaught).toEqual([]);
-    } finally {
-      process.off("uncaughtException", onUncaught);
-    }
+    await abortedTwentyTimes(() =>
+      httpCall({ method: "GET", url, timeoutMs: 5000, signal: AbortSignal.abort() }),
+    );
   });
 
   it("httpStreamTo rejects the same way", async () => {
-    const uncaught: unknown[] = [];
-    const onUncaught = (err: unknown) => uncaught.push(err);
-    process.on("uncaughtException", onUncaught);
-    try {
-      for (let i = 0; i < 20; i++) {
-        const err = await httpStreamTo({
-          method: "GET",
-          url,
-          timeoutMs: 5000,
-          signal: AbortSignal.abort(),
-          sink: sink(),
-        }).then(
-          () => undefined,
-          (e: unknown) => e,
-        );
-        expect((err as TransportError).kind).toBe("aborted");
-      }
-      await new Promise((r) => setTimeout(r, 100));
-      expect(uncaught).toEqual([]);
-    } finally {
-      process.off("uncaughtException", onUncaught);
-    }
+    await abortedTwentyTimes(() =>
+      httpStreamTo({ method: "GET", url, timeoutMs: 5000, signal: AbortSignal.abort(), sink: sink() }),
+    );
   });
 
   it("an unaborted call still answers", async () => {
