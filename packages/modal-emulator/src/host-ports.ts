@@ -14,29 +14,40 @@ export interface MovedPorts {
 const recent: number[] = [];
 const RECENT_KEEP = 2000;
 
+/** Where random picks are drawn from: below the kernel's ephemeral range (read once). */
+let pickRange: [number, number] | undefined;
+
 /**
- * The range of ports the kernel gives to `listen(0)` and outgoing connections (Linux's ip_local_port_range), or
- * its usual default where it cannot be read.
+ * Below the range of ports the kernel gives to `listen(0)` and outgoing connections (Linux's
+ * ip_local_port_range; the IANA range where it cannot be read): at most 16,000 ports, from 10,000 up.
  */
-function ephemeralRange(): [number, number] {
+function belowEphemeral(): [number, number] {
+  if (pickRange) return pickRange;
+  let low = 49152;
   try {
-    const [low, high] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
-      .trim()
-      .split(/\s+/)
-      .map(Number);
-    if (low && high && low < high) return [low, high];
+    const first = Number(
+      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0],
+    );
+    if (first > 0) low = first;
   } catch {
     // Not Linux: assume the IANA range.
   }
-  return [49152, 65535];
+  const top = Math.max(low, 12_000);
+  pickRange = [Math.max(10_000, top - 16_000), top];
+  return pickRange;
 }
 
-function bindsNow(port: number): Promise<boolean> {
+/** Listens on `port` (0: the kernel's pick) and closes at once: the port it got, or undefined if it was taken. */
+function tryListen(port: number): Promise<number | undefined> {
   return new Promise((resolve) => {
     const server = createServer();
     server.unref();
-    server.once("error", () => resolve(false));
-    server.listen(port, () => server.close(() => resolve(true)));
+    server.once("error", () => resolve(undefined));
+    server.listen(port, () => {
+      const address = server.address();
+      const bound = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(bound > 0 ? bound : undefined));
+    });
   });
 }
 
@@ -48,34 +59,17 @@ function bindsNow(port: number): Promise<boolean> {
  * handed out again by this process soon after; the kernel's pick is the fallback.
  */
 export async function freeHostPort(): Promise<number> {
-  const [low] = ephemeralRange();
-  const top = Math.max(low, 12_000);
-  const bottom = Math.max(10_000, top - 16_000);
-  for (let attempt = 0; attempt < 64; attempt++) {
-    const port = bottom + Math.floor(Math.random() * (top - bottom));
-    if (recent.includes(port)) continue;
-    if (await bindsNow(port)) return remember(port);
+  const [bottom, top] = belowEphemeral();
+  let port: number | undefined;
+  for (let attempt = 0; attempt < 64 && port === undefined; attempt++) {
+    const candidate = bottom + Math.floor(Math.random() * (top - bottom));
+    if (!recent.includes(candidate)) port = await tryListen(candidate);
   }
-  return remember(await kernelPort());
-}
-
-function remember(port: number): number {
+  port ??= await tryListen(0);
+  if (port === undefined) throw new Error("no free port");
   recent.push(port);
   if (recent.length > RECENT_KEEP) recent.shift();
   return port;
-}
-
-function kernelPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once("error", reject);
-    server.listen(0, () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => (port > 0 ? resolve(port) : reject(new Error("no free port"))));
-    });
-  });
 }
 
 /**
